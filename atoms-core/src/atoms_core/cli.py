@@ -1,0 +1,128 @@
+"""The ``atoms`` command: serve, token, config show, audit export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from atoms_core.config.settings import ConfigError, Settings, load_settings
+from atoms_core.config.vault import SecretError, loader_for, redacted
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    cli = {"data_dir": getattr(args, "data_dir", None), "host": getattr(args, "host", None),
+           "port": getattr(args, "port", None), **extra}
+    return load_settings(getattr(args, "config", None), cli)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from atoms_core.logs import configure
+    from atoms_core.main import build_context, create_app
+
+    settings = _settings(args, demo=True if args.demo else None, engine=args.engine)
+    configure(settings.log_level)
+    ctx = build_context(settings)
+    if settings.demo:
+        from atoms_core.demo import mount_demo
+
+        mount_demo(ctx)
+    app = create_app(settings, ctx)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # End SSE streams so clients resume elsewhere; uvicorn then drains and exits.
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+            loop.call_soon_threadsafe(ctx.hub.close_all)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+                            timeout_graceful_shutdown=5, ws_max_size=settings.ws_max_frame_bytes,
+                            lifespan="on", access_log=False)
+    Server(config).run()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from atoms_core.identity.keys import load_keyring
+    from atoms_core.identity.tickets import mint_identity_token
+
+    settings = _settings(args)
+    keys = load_keyring(settings, loader_for(settings))
+    roles = [r for r in (args.roles or "").split(",") if r]
+    print(mint_identity_token(settings, keys, args.tenant, args.principal, roles, args.ttl))
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    print(json.dumps(redacted(_settings(args)), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from atoms_core.audit import export
+
+    settings = _settings(args)
+    for event in export(settings.data_dir / "audit", args.tenant, args.since):
+        sys.stdout.write(event.model_dump_json() + "\n")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", dest="data_dir", default=None, help="data directory (default ./atoms-data)")
+    parser.add_argument("--config", default=None, help="TOML config file (or ATOMS_CONFIG)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atoms", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service")
+    _common(serve)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--engine", choices=["memory", "sqlite", "redis"], default=None)
+    serve.add_argument("--demo", action="store_true", help="serve the demo canvas at / with a dev identity")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="print an identity JWT the server accepts (dev keys)")
+    _common(token)
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--principal", required=True)
+    token.add_argument("--roles", default="")
+    token.add_argument("--ttl", type=int, default=3600)
+    token.set_defaults(func=cmd_token)
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    show = config_sub.add_parser("show", help="print the effective configuration, secrets redacted")
+    _common(show)
+    show.set_defaults(func=cmd_config_show)
+
+    audit = sub.add_parser("audit", help="the DatasetEvent audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    exp = audit_sub.add_parser("export", help="print a tenant's DatasetEvents as NDJSON")
+    _common(exp)
+    exp.add_argument("--tenant", required=True)
+    exp.add_argument("--since", default=None, help="ISO 8601 timestamp")
+    exp.set_defaults(func=cmd_audit_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (ConfigError, SecretError) as exc:
+        print(f"atoms: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

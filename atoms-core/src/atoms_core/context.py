@@ -1,0 +1,30 @@
+"""The service's shared parts, built once by ``main.create_app`` and reached through ``app.state.ctx``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from atoms_core.artifacts.local import LocalArtifactStore
+from atoms_core.audit import AuditLog
+from atoms_core.config.settings import Settings
+from atoms_core.identity.jwt_verify import Verifier
+from atoms_core.identity.keys import KeyRing
+from atoms_core.metrics import Metrics
+from atoms_core.realtime.hub import Hub
+from atoms_core.realtime.partitions import Partitions
+from atoms_core.realtime.timeline import TimelineStore
+
+
+@dataclass
+class Context:
+    settings: Settings
+    keys: KeyRing
+    verifier: Verifier
+    store: TimelineStore
+    hub: Hub
+    partitions: Partitions
+    artifacts: LocalArtifactStore
+    audit: AuditLog
+    metrics: Metrics
+    extras: dict[str, Any]

@@ -1,0 +1,1 @@
+"""Identity: bearer JWTs (IdentityMiddleware), stream tickets, and the one authorization function."""

@@ -1,0 +1,51 @@
+"""The one authorization function every stream route uses."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.types import Scope
+
+from atoms_core.errors import Forbidden, Unauthorized
+from atoms_core.identity.jwt_verify import Verifier
+from atoms_core.identity.middleware import IDENTITY_KEY, bearer_token
+from atoms_core.identity.principal import ALL_SCOPES, Grant, Identity
+
+
+def query_ticket(scope: Scope) -> str | None:
+    query = scope.get("query_string", b"")
+    if b"ticket=" not in query:
+        return None
+    for key, value in parse_qsl(query.decode("latin-1")):
+        if key == "ticket" and value:
+            return value
+    return None
+
+
+def identity_of(scope: Scope) -> Identity | None:
+    identity = scope.get(IDENTITY_KEY)
+    return identity if isinstance(identity, Identity) else None
+
+
+def authorize(scope: Scope, verifier: Verifier, stream_id: str | None, needed: str) -> Grant:
+    """Return the grant for this request or raise 401/403.
+
+    A ticket (``?ticket=`` or bearer) must name this stream and carry ``needed``; an identity
+    context (verified bearer JWT) grants every scope on its own tenant's streams.
+    """
+    token = query_ticket(scope)
+    if token is None:
+        bearer = bearer_token(scope)
+        if bearer is not None and verifier.is_ticket(bearer):
+            token = bearer
+    if token is not None:
+        grant = verifier.ticket(token)
+        if stream_id is not None and grant.stream_id != stream_id:
+            raise Forbidden("wrong_stream", "this ticket is for another stream")
+        if needed not in grant.scopes:
+            raise Forbidden("missing_scope", f"this ticket lacks the {needed!r} scope")
+        return grant
+    identity = identity_of(scope)
+    if identity is None:
+        raise Unauthorized("unauthenticated", "a ticket or a bearer identity token is required")
+    return Grant(identity.tenant_id, identity.principal_id, stream_id, ALL_SCOPES, identity.expires_at)

@@ -1,0 +1,61 @@
+"""IdentityMiddleware: verifies ``Authorization: Bearer <JWT>`` into an identity context, and refuses
+tenant-like query parameters on every route (the tenant only ever comes from a verified token)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from atoms_core.errors import AtomsError, BadRequest, problem_response
+from atoms_core.identity.jwt_verify import Verifier
+
+FORBIDDEN_QUERY_KEYS = frozenset({"tenant", "tenant_id", "project", "project_id"})
+IDENTITY_KEY = "atoms.identity"
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            if kind.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class IdentityMiddleware:
+    def __init__(self, app: ASGIApp, verifier: Verifier) -> None:
+        self.app = app
+        self.verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._check_query(scope)
+            token = bearer_token(scope)
+            if token and not self.verifier.is_ticket(token):
+                scope[IDENTITY_KEY] = self.verifier.identity(token)
+        except AtomsError as err:
+            if scope["type"] == "websocket":
+                # Refuse the handshake with the problem as an HTTP response (websocket.http.response).
+                await receive()
+                await send({"type": "websocket.close", "code": 1008, "reason": err.code})
+                return
+            await problem_response(err)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _check_query(scope: Scope) -> None:
+        query = scope.get("query_string", b"")
+        if not query:
+            return
+        keys = {key.lower() for key, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+        bad = keys & FORBIDDEN_QUERY_KEYS
+        if bad:
+            raise BadRequest(
+                "tenant_in_query",
+                f"query parameter {sorted(bad)[0]!r} is refused: the tenant comes from your token",
+            )

@@ -1,0 +1,67 @@
+"""Tickets: short-lived signed grants bound to tenant, principal, one stream and scopes (``POST /v1/tickets``)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import jwt
+
+from atoms_core.config.settings import Settings
+from atoms_core.errors import BadRequest, Unprocessable
+from atoms_core.identity.jwt_verify import TICKET_ALGORITHM, TICKET_AUDIENCE
+from atoms_core.identity.keys import KeyRing
+from atoms_core.identity.principal import Identity
+from atoms_core.realtime.contracts import TicketRequest, TicketResponse
+from atoms_core.realtime.streams import parse_stream_id, stream_key
+
+
+def requested_stream(body: TicketRequest) -> str:
+    if body.stream_id is not None:
+        if any(v is not None for v in (body.thread_id, body.canvas_id, body.run_id)):
+            raise BadRequest("bad_request", "give stream_id or thread_id/canvas_id/run_id, not both")
+        return parse_stream_id(body.stream_id)
+    return stream_key(body.thread_id, body.canvas_id, body.run_id)
+
+
+def issue_ticket(settings: Settings, keys: KeyRing, identity: Identity, body: TicketRequest) -> TicketResponse:
+    stream_id = requested_stream(body)
+    ttl = body.ttl_s or settings.ticket_ttl_s
+    if ttl > settings.ticket_max_ttl_s:
+        raise Unprocessable("validation_failed", f"ttl_s may be at most {settings.ticket_max_ttl_s}",
+                            pointer="/ttl_s")
+    now = int(time.time())
+    scopes = sorted(set(body.scopes))
+    claims = {
+        "sub": identity.principal_id,
+        "tid": identity.tenant_id,
+        "sid": stream_id,
+        "scp": scopes,
+        "iat": now,
+        "exp": now + ttl,
+        "aud": TICKET_AUDIENCE,
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(claims, keys.ticket_key.reveal(), algorithm=TICKET_ALGORITHM,
+                       headers={"typ": "atoms-ticket"})
+    expires_at = datetime.fromtimestamp(now + ttl, UTC).isoformat().replace("+00:00", "Z")
+    return TicketResponse(ticket=token, stream_id=stream_id, scopes=scopes, expires_at=expires_at,
+                          expires_in=ttl)
+
+
+def mint_identity_token(settings: Settings, keys: KeyRing, tenant: str, principal: str,
+                        roles: list[str], ttl_s: int) -> str:
+    """An identity JWT for dev and tests (``atoms token``), signed with the configured signing kid."""
+    now = int(time.time())
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": principal,
+        "tenant_id": tenant,
+        "roles": roles,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    key = keys.jwt_keys[keys.signing_kid].reveal()
+    return jwt.encode(claims, key, algorithm=settings.jwt_algorithms[0], headers={"kid": keys.signing_kid})

@@ -1,0 +1,113 @@
+"""``create_app(settings)``: the one composition root — the whole, fixed route table lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from atoms_core import ops
+from atoms_core.artifacts.local import LocalArtifactStore
+from atoms_core.audit import AuditLog
+from atoms_core.config.settings import Settings
+from atoms_core.config.vault import loader_for
+from atoms_core.context import Context
+from atoms_core.errors import AtomsError, problem_response
+from atoms_core.identity.jwt_verify import Verifier
+from atoms_core.identity.keys import load_keyring
+from atoms_core.identity.middleware import IdentityMiddleware
+from atoms_core.identity.routes import post_ticket
+from atoms_core.logs import RequestIdMiddleware
+from atoms_core.metrics import Metrics
+from atoms_core.realtime import http
+from atoms_core.realtime.encoding import PING_FRAME
+from atoms_core.realtime.hub import Hub
+from atoms_core.realtime.partitions import Partitions
+from atoms_core.realtime.sse import SseEndpoint
+from atoms_core.stores import create_store
+
+STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def build_context(settings: Settings) -> Context:
+    loader = loader_for(settings)
+    keys = load_keyring(settings, loader)
+    redis_url = loader.resolve(settings.redis_url).reveal() if settings.engine == "redis" else None
+    store = create_store(settings, redis_url)
+    hub = Hub()
+    artifacts = LocalArtifactStore(settings.data_dir / "artifacts")
+    audit = AuditLog(settings.data_dir / "audit")
+    partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
+                            settings.state_cache_partitions)
+    return Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
+                   Metrics(), {})
+
+
+async def _heartbeat(ctx: Context) -> None:
+    while True:
+        await asyncio.sleep(ctx.settings.sse_heartbeat_s)
+        ctx.hub.heartbeat(PING_FRAME)
+
+
+def routes(ctx: Context) -> list[BaseRoute]:
+    return [
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/v1/tickets", post_ticket, methods=["POST"]),
+        Route("/v1/streams/{stream_id}/events", SseEndpoint(ctx), methods=["GET"]),
+        Route("/v1/streams/{stream_id}/commands", http.post_commands, methods=["POST"]),
+        Route("/v1/streams/{stream_id}/state", http.get_state, methods=["GET"]),
+        Route("/v1/streams/{stream_id}/history", http.get_history, methods=["GET"]),
+    ]
+
+
+async def _atoms_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AtomsError)
+    return problem_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = STATUS_CODES.get(exc.status_code, "bad_request")
+    return problem_response(AtomsError(code, str(exc.detail)))
+
+
+def create_app(settings: Settings, context: Context | None = None) -> Starlette:
+    ctx = context or build_context(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ctx.store.open()
+        ctx.audit.start()
+        heartbeat = asyncio.create_task(_heartbeat(ctx))
+        for start in ctx.extras.get("on_start", []):
+            await start()
+        try:
+            yield
+        finally:
+            ctx.hub.close_all()
+            heartbeat.cancel()
+            for stop in ctx.extras.get("on_stop", []):
+                await stop()
+            await ctx.partitions.drain()
+            await ctx.audit.stop()
+            await ctx.store.close()
+
+    handlers: dict[Any, Any] = {AtomsError: _atoms_error, HTTPException: _http_error}
+    app = Starlette(
+        routes=routes(ctx),
+        middleware=[Middleware(RequestIdMiddleware), Middleware(IdentityMiddleware, verifier=ctx.verifier)],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    return app

@@ -1,0 +1,22 @@
+"""Prometheus metrics of one process (``GET /metrics``), on a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.commands = Counter("atoms_commands_total", "Commands by outcome", ["outcome"],
+                                registry=self.registry)
+        self.sse_open = Gauge("atoms_sse_connections", "Open SSE connections", registry=self.registry)
+        self.sse_overflow = Counter("atoms_sse_overflow_total", "SSE subscribers cut off at their buffer bound",
+                                    registry=self.registry)
+        self.ws_open = Gauge("atoms_ws_connections", "Open WebSocket connections", registry=self.registry)
+        self.ws_violations = Counter("atoms_ws_violations_total", "Refused WebSocket frames",
+                                     registry=self.registry)
+        self.tickets = Counter("atoms_tickets_issued_total", "Tickets issued", registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,24 @@
+"""Liveness, readiness (the store answers) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from atoms_core.context import Context
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    ok = await ctx.store.ping() and not ctx.hub.closing
+    return JSONResponse({"status": "ready" if ok else "unavailable", "engine": ctx.settings.engine},
+                        status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")

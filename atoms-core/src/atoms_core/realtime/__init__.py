@@ -1,0 +1,1 @@
+"""The realtime core: contracts, stream keys, state, timeline, SSE and WebSocket."""

@@ -1,0 +1,289 @@
+"""Wire contracts (contract §5, §8, §9): envelopes, media values, WS messages, problem details.
+
+These pydantic models are the source of the JSON Schemas in ``docs/schemas/`` (``make schemas``),
+from which the TypeScript types are generated.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StreamId = Annotated[str, Field(pattern=r"^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+CommandId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class EventType(str, Enum):
+    STATE_PATCH = "state_patch"
+    TOKEN_PATCH = "token_patch"
+    SNAPSHOT_CREATED = "snapshot_created"
+    LOG = "log"
+    HELLO = "hello"
+    STATE_SNAPSHOT = "state_snapshot"
+    RESYNC = "resync"
+
+
+class CommandType(str, Enum):
+    STATE_PATCH = "state.patch"
+    CHAT_POST = "chat.post"
+    TOKEN_APPEND = "token.append"
+    LOG_APPEND = "log.append"
+    SNAPSHOT_CREATE = "snapshot.create"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommandEnvelope(_Strict):
+    """Client → server over ``POST /v1/streams/{stream_id}/commands``."""
+
+    command_id: CommandId
+    type: CommandType
+    stream_id: StreamId
+    base_version: int | None = Field(default=None, ge=0)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] | None = None
+
+
+class PatchOp(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    path: str
+    value: Any = None
+    from_: str | None = Field(default=None, alias="from")
+
+
+class StatePatchPayload(_Strict):
+    ops: list[PatchOp] = Field(min_length=1)
+
+
+class ChatPostPayload(_Strict):
+    message_id: CommandId | None = None
+    role: Literal["user", "assistant", "system", "agent"]
+    text: str = Field(max_length=65536)
+
+
+class TokenAppendPayload(_Strict):
+    target: str = Field(pattern=r"^(/([^~/]|~[01])*)+$")
+    delta: str = Field(max_length=65536)
+    index: int = Field(ge=0)
+    final: bool = False
+
+
+class LogAppendPayload(_Strict):
+    level: Literal["debug", "info", "warning", "error"]
+    message: str = Field(max_length=8192)
+    fields: dict[str, Any] | None = None
+
+
+class SnapshotCreatePayload(_Strict):
+    pass
+
+
+class EventEnvelope(BaseModel):
+    """The timeline record; also the SSE ``data:`` of every durable event."""
+
+    id: str
+    seq: int
+    stream_id: StreamId
+    type: EventType
+    version: int
+    ts: str
+    actor: str
+    command_id: str
+    data: dict[str, Any]
+
+
+class CommandResult(BaseModel):
+    command_id: str
+    seq: int
+    version: int
+    event_ids: list[str]
+    duplicate: bool = False
+
+
+class BatchResult(BaseModel):
+    results: list[CommandResult]
+    seq: int
+    version: int
+
+
+class DatasetEvent(BaseModel):
+    """One audit record per accepted/refused command, ticket, connection and WS violation."""
+
+    id: str
+    ts: str
+    tenant: str
+    stream: str | None = None
+    kind: str
+    actor: str | None = None
+    command_id: str | None = None
+    seq: int | None = None
+    reason: str | None = None
+    payload_digest: str | None = None
+
+
+class MediaRef(_Strict):
+    artifact_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+    uri: str | None = None
+    object_id: str | None = None
+
+
+class MediaValue(BaseModel):
+    """A sidecar value: media travels by reference only."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["image", "video", "audio"]
+    ref: MediaRef
+    mime: str
+    size: int | None = Field(default=None, ge=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    width: int | None = None
+    height: int | None = None
+    duration_ms: int | None = None
+
+
+class TicketRequest(_Strict):
+    stream_id: str | None = None
+    thread_id: str | None = None
+    canvas_id: str | None = None
+    run_id: str | None = None
+    scopes: list[Literal["read", "write", "presence"]] = Field(default_factory=lambda: ["read"], min_length=1)
+    ttl_s: int | None = Field(default=None, ge=1)
+
+
+class TicketResponse(BaseModel):
+    ticket: str
+    stream_id: str
+    scopes: list[str]
+    expires_at: str
+    expires_in: int
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details with a stable ``code``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+# --- WebSocket (ephemeral) -------------------------------------------------------------------
+
+
+class WsPresenceUpdate(_Strict):
+    type: Literal["presence.update"]
+    state: dict[str, Any]
+
+
+class WsCursor(_Strict):
+    type: Literal["cursor"]
+    x: float
+    y: float
+
+
+class WsGesture(_Strict):
+    type: Literal["gesture"]
+    kind: str = Field(max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class WsPing(_Strict):
+    type: Literal["ping"]
+    ts: float | None = None
+
+
+WsClientMessage = Annotated[WsPresenceUpdate | WsCursor | WsGesture | WsPing, Field(discriminator="type")]
+
+
+class Peer(BaseModel):
+    peer_id: str
+    principal_id: str
+    state: dict[str, Any]
+
+
+class WsPresenceSnapshot(BaseModel):
+    type: Literal["presence.snapshot"] = "presence.snapshot"
+    self: str
+    peers: list[Peer]
+
+
+class WsPresenceJoin(BaseModel):
+    type: Literal["presence.join"] = "presence.join"
+    peer: Peer
+
+
+class WsPresenceLeave(BaseModel):
+    type: Literal["presence.leave"] = "presence.leave"
+    peer_id: str
+
+
+class WsPeerUpdate(BaseModel):
+    type: Literal["presence.update"] = "presence.update"
+    peer_id: str
+    state: dict[str, Any]
+
+
+class WsPeerCursor(BaseModel):
+    type: Literal["cursor"] = "cursor"
+    peer_id: str
+    x: float
+    y: float
+
+
+class WsPeerGesture(BaseModel):
+    type: Literal["gesture"] = "gesture"
+    peer_id: str
+    kind: str
+    data: dict[str, Any]
+
+
+class WsPong(BaseModel):
+    type: Literal["pong"] = "pong"
+    ts: float | None = None
+    server_ts: float
+
+
+class WsError(BaseModel):
+    type: Literal["error"] = "error"
+    code: Literal["ws_ephemeral_only", "bad_frame", "rate_limited", "too_large"]
+    detail: str
+
+
+#: Models exported as JSON Schema by ``make schemas``.
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "CommandEnvelope": CommandEnvelope,
+    "EventEnvelope": EventEnvelope,
+    "CommandResult": CommandResult,
+    "BatchResult": BatchResult,
+    "DatasetEvent": DatasetEvent,
+    "MediaValue": MediaValue,
+    "TicketRequest": TicketRequest,
+    "TicketResponse": TicketResponse,
+    "Problem": Problem,
+    "StatePatchPayload": StatePatchPayload,
+    "ChatPostPayload": ChatPostPayload,
+    "TokenAppendPayload": TokenAppendPayload,
+    "LogAppendPayload": LogAppendPayload,
+    "WsPresenceUpdate": WsPresenceUpdate,
+    "WsCursor": WsCursor,
+    "WsGesture": WsGesture,
+    "WsPing": WsPing,
+    "WsPresenceSnapshot": WsPresenceSnapshot,
+    "WsPresenceJoin": WsPresenceJoin,
+    "WsPresenceLeave": WsPresenceLeave,
+    "WsPeerUpdate": WsPeerUpdate,
+    "WsPeerCursor": WsPeerCursor,
+    "WsPeerGesture": WsPeerGesture,
+    "WsPong": WsPong,
+    "WsError": WsError,
+}

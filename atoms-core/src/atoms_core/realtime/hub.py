@@ -1,0 +1,111 @@
+"""The local hub: which SSE subscribers of *this process* watch which partition.
+
+A publish touches only its own partition's subscriber set (no global queue). Each subscriber has
+a bounded buffer of already-encoded frames; its writer takes everything pending in one piece.
+Overflow closes that subscriber — it resumes from the timeline with ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from atoms_core.realtime.timeline import Partition
+
+
+class Subscriber:
+    __slots__ = ("_chunks", "_limit", "_size", "_waiter", "closed", "overflowed", "partition")
+
+    def __init__(self, partition: Partition, limit_bytes: int) -> None:
+        self.partition = partition
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._limit = limit_bytes
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.overflowed = False
+
+    def push(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self._size += len(data)
+        if self._size > self._limit:
+            self.overflowed = True
+            self._chunks.clear()
+            self.close()
+            return
+        self._chunks.append(data)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def take(self) -> bytes:
+        """Everything pending, as one piece (empty if nothing)."""
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._size = 0
+        return data
+
+    async def wait(self) -> None:
+        """Return once something is pending or the subscriber is closed."""
+        if self._chunks or self.closed:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._partitions: dict[Partition, set[Subscriber]] = {}
+        self.closing = False
+
+    def subscribe(self, partition: Partition, limit_bytes: int) -> Subscriber:
+        sub = Subscriber(partition, limit_bytes)
+        self._partitions.setdefault(partition, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self._partitions.get(sub.partition)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._partitions[sub.partition]
+
+    def publish(self, partition: Partition, data: bytes) -> None:
+        subs = self._partitions.get(partition)
+        if subs:
+            for sub in subs:  # push never unsubscribes, so the set is stable here
+                sub.push(data)
+
+    def has_subscribers(self, partition: Partition) -> bool:
+        return partition in self._partitions
+
+    def partitions(self) -> list[Partition]:
+        return list(self._partitions)
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._partitions.values())
+
+    def heartbeat(self, data: bytes) -> None:
+        """Push a comment to every subscriber of this process (every ``sse_heartbeat_s``)."""
+        for subs in self._partitions.values():
+            for sub in subs:
+                sub.push(data)
+
+    def close_all(self) -> None:
+        self.closing = True
+        for subs in list(self._partitions.values()):
+            for sub in list(subs):
+                sub.close()

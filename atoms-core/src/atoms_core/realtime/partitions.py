@@ -1,0 +1,318 @@
+"""Partitions of this process: the materialised state per (tenant, stream) and group commit.
+
+Commands for one partition queue up while a commit is in flight and are then decided and
+committed together in one store transaction (group commit). Each request's commands are
+all-or-nothing; a refused request does not affect the others of its group. After the commit the
+new events are encoded once and published to the local hub for that partition only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from atoms_core.errors import AtomsError, Unavailable
+from atoms_core.realtime.commands import decide
+from atoms_core.realtime.contracts import CommandEnvelope, CommandResult, CommandType
+from atoms_core.realtime.encoding import dumps, now_iso, sse_frame
+from atoms_core.realtime.hub import Hub
+from atoms_core.realtime.state import StreamState, apply_event
+from atoms_core.realtime.timeline import (
+    HeadMoved,
+    Partition,
+    StoredEvent,
+    StoredSnapshot,
+    StoreUnavailable,
+    TimelineStore,
+)
+
+log = logging.getLogger("atoms.partitions")
+
+SYSTEM_ACTOR = "atoms"
+READ_PAGE = 1000
+MAX_HEAD_RETRIES = 16
+
+
+class SnapshotSink(Protocol):
+    def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
+        """Store a state snapshot as an artifact; return ``{ref, size, sha256}``."""
+        ...
+
+
+class CommandObserver(Protocol):
+    def accepted(self, partition: Partition, actor: str, command: CommandEnvelope, seq: int) -> None: ...
+
+    def refused(self, partition: Partition, actor: str, command: CommandEnvelope | None,
+                error: AtomsError) -> None: ...
+
+
+@dataclass(slots=True)
+class _Request:
+    commands: list[CommandEnvelope]
+    actor: str
+    future: asyncio.Future[list[CommandResult]]
+
+
+@dataclass(slots=True)
+class PartitionLog:
+    partition: Partition
+    state: StreamState
+    snapshot_seq: int
+    pending: list[_Request] = field(default_factory=list)
+    flushing: bool = False
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """The effect of deciding one group: events to append and per-request results or errors."""
+
+    state: StreamState
+    events: list[StoredEvent] = field(default_factory=list)
+    results: dict[str, str] = field(default_factory=dict)
+    replies: list[list[CommandResult] | AtomsError] = field(default_factory=list)
+    snapshots: list[StoredSnapshot] = field(default_factory=list)
+
+
+def result_json(result: CommandResult) -> str:
+    return dumps(result.model_dump())
+
+
+def decode_result(raw: str) -> CommandResult:
+    result = CommandResult.model_validate_json(raw)
+    result.duplicate = True
+    return result
+
+
+def frames_of(events: list[StoredEvent]) -> bytes:
+    return b"".join(sse_frame(e.type, e.body, e.seq) for e in events)
+
+
+class Partitions:
+    def __init__(self, store: TimelineStore, hub: Hub, snapshots: SnapshotSink, observer: CommandObserver,
+                 snapshot_every: int, retention: int, cache_size: int) -> None:
+        self.store = store
+        self.hub = hub
+        self.snapshots = snapshots
+        self.observer = observer
+        self.snapshot_every = snapshot_every
+        self.retention = retention
+        self.cache_size = cache_size
+        self._logs: OrderedDict[Partition, PartitionLog] = OrderedDict()
+        self._loading: dict[Partition, asyncio.Future[PartitionLog]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- loading -------------------------------------------------------------------------
+
+    async def get(self, partition: Partition) -> PartitionLog:
+        plog = self._logs.get(partition)
+        if plog is not None:
+            self._logs.move_to_end(partition)
+            return plog
+        loading = self._loading.get(partition)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[PartitionLog] = asyncio.get_running_loop().create_future()
+        self._loading[partition] = future
+        try:
+            plog = await self._load(partition)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: concurrent waiters re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(partition, None)
+        self._logs[partition] = plog
+        future.set_result(plog)
+        self._evict()
+        return plog
+
+    async def _load(self, partition: Partition) -> PartitionLog:
+        try:
+            snap = await self.store.latest_snapshot(partition)
+            state = StreamState.from_json(json.loads(snap.state_json)) if snap else StreamState()
+            state = await self._replay(partition, state)
+        except StoreUnavailable as exc:
+            raise Unavailable("store_unavailable", "the timeline store is unreachable") from exc
+        return PartitionLog(partition, state, snap.seq if snap else 0)
+
+    async def _replay(self, partition: Partition, state: StreamState,
+                      collect: list[StoredEvent] | None = None) -> StreamState:
+        while True:
+            page = await self.store.read(partition, state.seq, READ_PAGE)
+            for event in page:
+                if event.seq != state.seq + 1:
+                    raise StoreUnavailable(f"timeline gap at {state.seq + 1} in {partition}")
+                state = apply_event(state, event.seq, event.type, json.loads(event.body)["data"])
+            if collect is not None:
+                collect.extend(page)
+            if len(page) < READ_PAGE:
+                return state
+
+    async def catch_up(self, plog: PartitionLog) -> None:
+        """Apply events other writers appended (other nodes) and publish them locally."""
+        fresh: list[StoredEvent] = []
+        state = await self._replay(plog.partition, plog.state, fresh)
+        fresh = [e for e in fresh if e.seq > plog.state.seq]
+        if fresh and state.seq > plog.state.seq:
+            plog.state = state
+            self.hub.publish(plog.partition, frames_of(fresh))
+
+    def _evict(self) -> None:
+        while len(self._logs) > self.cache_size:
+            for partition, plog in self._logs.items():
+                if not plog.flushing and not plog.pending and not self.hub.has_subscribers(partition):
+                    del self._logs[partition]
+                    break
+            else:
+                return
+
+    def cached(self, partition: Partition) -> PartitionLog | None:
+        return self._logs.get(partition)
+
+    # --- commands ------------------------------------------------------------------------
+
+    async def submit(self, partition: Partition, actor: str, commands: list[CommandEnvelope]) -> list[CommandResult]:
+        plog = await self.get(partition)
+        future: asyncio.Future[list[CommandResult]] = asyncio.get_running_loop().create_future()
+        plog.pending.append(_Request(commands, actor, future))
+        if not plog.flushing:
+            plog.flushing = True
+            task = asyncio.create_task(self._flush(plog))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _flush(self, plog: PartitionLog) -> None:
+        try:
+            while plog.pending:
+                group, plog.pending = plog.pending, []
+                try:
+                    await self._commit(plog, group)
+                except Exception as exc:
+                    if not isinstance(exc, StoreUnavailable | AtomsError):
+                        log.exception("commit failed for %s", plog.partition)
+                    error = Unavailable("store_unavailable", "the timeline store is unreachable; retry")
+                    for request in group:
+                        if not request.future.done():
+                            request.future.set_exception(error)
+                self._maybe_compact(plog)
+        finally:
+            plog.flushing = False
+
+    async def _commit(self, plog: PartitionLog, group: list[_Request]) -> None:
+        ids = [c.command_id for r in group for c in r.commands]
+        for _ in range(MAX_HEAD_RETRIES):
+            known = await self.store.lookup(plog.partition, ids)
+            outcome = self._decide_group(plog, group, known)
+            try:
+                if outcome.events or outcome.results:
+                    await self.store.append(plog.partition, plog.state.seq, outcome.events, outcome.results)
+            except HeadMoved:
+                await self.catch_up(plog)
+                continue
+            break
+        else:
+            raise StoreUnavailable("too much write contention on one partition")
+        plog.state = outcome.state
+        if outcome.events:
+            self.hub.publish(plog.partition, frames_of(outcome.events))
+        for snapshot in outcome.snapshots:
+            await self.store.save_snapshot(plog.partition, snapshot)
+            plog.snapshot_seq = max(plog.snapshot_seq, snapshot.seq)
+        for request, reply in zip(group, outcome.replies, strict=True):
+            if isinstance(reply, AtomsError):
+                self.observer.refused(plog.partition, request.actor, request.commands[0], reply)
+                request.future.set_exception(reply)
+            else:
+                for command, result in zip(request.commands, reply, strict=True):
+                    if not result.duplicate:
+                        self.observer.accepted(plog.partition, request.actor, command, result.seq)
+                request.future.set_result(reply)
+        if outcome.snapshots:
+            await self._prune(plog)
+
+    def _decide_group(self, plog: PartitionLog, group: list[_Request], known: dict[str, str]) -> _Outcome:
+        outcome = _Outcome(plog.state)
+        ts = now_iso()
+        for request in group:
+            try:
+                outcome.replies.append(self._decide_request(plog.partition, outcome, request, known, ts))
+            except AtomsError as err:
+                outcome.replies.append(err)
+        return outcome
+
+    def _decide_request(self, partition: Partition, outcome: _Outcome, request: _Request,
+                        known: dict[str, str], ts: str) -> list[CommandResult]:
+        """All-or-nothing: work on locals, touch ``outcome`` only when every command passed."""
+        state = outcome.state
+        events: list[StoredEvent] = []
+        results: dict[str, str] = {}
+        snapshots: list[StoredSnapshot] = []
+        replies: list[CommandResult] = []
+        for command in request.commands:
+            cid = command.command_id
+            earlier = known.get(cid) or outcome.results.get(cid) or results.get(cid)
+            if earlier is not None:
+                replies.append(decode_result(earlier))
+                continue
+            decision = decide(state, command, request.actor, ts)
+            if decision.duplicate_of_seq is not None:
+                dup = decision.duplicate_of_seq
+                result = CommandResult(command_id=cid, seq=dup, version=state.version,
+                                       event_ids=[str(dup)], duplicate=True)
+                results[cid] = result_json(result)
+                replies.append(result)
+                continue
+            seq = state.seq + 1
+            data = decision.data
+            if command.type is CommandType.SNAPSHOT_CREATE:
+                data, snapshot = self._capture(partition, state, seq)
+                snapshots.append(snapshot)
+            state = apply_event(state, seq, decision.event_type, data)
+            envelope = {
+                "id": str(seq), "seq": seq, "stream_id": partition.stream_id, "type": decision.event_type,
+                "version": state.version, "ts": ts, "actor": request.actor, "command_id": cid, "data": data,
+            }
+            events.append(StoredEvent(seq, decision.event_type, dumps(envelope)))
+            result = CommandResult(command_id=cid, seq=seq, version=state.version, event_ids=[str(seq)])
+            results[cid] = result_json(result)
+            replies.append(result)
+        outcome.state = state
+        outcome.events.extend(events)
+        outcome.results.update(results)
+        outcome.snapshots.extend(snapshots)
+        return replies
+
+    def _capture(self, partition: Partition, state: StreamState, seq: int) -> tuple[dict[str, Any], StoredSnapshot]:
+        """The state as of ``seq`` (a snapshot_created event changes nothing), stored as an artifact."""
+        at = StreamState(state.doc, seq, state.version, state.tokens)
+        state_json = dumps(at.to_json())
+        info = self.snapshots.put_snapshot(partition, dumps(state.doc).encode())
+        data = {"ref": info["ref"], "seq": seq, "version": state.version, "size": info["size"],
+                "sha256": info["sha256"]}
+        return data, StoredSnapshot(seq, state_json)
+
+    def _maybe_compact(self, plog: PartitionLog) -> None:
+        if self.snapshot_every and plog.state.seq - plog.snapshot_seq >= self.snapshot_every:
+            plog.snapshot_seq = plog.state.seq  # one automatic snapshot per interval, even if it fails
+            command = CommandEnvelope(command_id=f"auto-snapshot-{plog.state.seq}",
+                                      type=CommandType.SNAPSHOT_CREATE, stream_id=plog.partition.stream_id)
+            future: asyncio.Future[list[CommandResult]] = asyncio.get_running_loop().create_future()
+            future.add_done_callback(lambda f: f.exception())
+            plog.pending.append(_Request([command], SYSTEM_ACTOR, future))
+
+    async def _prune(self, plog: PartitionLog) -> None:
+        through = min(plog.snapshot_seq, plog.state.seq - self.retention)
+        if through > 0:
+            await self.store.prune(plog.partition, through)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait for in-flight commits (shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

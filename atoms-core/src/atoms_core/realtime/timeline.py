@@ -1,0 +1,72 @@
+"""The timeline store contract: one durable, gap-free, per-partition log of encoded events.
+
+Every engine (``stores/memory.py``, ``stores/sqlite.py``, ``stores/redis.py``) implements
+``TimelineStore`` and is held to one shared contract test suite. Guarantees each must give:
+
+- ``append`` is atomic: all events and idempotency results of the call land, or none do. It
+  succeeds only if the partition head still equals ``expected_head`` (else ``HeadMoved``), so
+  seqs stay gap-free and unique even with several writers (nodes) on one store. When it returns,
+  the events are durable to the store's configured level.
+- ``read`` returns retained events with ``after < seq``, ascending, at most ``limit``.
+- ``bounds`` gives ``(first_retained_seq, head)``; ``first_retained_seq`` is ``head + 1`` when
+  nothing is retained.
+- Everything is keyed by ``Partition`` (tenant, stream); nothing scans other partitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+
+class Partition(NamedTuple):
+    tenant_id: str
+    stream_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    type: str
+    body: str  # the EventEnvelope as one-line JSON, encoded once
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    seq: int
+    state_json: str  # StreamState.to_json(), encoded
+
+
+class HeadMoved(Exception):
+    """Another writer appended first; catch up and retry."""
+
+    def __init__(self, head: int) -> None:
+        super().__init__(f"partition head is {head}")
+        self.head = head
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached; nothing was committed."""
+
+
+class TimelineStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def append(self, partition: Partition, expected_head: int, events: list[StoredEvent],
+                     results: dict[str, str]) -> None: ...
+
+    async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]: ...
+
+    async def bounds(self, partition: Partition) -> tuple[int, int]: ...
+
+    async def lookup(self, partition: Partition, command_ids: list[str]) -> dict[str, str]: ...
+
+    async def save_snapshot(self, partition: Partition, snapshot: StoredSnapshot) -> None: ...
+
+    async def latest_snapshot(self, partition: Partition) -> StoredSnapshot | None: ...
+
+    async def prune(self, partition: Partition, through_seq: int) -> None: ...

@@ -1,0 +1,41 @@
+"""Export the contract models as JSON Schema (``make schemas``); ``--check`` fails if they are stale."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from atoms_core.realtime.contracts import SCHEMA_MODELS
+
+
+def render() -> dict[str, str]:
+    return {
+        f"{name}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        for name, model in SCHEMA_MODELS.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    wanted = render()
+    if args.check:
+        stale = [name for name, text in wanted.items()
+                 if not (args.folder / name).exists() or (args.folder / name).read_text() != text]
+        extra = sorted(p.name for p in args.folder.glob("*.json") if p.name not in wanted)
+        if stale or extra:
+            print(f"schemas are stale: {', '.join(stale + extra)}; run `make schemas`", file=sys.stderr)
+            return 1
+        return 0
+    args.folder.mkdir(parents=True, exist_ok=True)
+    for name, text in wanted.items():
+        (args.folder / name).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

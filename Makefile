@@ -47,7 +47,7 @@ test-e2e:
 
 lint:
 	$(VENV)/bin/ruff check atoms-core
-	$(VENV)/bin/mypy --config-file atoms-core/pyproject.toml
+	cd atoms-core && ../$(VENV)/bin/mypy
 	@if [ -f atoms-ui/package.json ]; then cd atoms-ui && npm run lint; fi
 	@if [ -f atoms-app/package.json ]; then cd atoms-app && npm run lint; fi
 

@@ -19,3 +19,10 @@ def server(tmp_path: Path) -> Iterator[AtomsServer]:
 @pytest.fixture
 def token(server: AtomsServer) -> str:
     return server.token()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServer]:
+    """One server for a whole module whose tests use streams of their own."""
+    with running_server(tmp_path_factory.mktemp("shared") / "data") as srv:
+        yield srv

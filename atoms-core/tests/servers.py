@@ -85,14 +85,20 @@ class AtomsServer:
         self.stop()
         return self.start()
 
-    def token(self, tenant: str = "acme", principal: str = "alice", roles: str = "", ttl: int = 3600,
-              extra_args: list[str] | None = None) -> str:
-        out = subprocess.run(
-            [ATOMS, "token", "--data-dir", str(self.data_dir), "--tenant", tenant, "--principal", principal,
-             "--roles", roles, "--ttl", str(ttl), *(extra_args or [])],
-            capture_output=True, text=True, check=True, env=self.env, timeout=30,
-        )
-        return out.stdout.strip()
+    def token(self, tenant: str = "acme", principal: str = "alice", roles: str = "", ttl: int = 3600) -> str:
+        """An identity JWT, minted in-process by the same code as ``atoms token`` (no subprocess)."""
+        from atoms_core.config.settings import load_settings
+        from atoms_core.config.vault import loader_for
+        from atoms_core.identity.keys import load_keyring
+        from atoms_core.identity.tickets import mint_identity_token
+
+        settings = load_settings(cli={"data_dir": self.data_dir}, environ=self.env)
+        keys = load_keyring(settings, loader_for(settings, self.env))
+        return mint_identity_token(settings, keys, tenant, principal, [r for r in roles.split(",") if r], ttl)
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([ATOMS, *args], capture_output=True, text=True, check=True, env=self.env, timeout=30)
+        return out.stdout
 
     def ticket(self, stream_id: str, scopes: list[str], token: str | None = None, **extra: Any) -> str:
         response = httpx.post(f"{self.url}/v1/tickets", json={"stream_id": stream_id, "scopes": scopes, **extra},

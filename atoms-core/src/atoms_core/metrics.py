@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # no running loop
+        return 0.0
 
 
 class Metrics:
@@ -17,6 +26,8 @@ class Metrics:
         self.ws_violations = Counter("atoms_ws_violations_total", "Refused WebSocket frames",
                                      registry=self.registry)
         self.tickets = Counter("atoms_tickets_issued_total", "Tickets issued", registry=self.registry)
+        self.tasks = Gauge("atoms_asyncio_tasks", "Live asyncio tasks in this process", registry=self.registry)
+        self.tasks.set_function(_task_count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from atoms_core.config.settings import SECRET_PREFIX
 
@@ -117,17 +118,27 @@ def loader_for(settings: Any, environ: Mapping[str, str] | None = None) -> Vault
     )
 
 
+SENSITIVE_WORDS = ("key", "token", "secret", "password")
+NOT_SENSITIVE = frozenset({"jwt_signing_kid", "s3_access_key_id"})
+MASK = "**********"
+
+
+def _redact_value(name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        if value.startswith(SECRET_PREFIX) or not value:
+            return value  # a reference names where a secret lives, not the secret
+        parts = urlsplit(value)
+        if parts.password:
+            return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{parts.hostname}"
+                                             + (f":{parts.port}" if parts.port else "")))
+        if name not in NOT_SENSITIVE and any(word in name for word in SENSITIVE_WORDS):
+            return MASK
+        return value
+    if isinstance(value, dict):
+        return {k: _redact_value(name, v) for k, v in value.items()}
+    return value
+
+
 def redacted(settings: Any) -> dict[str, Any]:
-    """The effective settings as JSON-able data, with secrets and secret references redacted."""
-    out: dict[str, Any] = {}
-    sensitive = ("key", "token", "secret", "password")
-    for name, value in settings.model_dump(mode="json").items():
-        if isinstance(value, str) and (value.startswith(SECRET_PREFIX)):
-            out[name] = value  # a reference names where the secret lives, not the secret
-        elif any(word in name for word in sensitive) and value and name != "jwt_signing_kid":
-            out[name] = "**********" if not isinstance(value, dict) else {
-                k: v if str(v).startswith(SECRET_PREFIX) else "**********" for k, v in value.items()
-            }
-        else:
-            out[name] = value
-    return out
+    """The effective settings as JSON-able data; secret values (not references) are masked."""
+    return {name: _redact_value(name, value) for name, value in settings.model_dump(mode="json").items()}

@@ -18,7 +18,7 @@ def query_ticket(scope: Scope) -> str | None:
         return None
     for key, value in parse_qsl(query.decode("latin-1")):
         if key == "ticket" and value:
-            return value
+            return str(value)
     return None
 
 

@@ -19,7 +19,7 @@ def bearer_token(scope: Scope) -> str | None:
         if name == b"authorization":
             kind, _, token = value.decode("latin-1").partition(" ")
             if kind.lower() == "bearer" and token.strip():
-                return token.strip()
+                return str(token.strip())
     return None
 
 

@@ -32,7 +32,7 @@ def issue_ticket(settings: Settings, keys: KeyRing, identity: Identity, body: Ti
         raise Unprocessable("validation_failed", f"ttl_s may be at most {settings.ticket_max_ttl_s}",
                             pointer="/ttl_s")
     now = int(time.time())
-    scopes = sorted(set(body.scopes))
+    scopes: list[str] = sorted(set(body.scopes))
     claims = {
         "sub": identity.principal_id,
         "tid": identity.tenant_id,

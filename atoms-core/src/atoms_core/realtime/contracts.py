@@ -6,7 +6,7 @@ from which the TypeScript types are generated.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,7 @@ StreamId = Annotated[str, Field(pattern=r"^(thread|canvas|run):[A-Za-z0-9][A-Za-
 CommandId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     STATE_PATCH = "state_patch"
     TOKEN_PATCH = "token_patch"
     SNAPSHOT_CREATED = "snapshot_created"
@@ -25,7 +25,7 @@ class EventType(str, Enum):
     RESYNC = "resync"
 
 
-class CommandType(str, Enum):
+class CommandType(StrEnum):
     STATE_PATCH = "state.patch"
     CHAT_POST = "chat.post"
     TOKEN_APPEND = "token.append"
@@ -148,12 +148,15 @@ class MediaValue(BaseModel):
     duration_ms: int | None = None
 
 
+Scope = Literal["read", "write", "presence"]
+
+
 class TicketRequest(_Strict):
     stream_id: str | None = None
     thread_id: str | None = None
     canvas_id: str | None = None
     run_id: str | None = None
-    scopes: list[Literal["read", "write", "presence"]] = Field(default_factory=lambda: ["read"], min_length=1)
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["read"]), min_length=1)
     ttl_s: int | None = Field(default=None, ge=1)
 
 
@@ -187,8 +190,8 @@ class WsPresenceUpdate(_Strict):
 
 class WsCursor(_Strict):
     type: Literal["cursor"]
-    x: float
-    y: float
+    x: float = Field(allow_inf_nan=False)
+    y: float = Field(allow_inf_nan=False)
 
 
 class WsGesture(_Strict):
@@ -199,7 +202,7 @@ class WsGesture(_Strict):
 
 class WsPing(_Strict):
     type: Literal["ping"]
-    ts: float | None = None
+    ts: float | None = Field(default=None, allow_inf_nan=False)
 
 
 WsClientMessage = Annotated[WsPresenceUpdate | WsCursor | WsGesture | WsPing, Field(discriminator="type")]
@@ -233,11 +236,18 @@ class WsPeerUpdate(BaseModel):
     state: dict[str, Any]
 
 
-class WsPeerCursor(BaseModel):
-    type: Literal["cursor"] = "cursor"
+class WsCursorPosition(BaseModel):
     peer_id: str
     x: float
     y: float
+
+
+class WsPeerCursors(BaseModel):
+    """The latest cursor of every other peer that moved since the previous flush; one frame per
+    flush (at most ``ws_cursor_hz`` a second), so a cursor storm costs O(peers) per flush."""
+
+    type: Literal["cursors"] = "cursors"
+    cursors: list[WsCursorPosition]
 
 
 class WsPeerGesture(BaseModel):
@@ -282,7 +292,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "WsPresenceJoin": WsPresenceJoin,
     "WsPresenceLeave": WsPresenceLeave,
     "WsPeerUpdate": WsPeerUpdate,
-    "WsPeerCursor": WsPeerCursor,
+    "WsPeerCursors": WsPeerCursors,
     "WsPeerGesture": WsPeerGesture,
     "WsPong": WsPong,
     "WsError": WsError,

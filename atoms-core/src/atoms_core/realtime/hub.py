@@ -13,7 +13,7 @@ from atoms_core.realtime.timeline import Partition
 
 
 class Subscriber:
-    __slots__ = ("_chunks", "_limit", "_size", "_waiter", "closed", "overflowed", "partition")
+    __slots__ = ("_chunks", "_limit", "_size", "_waiter", "closed", "overflowed", "partition", "writer")
 
     def __init__(self, partition: Partition, limit_bytes: int) -> None:
         self.partition = partition
@@ -23,6 +23,9 @@ class Subscriber:
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.overflowed = False
+        #: The task writing to the client; cancelled on overflow, since it may be stuck in a
+        #: send that waits for a client that stopped reading.
+        self.writer: asyncio.Task[object] | None = None
 
     def push(self, data: bytes) -> None:
         if self.closed:
@@ -32,6 +35,8 @@ class Subscriber:
             self.overflowed = True
             self._chunks.clear()
             self.close()
+            if self.writer is not None:
+                self.writer.cancel()
             return
         self._chunks.append(data)
         self._wake()

@@ -79,6 +79,7 @@ class SseEndpoint:
                 scope, receive, send)
             return
         sub = ctx.hub.subscribe(partition, ctx.settings.sse_queue_bytes)
+        sub.writer = asyncio.current_task()
         state = plog.state  # read in the same step as subscribe: live frames start at state.seq + 1
         ctx.metrics.sse_open.inc()
         ctx.audit.record(grant.tenant_id, "sse.opened", stream_id, grant.principal_id, seq=state.seq)
@@ -99,6 +100,14 @@ class SseEndpoint:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the client went away mid-write
+        except asyncio.CancelledError:
+            if not sub.overflowed:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            # Cut off at the buffer bound: returning mid-response makes the server drop the
+            # connection; the client resumes from the timeline with Last-Event-ID.
         finally:
             ctx.hub.unsubscribe(sub)
             disconnect.cancel()

@@ -1,0 +1,195 @@
+"""SSE over real HTTP: handshake, resume from every position, races, resync, isolation, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import httpx
+import pytest
+
+from servers import AtomsServer, running_server
+from sse_reader import Frame, collect, frames
+from streams_api import StreamClient, metric, patch
+
+
+def event_seqs(got: list[Frame]) -> list[int]:
+    return [int(f.id) for f in got if f.id is not None and f.event not in ("state_snapshot",)]
+
+
+def reached(seq: int):  # type: ignore[no-untyped-def]
+    return lambda got: any(f.id == str(seq) and f.event != "state_snapshot" for f in got)
+
+
+@pytest.fixture
+def client(shared_server: AtomsServer) -> StreamClient:
+    return StreamClient(shared_server.url, shared_server.token(), f"canvas:s{uuid.uuid4().hex[:12]}")
+
+
+async def test_handshake_headers_hello_and_snapshot(client: StreamClient) -> None:
+    client.post(patch(client.stream, "/a", 1))
+    async with httpx.AsyncClient(headers=client.headers) as http, http.stream("GET", client.events_url) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        raw = b""
+        async for chunk in response.aiter_bytes():
+            raw += chunk
+            if b"state_snapshot" in raw:
+                break
+    text = raw.decode()
+    assert text.startswith("retry: 2000\n\n")
+    assert "event: hello\ndata: " in text and '"head_seq":1' in text
+    assert 'id: 1\nevent: state_snapshot\ndata: {"stream_id":"' + client.stream in text
+    assert '"state":{"a":1}' in text
+
+
+async def test_live_events_follow_the_snapshot_in_order(client: StreamClient) -> None:
+    async with httpx.AsyncClient(headers=client.headers) as http:
+        reader = asyncio.create_task(collect(http, client.events_url, reached(20)))
+        await asyncio.sleep(0.3)
+        for i in range(20):
+            body = patch(client.stream, f"/k{i}", i)
+            await http.post(f"{client.base_url}/v1/streams/{client.stream}/commands", json=body)
+        got = await reader
+    assert [f.event for f in got[:2]] == ["hello", "state_snapshot"]
+    assert event_seqs(got) == list(range(1, 21))
+    assert [f.json["data"]["ops"][0]["value"] for f in got[2:]] == list(range(20))
+
+
+async def test_resume_from_every_position_gives_exactly_the_missing_events(client: StreamClient) -> None:
+    client.post([patch(client.stream, f"/k{i}", i) for i in range(50)])
+    async with httpx.AsyncClient(headers=client.headers) as http:
+        for last in range(50):
+            got = await collect(http, client.events_url, reached(50), headers={"Last-Event-ID": str(last)})
+            assert got[0].event == "hello"
+            assert event_seqs(got) == list(range(last + 1, 51)), last
+            assert all(f.event == "state_patch" for f in got[1:])
+        # at head: nothing replayed, next live event is head + 1
+        reader = asyncio.create_task(collect(http, client.events_url, reached(51), headers={"Last-Event-ID": "50"}))
+        await asyncio.sleep(0.3)
+        client.post(patch(client.stream, "/last", True))
+        got = await reader
+        assert [f.event for f in got] == ["hello", "state_patch"] and event_seqs(got) == [51]
+        # the query form works too
+        got = await collect(http, client.events_url + "?last_event_id=49", reached(51))
+        assert event_seqs(got) == [50, 51]
+
+
+async def test_concurrent_writer_during_replay_no_gap_no_duplicate(client: StreamClient) -> None:
+    client.post([patch(client.stream, f"/k{i}", i) for i in range(100)])
+    total = 400
+    async with httpx.AsyncClient(headers=client.headers) as http:
+        async def writer() -> None:
+            for i in range(100, total, 20):
+                body = [patch(client.stream, f"/k{j}", j) for j in range(i, i + 20)]
+                r = await http.post(f"{client.base_url}/v1/streams/{client.stream}/commands", json=body)
+                assert r.status_code == 202
+
+        readers = [asyncio.create_task(collect(http, client.events_url, reached(total),
+                                               headers={"Last-Event-ID": str(start)}, timeout=30))
+                   for start in (0, 10, 50, 99)]
+        await writer()
+        results = await asyncio.gather(*readers)
+    for start, got in zip((0, 10, 50, 99), results, strict=True):
+        assert event_seqs(got) == list(range(start + 1, total + 1))
+
+
+async def test_tenant_b_never_receives_tenant_a_events(shared_server: AtomsServer) -> None:
+    stream = f"canvas:shared{uuid.uuid4().hex[:8]}"
+    a = StreamClient(shared_server.url, shared_server.token("tenant-a", "ann"), stream)
+    b = StreamClient(shared_server.url, shared_server.token("tenant-b", "bob"), stream)
+    async with httpx.AsyncClient(headers=b.headers) as http:
+        reader = asyncio.create_task(collect(http, b.events_url, reached(1)))
+        await asyncio.sleep(0.3)
+        for i in range(5):
+            assert a.post(patch(stream, f"/a{i}", "secret")).status_code == 202
+        b.post(patch(stream, "/mine", "b"))
+        got = await reader
+    assert "secret" not in "".join(f.data for f in got)
+    assert event_seqs(got) == [1] and got[-1].json["data"]["ops"][0]["path"] == "/mine"
+    assert b.state()["state"] == {"mine": "b"}
+
+
+async def test_resync_when_history_is_gone_or_id_is_ahead(tmp_path: object) -> None:
+    from pathlib import Path
+
+    env = {"ATOMS_HISTORY_RETENTION": "10", "ATOMS_SNAPSHOT_EVERY": "10"}
+    with running_server(Path(str(tmp_path)) / "data", env=env) as server:
+        client = StreamClient(server.url, server.token(), "canvas:pruned")
+        for i in range(40):
+            client.post(patch(client.stream, f"/k{i}", i))
+        head = client.state()["seq"]
+        history = client.history()
+        assert history["first_seq"] > 1 and history["events"][0]["seq"] == history["first_seq"]
+        async with httpx.AsyncClient(headers=client.headers) as http:
+            for last in ("1", str(head + 5)):
+                got = await collect(http, client.events_url, lambda g: any(f.event == "state_snapshot" for f in g),
+                                    headers={"Last-Event-ID": last})
+                assert [f.event for f in got] == ["hello", "resync", "state_snapshot"]
+                snapshot = got[-1].json
+                assert snapshot["seq"] == head and snapshot["state"] == client.state()["state"]
+            # still retained: a normal replay
+            got = await collect(http, client.events_url, reached(head), headers={"Last-Event-ID": str(head - 3)})
+            assert event_seqs(got) == [head - 2, head - 1, head]
+
+
+async def test_bad_last_event_id_is_400(client: StreamClient) -> None:
+    response = httpx.get(client.events_url, headers={**client.headers, "Last-Event-ID": "abc"})
+    assert response.status_code == 400 and response.json()["code"] == "bad_request"
+
+
+async def test_disconnects_leave_no_subscriber_task_or_fd(shared_server: AtomsServer) -> None:
+    assert shared_server.proc is not None
+    pid = shared_server.proc.pid
+    client = StreamClient(shared_server.url, shared_server.token(), "canvas:leaks")
+    await asyncio.sleep(0.5)
+    fds_before = len(os.listdir(f"/proc/{pid}/fd"))
+    tasks_before = metric(shared_server.url, "atoms_asyncio_tasks")
+    conns_before = metric(shared_server.url, "atoms_sse_connections")
+
+    async def open_and_drop() -> None:
+        async with httpx.AsyncClient(headers=client.headers) as http:
+            await collect(http, client.events_url, lambda g: any(f.event == "state_snapshot" for f in g))
+
+    await asyncio.gather(*(open_and_drop() for _ in range(40)))
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if metric(shared_server.url, "atoms_sse_connections") == conns_before:
+            break
+    assert metric(shared_server.url, "atoms_sse_connections") == conns_before
+    assert metric(shared_server.url, "atoms_asyncio_tasks") <= tasks_before
+    assert len(os.listdir(f"/proc/{pid}/fd")) <= fds_before + 2
+
+
+async def test_heartbeat_comments_arrive(tmp_path: object) -> None:
+    from pathlib import Path
+
+    with running_server(Path(str(tmp_path)) / "data", env={"ATOMS_SSE_HEARTBEAT_S": "0.2"}) as server:
+        client = StreamClient(server.url, server.token(), "canvas:hb")
+        async with httpx.AsyncClient(headers=client.headers) as http:
+            async with http.stream("GET", client.events_url) as response:
+                pings = 0
+                async for line in response.aiter_lines():
+                    pings += line == ": ping"
+                    if pings == 3:
+                        break
+        assert pings == 3
+
+
+async def test_sigterm_ends_streams_cleanly(tmp_path: object) -> None:
+    from pathlib import Path
+
+    server = AtomsServer(Path(str(tmp_path)) / "data").start()
+    client = StreamClient(server.url, server.token(), "canvas:term")
+    async with httpx.AsyncClient(headers=client.headers, timeout=10) as http, \
+            http.stream("GET", client.events_url) as response:
+        seen: list[str] = []
+        stopper = asyncio.get_running_loop().run_in_executor(None, server.stop)
+        async for frame in frames(response):
+            seen.append(frame.event)
+        # the stream ended (no exception): the client can resume elsewhere
+    code = await stopper
+    # uvicorn re-raises the captured SIGTERM after its graceful shutdown, hence -15
+    assert seen[:2] == ["hello", "state_snapshot"] and code in (0, -15)

@@ -1,0 +1,126 @@
+"""Properties of the timeline, in process over the memory and SQLite engines:
+snapshot + replay equals the live state, and a refused command leaves the timeline unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atoms_core.artifacts.local import LocalArtifactStore
+from atoms_core.errors import AtomsError
+from atoms_core.realtime.contracts import CommandEnvelope
+from atoms_core.realtime.hub import Hub
+from atoms_core.realtime.partitions import Partitions
+from atoms_core.realtime.state import StreamState, apply_event
+from atoms_core.realtime.timeline import Partition
+from atoms_core.stores.memory import MemoryStore
+
+P = Partition("acme", "canvas:prop")
+KEYS = st.sampled_from(["a", "b", "c"])
+VALUES = st.one_of(st.integers(-5, 5), st.text(max_size=5), st.lists(st.integers(0, 3), max_size=3))
+
+state_patch = st.builds(
+    lambda op, key, value: {"type": "state.patch", "payload": {"ops": [
+        {"op": op, "path": f"/{key}", "value": value} if op != "remove" else {"op": op, "path": f"/{key}"}]}},
+    st.sampled_from(["add", "replace", "remove"]), KEYS, VALUES)
+chat = st.builds(lambda text: {"type": "chat.post", "payload": {"role": "user", "text": text}}, st.text(max_size=8))
+token = st.builds(lambda i, delta, index: {"type": "token.append", "payload": {
+    "target": f"/chat/{i}/text", "delta": delta, "index": index}},
+    st.integers(0, 2), st.text(min_size=1, max_size=4), st.integers(0, 3))
+snapshot = st.just({"type": "snapshot.create", "payload": {}})
+log_cmd = st.just({"type": "log.append", "payload": {"level": "info", "message": "m"}})
+conflict = st.builds(lambda v: {"type": "state.patch", "base_version": v,
+                                "payload": {"ops": [{"op": "add", "path": "/v", "value": v}]}}, st.integers(0, 6))
+COMMANDS = st.lists(st.one_of(state_patch, chat, token, snapshot, log_cmd, conflict), min_size=1, max_size=25)
+
+
+class Recorder:
+    def accepted(self, *args: Any) -> None: ...
+
+    def refused(self, *args: Any) -> None: ...
+
+
+def make(tmp: Path) -> tuple[Partitions, MemoryStore]:
+    store = MemoryStore()
+    parts = Partitions(store, Hub(), LocalArtifactStore(tmp / "artifacts"), Recorder(), snapshot_every=7,
+                       retention=5, cache_size=10)
+    return parts, store
+
+
+async def run(commands: list[dict[str, Any]], tmp: Path) -> None:
+    parts, store = make(tmp)
+    for i, raw in enumerate(commands):
+        envelope = CommandEnvelope.model_validate({**raw, "command_id": f"c{i}", "stream_id": P.stream_id})
+        before = (await store.bounds(P), await store.read(P, 0, 10_000))
+        try:
+            await parts.submit(P, "alice", [envelope])
+        except AtomsError:
+            assert (await store.bounds(P), await store.read(P, 0, 10_000)) == before
+    live = (await parts.get(P)).state
+    # a fresh process over the same store: latest snapshot + the events after it
+    fresh, _ = make(tmp)
+    fresh.store = store
+    assert (await fresh.get(P)).state == live
+    # full replay of the retained events on top of the stored snapshot, by the public rule
+    snap = await store.latest_snapshot(P)
+    state = StreamState.from_json(json.loads(snap.state_json)) if snap else StreamState()
+    for event in await store.read(P, state.seq, 10_000):
+        state = apply_event(state, event.seq, event.type, json.loads(event.body)["data"])
+    assert state == live
+    first, head = await store.bounds(P)
+    retained = await store.read(P, 0, 10_000)
+    assert [e.seq for e in retained] == list(range(first, head + 1))  # gap-free
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(COMMANDS)
+def test_snapshot_plus_replay_equals_live(tmp_path: Path, commands: list[dict[str, Any]]) -> None:
+    asyncio.run(run(commands, tmp_path))
+
+
+async def test_publish_touches_only_its_partition() -> None:
+    hub = Hub()
+    mine, other = hub.subscribe(P, 1 << 20), hub.subscribe(Partition("globex", P.stream_id), 1 << 20)
+    waiting = asyncio.create_task(other.wait())
+    hub.publish(P, b"id: 1\n\n")
+    await asyncio.sleep(0.01)
+    assert mine.take() == b"id: 1\n\n"
+    assert not waiting.done() and other.take() == b""
+    waiting.cancel()
+
+
+async def test_overflow_closes_only_that_subscriber() -> None:
+    hub = Hub()
+    small, big = hub.subscribe(P, 10), hub.subscribe(P, 1000)
+    hub.publish(P, b"x" * 11)
+    assert small.closed and small.overflowed and small.take() == b""
+    assert not big.closed and big.take() == b"x" * 11
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+async def test_sqlite_engine_reloads_the_same_state(tmp_path: Path, engine: str) -> None:
+    from atoms_core.stores.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "t.db")
+    await store.open()
+    parts = Partitions(store, Hub(), LocalArtifactStore(tmp_path / "a"), Recorder(), 3, 2, 10)
+    for i in range(10):
+        envelope = CommandEnvelope.model_validate({"command_id": f"c{i}", "stream_id": P.stream_id,
+                                                   "type": "state.patch", "payload": {"ops": [
+                                                       {"op": "add", "path": f"/k{i}", "value": i}]}})
+        await parts.submit(P, "alice", [envelope])
+    live = (await parts.get(P)).state
+    await store.close()
+    reopened = SqliteStore(tmp_path / "t.db")
+    await reopened.open()
+    again = Partitions(reopened, Hub(), LocalArtifactStore(tmp_path / "a"), Recorder(), 3, 2, 10)
+    assert (await again.get(P)).state == live
+    first, head = await reopened.bounds(P)
+    assert head == live.seq and first > 1  # pruned behind a snapshot
+    await reopened.close()

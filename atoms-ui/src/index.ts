@@ -1,0 +1,53 @@
+export { CanvasTransport, isStreamId, STREAM_ID_RE } from './transport.js';
+export type {
+  CanvasTransportOptions,
+  PresenceChange,
+  PresenceTuning,
+  StateChange,
+  StateChangeCause,
+  StatusContext,
+  TransportErrorContext,
+  TransportErrorKind,
+  TransportEventMap,
+} from './transport.js';
+export { PresenceClient } from './presence.js';
+export type { Cursor, FrameScheduler, PeerInfo, PeersChange, PresenceClientOptions, PresenceEventMap } from './presence.js';
+export { CommandClient } from './commands.js';
+export type { BatchItem, CommandClientOptions, CommandOptions } from './commands.js';
+export { TicketClient } from './tickets.js';
+export type { Ticket, TicketClientOptions } from './tickets.js';
+export { SidecarResolver, isMediaValue } from './sidecars.js';
+export type { SidecarResolverOptions } from './sidecars.js';
+export { SseParser, SseBufferOverflowError } from './sse.js';
+export type { SseEvent, SseParserHandlers, SseParserOptions } from './sse.js';
+export { Backoff, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+export {
+  applyEnvelope,
+  applyEnvelopes,
+  applyStatePatch,
+  applyTokenPatch,
+  formatPointer,
+  getAtPointer,
+  parsePointer,
+} from './patch.js';
+export { Emitter } from './emitter.js';
+export type { Listener, Unsubscribe } from './emitter.js';
+export {
+  AtomsHttpError,
+  CommandError,
+  PatchApplyError,
+  SidecarError,
+  parseRetryAfter,
+} from './errors.js';
+export {
+  CLIENT_ERROR_CODES,
+  ERROR_CODES,
+  WS_ERROR_CODES,
+  isErrorCode,
+  isRetryableStatus,
+  isSidecarCode,
+} from './codes.js';
+export type { ClientErrorCode, ErrorCode, WsErrorCode } from './codes.js';
+export { uuid } from './ids.js';
+export type * from './types.js';

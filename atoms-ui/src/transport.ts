@@ -1,0 +1,656 @@
+/**
+ * CanvasTransport (CONTRACT §11): the one client of the realtime routes.
+ * SSE (via fetch streaming) is downstream truth; commands go up over HTTP; the WebSocket
+ * carries presence only. Keeps the materialised state of one stream.
+ */
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { type BatchItem, CommandClient, type CommandOptions } from './commands.js';
+import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
+import { AtomsHttpError, errorFromResponse, isAbortError, networkError } from './errors.js';
+import { applyEnvelope, getAtPointer } from './patch.js';
+import { type PeerInfo, PresenceClient, type PresenceClientOptions, type PeersChange } from './presence.js';
+import { SidecarResolver } from './sidecars.js';
+import { sleep } from './sleep.js';
+import { type SseEvent, SseParser } from './sse.js';
+import { TicketClient } from './tickets.js';
+import type {
+  BatchResult,
+  CommandPayloadMap,
+  CommandResult,
+  CommandType,
+  ConnectionStatus,
+  EventEnvelope,
+  FetchLike,
+  GetToken,
+  HelloData,
+  JsonObject,
+  JsonValue,
+  LogData,
+  MediaRef,
+  MediaValue,
+  PatchOperation,
+  Problem,
+  ResyncData,
+  SnapshotCreatedData,
+  StateSnapshotData,
+  SyncStatus,
+  TokenPatchData,
+  TypedEnvelope,
+  WebSocketCtor,
+} from './types.js';
+import { eventsUrl, toWsBase } from './url.js';
+
+export const STREAM_ID_RE = /^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isStreamId(s: string): boolean {
+  return STREAM_ID_RE.test(s);
+}
+
+export type PresenceTuning = Pick<PresenceClientOptions, 'pingIntervalMs' | 'pongTimeoutMs' | 'scheduleFrame' | 'cursorIntervalMs'>;
+
+export interface CanvasTransportOptions {
+  /** atoms-core base URL, e.g. "https://api.example.com". */
+  baseUrl: string;
+  /** `canvas:<id>`, `thread:<id>` or `run:<id>`. */
+  streamId: string;
+  /** Returns the caller's identity JWT; called for every ticket and artifact lookup. */
+  getToken: GetToken;
+  /** Defaults to the global fetch. */
+  fetch?: FetchLike;
+  /** Defaults to the global WebSocket. */
+  WebSocket?: WebSocketCtor;
+  /** ws(s):// base for the presence socket; derived from baseUrl by default. */
+  wsBaseUrl?: string;
+  /** Abort and reconnect when no byte arrives for this long (default 35 000 ms). */
+  heartbeatTimeoutMs?: number;
+  /** Reconnect backoff (full jitter; base 250 ms, cap 10 s). */
+  backoff?: BackoffOptions;
+  /** Retries for a command after network errors / 5xx (default 4). */
+  commandRetries?: number;
+  /** Open the presence WebSocket on connect() (default true), optionally with tuning. */
+  presence?: boolean | PresenceTuning;
+  /** Cached write tickets and artifact URLs are renewed this long before expiry (default 5000 ms). */
+  expirySkewMs?: number;
+  /** Command id generator (default UUID v4). */
+  generateId?: () => string;
+  now?: () => number;
+}
+
+export type StateChangeCause = 'snapshot' | 'state_patch' | 'token_patch';
+
+export interface StateChange {
+  state: JsonValue;
+  seq: number;
+  version: number;
+  cause: StateChangeCause;
+  envelope?: EventEnvelope;
+}
+
+export type TransportErrorKind = 'auth' | 'http' | 'network' | 'heartbeat' | 'gap' | 'protocol' | 'patch' | 'presence';
+
+export interface TransportErrorContext {
+  kind: TransportErrorKind;
+  error: Error;
+  status?: number;
+  code?: string;
+  problem?: Problem;
+  /** False when the transport gave up (it is then `closed`). */
+  willRetry: boolean;
+}
+
+export interface StatusContext {
+  status: ConnectionStatus;
+  syncStatus: SyncStatus;
+  previous: ConnectionStatus;
+}
+
+export type PresenceChange =
+  | { type: 'status'; status: ConnectionStatus }
+  | { type: 'peers'; peers: ReadonlyMap<string, PeerInfo>; change: PeersChange; peerId?: string }
+  | { type: 'cursor'; peerId: string; x: number; y: number; peer: PeerInfo | undefined }
+  | { type: 'gesture'; peerId: string; kind: string; data: JsonObject; peer: PeerInfo | undefined };
+
+export interface TransportEventMap {
+  /** The materialised state changed. */
+  state: StateChange;
+  /** Every durable event envelope, after it was applied. */
+  event: { envelope: EventEnvelope };
+  state_patch: { envelope: TypedEnvelope<'state_patch'>; ops: PatchOperation[] };
+  /** `value` is the whole string at `target` after the append. */
+  token_patch: TokenPatchData & { envelope: TypedEnvelope<'token_patch'>; final: boolean; value: string | undefined };
+  log: LogData & { envelope: TypedEnvelope<'log'> };
+  snapshot_created: SnapshotCreatedData & { envelope: TypedEnvelope<'snapshot_created'> };
+  hello: HelloData;
+  state_snapshot: StateSnapshotData;
+  resync: ResyncData;
+  status: StatusContext;
+  error: TransportErrorContext;
+  presence: PresenceChange;
+}
+
+interface Outcome {
+  fatal?: boolean;
+  minDelayMs?: number;
+}
+
+interface Connection {
+  stopped: boolean;
+  stop: (ctx?: Omit<TransportErrorContext, 'willRetry'>) => void;
+}
+
+interface SeqWaiter {
+  seq: number;
+  resolve: () => void;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export class CanvasTransport {
+  readonly streamId: string;
+  readonly presence: PresenceClient;
+
+  private readonly opts: CanvasTransportOptions;
+  private readonly emitter = new Emitter<TransportEventMap>();
+  private readonly fetchImpl: FetchLike;
+  private readonly wsCtor: WebSocketCtor | undefined;
+  private readonly tickets: TicketClient;
+  private readonly commands: CommandClient;
+  private readonly sidecars: SidecarResolver;
+  private readonly backoff: Backoff;
+
+  private state: JsonValue = {};
+  private lastSeq = 0;
+  private version = 0;
+  private hasState = false;
+  private needSnapshot = false;
+  private awaitingSnapshot = false;
+  private headSeq: number | undefined;
+  private _status: ConnectionStatus = 'closed';
+  private _syncStatus: SyncStatus = 'offline';
+  private running = false;
+  private loopCtrl: AbortController | undefined;
+  private waiters: SeqWaiter[] = [];
+
+  constructor(options: CanvasTransportOptions) {
+    if (!isStreamId(options.streamId)) throw new TypeError(`invalid stream id "${options.streamId}"`);
+    if (typeof options.getToken !== 'function') throw new TypeError('getToken is required');
+    this.opts = options;
+    this.streamId = options.streamId;
+    const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
+    const f = options.fetch ?? (globalFetch ? globalFetch.bind(globalThis) : undefined);
+    if (!f) throw new TypeError('no fetch available: pass options.fetch');
+    this.fetchImpl = f;
+    this.wsCtor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+    const skew = options.expirySkewMs ?? 5000;
+    const common = { baseUrl: options.baseUrl, getToken: options.getToken, fetch: f, expirySkewMs: skew, ...(options.now ? { now: options.now } : {}) };
+    this.tickets = new TicketClient(common);
+    this.sidecars = new SidecarResolver(common);
+    this.commands = new CommandClient({
+      baseUrl: options.baseUrl,
+      streamId: options.streamId,
+      fetch: f,
+      tickets: this.tickets,
+      ...(options.commandRetries !== undefined ? { maxRetries: options.commandRetries } : {}),
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...(options.generateId ? { generateId: options.generateId } : {}),
+    });
+    this.backoff = new Backoff(options.backoff);
+    const tuning: PresenceTuning = typeof options.presence === 'object' ? options.presence : {};
+    const missingWs: WebSocketCtor = class {
+      constructor() {
+        throw new Error('no WebSocket available: pass options.WebSocket');
+      }
+    } as unknown as WebSocketCtor;
+    this.presence = new PresenceClient({
+      wsBaseUrl: options.wsBaseUrl ?? toWsBase(options.baseUrl),
+      streamId: options.streamId,
+      tickets: this.tickets,
+      WebSocket: this.wsCtor ?? missingWs,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...(options.now ? { now: options.now } : {}),
+      ...tuning,
+    });
+    this.wirePresence();
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  get status(): ConnectionStatus {
+    return this._status;
+  }
+
+  get syncStatus(): SyncStatus {
+    return this._syncStatus;
+  }
+
+  getState(): JsonValue {
+    return this.state;
+  }
+
+  /** Value at a JSON Pointer in the materialised state. */
+  get(pointer: string): JsonValue | undefined {
+    return getAtPointer(this.state, pointer);
+  }
+
+  /** Last applied timeline position. */
+  getSeq(): number {
+    return this.lastSeq;
+  }
+
+  /** State version after the last applied event. */
+  getVersion(): number {
+    return this.version;
+  }
+
+  on<K extends keyof TransportEventMap>(event: K, listener: Listener<TransportEventMap[K]>): Unsubscribe {
+    return this.emitter.on(event, listener);
+  }
+
+  once<K extends keyof TransportEventMap>(event: K, listener: Listener<TransportEventMap[K]>): Unsubscribe {
+    return this.emitter.once(event, listener);
+  }
+
+  off<K extends keyof TransportEventMap>(event: K, listener: Listener<TransportEventMap[K]>): void {
+    this.emitter.off(event, listener);
+  }
+
+  /** Subscribes to state changes (usable with React's useSyncExternalStore). */
+  subscribe(listener: Listener<StateChange>): Unsubscribe {
+    return this.emitter.on('state', listener);
+  }
+
+  /** Starts the SSE loop (and the presence socket unless `presence: false`). Idempotent. */
+  connect(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopCtrl = new AbortController();
+    void this.loop(this.loopCtrl.signal);
+    if (this.opts.presence !== false) {
+      if (this.wsCtor) this.presence.connect();
+      else
+        this.emitError({
+          kind: 'presence',
+          error: new Error('no WebSocket available: pass options.WebSocket'),
+          code: 'ws_unavailable',
+          willRetry: false,
+        });
+    }
+  }
+
+  /** Stops everything; the state stays readable. connect() may be called again. */
+  close(): void {
+    this.running = false;
+    this.loopCtrl?.abort();
+    this.loopCtrl = undefined;
+    this.presence.close();
+    this.setStatus('closed', 'offline');
+  }
+
+  /** Resolves once an event with seq >= `seq` was applied (e.g. a command's result.seq). */
+  waitForSeq(seq: number, signal?: AbortSignal): Promise<void> {
+    if (this.lastSeq >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w: SeqWaiter = { seq, resolve };
+      this.waiters.push(w);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          reject(signal.reason ?? new Error('aborted'));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Sends one command; throws {@link CommandError} (e.g. 409 `version_conflict` with currentVersion). */
+  command<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options?: CommandOptions): Promise<CommandResult> {
+    return this.commands.send(type, payload, options);
+  }
+
+  /** Sends several commands in one request (all or nothing). */
+  commandBatch(items: readonly BatchItem[], options?: { signal?: AbortSignal }): Promise<BatchResult> {
+    return this.commands.sendBatch(items, options);
+  }
+
+  /** Resolves a sidecar ref (or media value) to a URL. */
+  resolveSidecar(ref: MediaRef | MediaValue): Promise<string> {
+    return this.sidecars.resolve(ref);
+  }
+
+  // ------------------------------------------------------------------ status
+
+  private setStatus(status: ConnectionStatus, syncStatus: SyncStatus): void {
+    if (status === this._status && syncStatus === this._syncStatus) return;
+    const previous = this._status;
+    this._status = status;
+    this._syncStatus = syncStatus;
+    this.emitter.emit('status', { status, syncStatus, previous });
+  }
+
+  private updateSync(): void {
+    if (this._status !== 'open') return;
+    const caughtUp = this.awaitingSnapshot
+      ? false
+      : this.headSeq !== undefined
+        ? this.hasState && this.lastSeq >= this.headSeq
+        : this.hasState;
+    this.setStatus('open', caughtUp ? 'synced' : 'syncing');
+  }
+
+  private emitError(ctx: TransportErrorContext): void {
+    this.emitter.emit('error', ctx);
+  }
+
+  private httpErrorContext(kind: TransportErrorKind, err: AtomsHttpError, willRetry: boolean): TransportErrorContext {
+    return {
+      kind,
+      error: err,
+      status: err.status,
+      code: err.code,
+      ...(err.problem ? { problem: err.problem } : {}),
+      willRetry,
+    };
+  }
+
+  // ------------------------------------------------------------------ SSE loop
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let outcome: Outcome;
+      try {
+        outcome = await this.connectOnce(signal);
+      } catch (err) {
+        // defensive: connectOnce handles its own errors
+        outcome = {};
+        if (!signal.aborted) this.emitError({ kind: 'protocol', error: err as Error, willRetry: true });
+      }
+      if (signal.aborted) return;
+      if (outcome.fatal) {
+        this.running = false;
+        this.setStatus('closed', 'offline');
+        return;
+      }
+      this.setStatus('connecting', 'offline');
+      await sleep(Math.max(this.backoff.next(), outcome.minDelayMs ?? 0), signal);
+    }
+  }
+
+  private async connectOnce(loopSignal: AbortSignal): Promise<Outcome> {
+    this.setStatus('connecting', this._syncStatus === 'offline' && this._status !== 'closed' ? 'offline' : 'syncing');
+    const ctrl = new AbortController();
+    const onLoopAbort = (): void => ctrl.abort();
+    loopSignal.addEventListener('abort', onLoopAbort, { once: true });
+    try {
+      return await this.runConnection(ctrl);
+    } finally {
+      loopSignal.removeEventListener('abort', onLoopAbort);
+      ctrl.abort();
+    }
+  }
+
+  private async runConnection(ctrl: AbortController): Promise<Outcome> {
+    const what = `GET /v1/streams/${this.streamId}/events`;
+    let ticket: string;
+    try {
+      ticket = (await this.tickets.issue(this.streamId, ['read'], ctrl.signal)).ticket;
+    } catch (err) {
+      if (ctrl.signal.aborted) return {};
+      return this.requestFailed(err, 'POST /v1/tickets');
+    }
+    if (ctrl.signal.aborted) return {};
+
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    if (this.hasState && !this.needSnapshot) headers['Last-Event-ID'] = String(this.lastSeq);
+    let res: Response;
+    try {
+      res = await this.fetchImpl(eventsUrl(this.opts.baseUrl, this.streamId, ticket), {
+        method: 'GET',
+        headers,
+        cache: 'no-store',
+        signal: ctrl.signal,
+      });
+    } catch (err) {
+      if (ctrl.signal.aborted) return {};
+      return this.requestFailed(err, what);
+    }
+    if (ctrl.signal.aborted) {
+      void res.body?.cancel().catch(() => undefined);
+      return {};
+    }
+    if (!res.ok) return this.requestFailed(await errorFromResponse(res, what), what);
+    const contentType = res.headers.get('Content-Type') ?? '';
+    if (!res.body || !contentType.toLowerCase().includes('text/event-stream')) {
+      void res.body?.cancel().catch(() => undefined);
+      this.emitError({ kind: 'protocol', error: new Error(`${what}: not an event stream (${contentType})`), willRetry: true });
+      return {};
+    }
+    return this.readStream(res.body, ctrl);
+  }
+
+  /** Classifies a failed ticket / SSE request into retry or give up, and reports it. */
+  private requestFailed(err: unknown, what: string): Outcome {
+    const e = err instanceof AtomsHttpError ? err : networkError(what, err);
+    const s = e.status;
+    if (e.code === 'token_error') {
+      this.emitError(this.httpErrorContext('auth', e, true));
+      return {};
+    }
+    if (s === 0) {
+      this.emitError(this.httpErrorContext('network', e, true));
+      return {};
+    }
+    if (s === 401 || s === 403) {
+      // next attempt fetches a fresh ticket (and so calls getToken again)
+      this.emitError(this.httpErrorContext('auth', e, true));
+      return {};
+    }
+    if (s >= 500 || s === 408 || s === 429) {
+      this.emitError(this.httpErrorContext('http', e, true));
+      return e.retryAfterMs !== undefined ? { minDelayMs: e.retryAfterMs } : {};
+    }
+    this.emitError(this.httpErrorContext('http', e, false));
+    return { fatal: true };
+  }
+
+  private async readStream(body: ReadableStream<Uint8Array>, ctrl: AbortController): Promise<Outcome> {
+    const reader = body.getReader();
+    const heartbeatMs = this.opts.heartbeatTimeoutMs ?? 35_000;
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const conn: Connection = {
+      stopped: false,
+      stop: (ctx) => {
+        if (conn.stopped) return;
+        conn.stopped = true;
+        parser.stop();
+        if (watchdog !== undefined) clearTimeout(watchdog);
+        ctrl.abort();
+        reader.cancel().catch(() => undefined);
+        if (ctx) this.emitError({ ...ctx, willRetry: true });
+      },
+    };
+    const parser = new SseParser({
+      onEvent: (ev) => this.onSseEvent(ev, conn),
+      onRetry: (ms) => this.backoff.setMinBase(ms),
+    });
+    const arm = (): void => {
+      if (watchdog !== undefined) clearTimeout(watchdog);
+      watchdog = setTimeout(
+        () => conn.stop({ kind: 'heartbeat', error: new Error(`no data for ${heartbeatMs} ms`), code: 'heartbeat_timeout' }),
+        heartbeatMs,
+      );
+    };
+
+    ctrl.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
+    this.backoff.reset();
+    this.headSeq = undefined;
+    this.setStatus('open', 'syncing');
+    this.updateSync();
+    arm();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || conn.stopped || ctrl.signal.aborted) break;
+        arm();
+        if (value && value.byteLength > 0) parser.push(value);
+        if (conn.stopped) break;
+      }
+      if (!conn.stopped) parser.end();
+    } catch (err) {
+      if (!conn.stopped && !ctrl.signal.aborted) {
+        const kind: TransportErrorKind = !isAbortError(err) && err instanceof Error && err.name.startsWith('Sse') ? 'protocol' : 'network';
+        conn.stop({ kind, error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    } finally {
+      conn.stopped = true;
+      if (watchdog !== undefined) clearTimeout(watchdog);
+      reader.cancel().catch(() => undefined);
+    }
+    return {};
+  }
+
+  // ------------------------------------------------------------------ frames
+
+  private onSseEvent(ev: SseEvent, conn: Connection): void {
+    if (conn.stopped) return;
+    const data = parseJson(ev.data);
+    switch (ev.type) {
+      case 'hello':
+        if (!isRecord(data) || typeof data.head_seq !== 'number') return this.protocolError(conn, 'bad hello');
+        this.headSeq = data.head_seq;
+        this.emitter.emit('hello', data as unknown as HelloData);
+        this.updateSync();
+        return;
+      case 'state_snapshot':
+        if (!isRecord(data) || typeof data.seq !== 'number' || !('state' in data)) {
+          return this.protocolError(conn, 'bad state_snapshot');
+        }
+        this.applySnapshot(data as unknown as StateSnapshotData);
+        return;
+      case 'resync':
+        this.awaitingSnapshot = true;
+        if (isRecord(data) && typeof data.head_seq === 'number') this.headSeq = data.head_seq;
+        this.emitter.emit('resync', (isRecord(data) ? data : {}) as unknown as ResyncData);
+        this.updateSync();
+        return;
+      default:
+        break;
+    }
+    if (!isRecord(data)) return this.protocolError(conn, `unparseable ${ev.type} event`);
+    if (typeof data.seq !== 'number' || !Number.isInteger(data.seq)) return; // unknown control event: ignore
+    this.onEnvelope(data as unknown as EventEnvelope, conn);
+  }
+
+  private protocolError(conn: Connection, message: string): void {
+    conn.stop({ kind: 'protocol', error: new Error(`SSE protocol error: ${message}`), code: 'protocol_error' });
+  }
+
+  private applySnapshot(snap: StateSnapshotData): void {
+    this.state = snap.state;
+    this.lastSeq = snap.seq;
+    this.version = typeof snap.version === 'number' ? snap.version : this.version;
+    this.hasState = true;
+    this.needSnapshot = false;
+    this.awaitingSnapshot = false;
+    this.emitter.emit('state_snapshot', snap);
+    this.emitter.emit('state', { state: this.state, seq: this.lastSeq, version: this.version, cause: 'snapshot' });
+    this.updateSync();
+    this.releaseWaiters();
+  }
+
+  private onEnvelope(env: EventEnvelope, conn: Connection): void {
+    if (env.seq <= this.lastSeq) return; // duplicate
+    if (this.awaitingSnapshot) return; // a fresh snapshot follows and covers it
+    if (env.seq !== this.lastSeq + 1) {
+      conn.stop({
+        kind: 'gap',
+        error: new Error(`seq gap: expected ${this.lastSeq + 1}, got ${env.seq}`),
+        code: 'seq_gap',
+      });
+      return;
+    }
+    const prev = this.state;
+    let next: JsonValue;
+    try {
+      next = applyEnvelope(prev, env);
+    } catch (err) {
+      // Local state diverged: keep showing it, but reload from a fresh snapshot.
+      this.needSnapshot = true;
+      conn.stop({ kind: 'patch', error: err as Error, code: 'patch_failed' });
+      return;
+    }
+    this.state = next;
+    this.lastSeq = env.seq;
+    if (typeof env.version === 'number') this.version = env.version;
+    this.hasState = true;
+    if (next !== prev) {
+      const cause: StateChangeCause = env.type === 'token_patch' ? 'token_patch' : 'state_patch';
+      this.emitter.emit('state', { state: next, seq: env.seq, version: this.version, cause, envelope: env });
+    }
+    this.emitTyped(env);
+    this.emitter.emit('event', { envelope: env });
+    this.updateSync();
+    this.releaseWaiters();
+  }
+
+  private emitTyped(env: EventEnvelope): void {
+    switch (env.type) {
+      case 'state_patch': {
+        const e = env as unknown as TypedEnvelope<'state_patch'>;
+        this.emitter.emit('state_patch', { envelope: e, ops: e.data.ops });
+        break;
+      }
+      case 'token_patch': {
+        const e = env as unknown as TypedEnvelope<'token_patch'>;
+        const v = getAtPointer(this.state, e.data.target);
+        this.emitter.emit('token_patch', {
+          ...e.data,
+          final: e.data.final === true,
+          envelope: e,
+          value: typeof v === 'string' ? v : undefined,
+        });
+        break;
+      }
+      case 'log': {
+        const e = env as unknown as TypedEnvelope<'log'>;
+        this.emitter.emit('log', { ...e.data, envelope: e });
+        break;
+      }
+      case 'snapshot_created': {
+        const e = env as unknown as TypedEnvelope<'snapshot_created'>;
+        this.emitter.emit('snapshot_created', { ...e.data, envelope: e });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private releaseWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => w.seq <= this.lastSeq);
+    this.waiters = this.waiters.filter((w) => w.seq > this.lastSeq);
+    for (const w of ready) w.resolve();
+  }
+
+  // ------------------------------------------------------------------ presence wiring
+
+  private wirePresence(): void {
+    const p = this.presence;
+    p.on('status', ({ status }) => this.emitter.emit('presence', { type: 'status', status }));
+    p.on('peers', (c) => this.emitter.emit('presence', { type: 'peers', ...c }));
+    p.on('cursor', (c) => this.emitter.emit('presence', { type: 'cursor', ...c }));
+    p.on('gesture', (c) => this.emitter.emit('presence', { type: 'gesture', ...c }));
+    p.on('error', (c) => this.emitError({ kind: 'presence', error: c.error, code: c.code, willRetry: c.willRetry }));
+  }
+}

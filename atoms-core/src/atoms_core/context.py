@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from atoms_core.artifacts.local import LocalArtifactStore
+from atoms_core.artifacts.registry import ArtifactStore
 from atoms_core.audit import AuditLog
 from atoms_core.config.settings import Settings
 from atoms_core.identity.jwt_verify import Verifier
@@ -24,7 +24,7 @@ class Context:
     store: TimelineStore
     hub: Hub
     partitions: Partitions
-    artifacts: LocalArtifactStore
+    artifacts: ArtifactStore
     audit: AuditLog
     metrics: Metrics
     extras: dict[str, Any]

@@ -58,11 +58,14 @@ def parse_envelopes(body: Any, stream_id: str, max_batch: int) -> tuple[list[Com
 async def post_commands(request: Request) -> Response:
     ctx, grant, partition = _grant(request, "write")
     try:
-        body = await read_json(request, ctx.settings.max_body_bytes)
-        envelopes, is_batch = parse_envelopes(body, partition.stream_id, ctx.settings.max_batch)
+        try:
+            body = await read_json(request, ctx.settings.max_body_bytes)
+        except RecursionError:  # the JSON parser's own nesting limit, far below the body size cap
+            raise Unprocessable("sidecar_too_deep", "the body is nested too deeply to parse") from None
         guard = ctx.extras.get("sidecar_guard")
         if guard is not None:
             guard(body)
+        envelopes, is_batch = parse_envelopes(body, partition.stream_id, ctx.settings.max_batch)
     except AtomsError as err:
         ctx.metrics.commands.labels("refused").inc()
         ctx.audit.record(grant.tenant_id, "command.refused", partition.stream_id, grant.principal_id,

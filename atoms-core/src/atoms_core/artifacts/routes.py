@@ -1,0 +1,113 @@
+"""Artifact routes: register (``POST /v1/artifacts``), resolve a ref to a signed URL
+(``GET /v1/artifacts/{artifact_id}``) and, for the embedded store, upload and download the bytes
+(``PUT``/``GET /v1/artifacts/{artifact_id}/content``)."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from atoms_core.artifacts.local import LocalArtifactStore
+from atoms_core.artifacts.registry import ArtifactRecord, ArtifactSpec, check_artifact_id, mismatch
+from atoms_core.context import Context
+from atoms_core.errors import AtomsError, NotFound, PayloadTooLarge, Unprocessable
+from atoms_core.http_body import read_json
+from atoms_core.identity.authorize import authorize
+
+MAX_SPEC_BYTES = 4096
+#: Uploaded bytes are served as inert data: no sniffing, no script, no same-origin powers.
+CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+async def _record(ctx: Context, tenant: str, artifact_id: str) -> ArtifactRecord:
+    record = await run_in_threadpool(ctx.artifacts.lookup, tenant, artifact_id)
+    if record is None:
+        raise NotFound("not_found", f"no artifact {artifact_id!r} in your tenant")
+    return record
+
+
+async def post_artifact(request: Request) -> Response:
+    ctx = _ctx(request)
+    grant = authorize(request.scope, ctx.verifier, None, "write")
+    body = await read_json(request, MAX_SPEC_BYTES)
+    try:
+        spec = ArtifactSpec.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        pointer = "".join(f"/{part}" for part in first["loc"])
+        raise Unprocessable("validation_failed", f"{pointer or '/'}: {first['msg']}", pointer=pointer) from None
+    if spec.size > ctx.settings.artifact_max_bytes:
+        raise PayloadTooLarge("body_too_large", f"an artifact holds at most {ctx.settings.artifact_max_bytes} bytes")
+    record = await run_in_threadpool(ctx.artifacts.register, grant.tenant_id, spec)
+    upload = None
+    if record.status == "pending":
+        target = await run_in_threadpool(ctx.artifacts.upload_target, grant.tenant_id, record, str(request.base_url))
+        upload = target.upload_json()
+    ctx.audit.record(grant.tenant_id, "artifact.registered", None, grant.principal_id,
+                     reason=record.artifact_id, payload=spec.model_dump())
+    return JSONResponse({**record.public(), "upload": upload}, status_code=201)
+
+
+async def get_artifact(request: Request) -> Response:
+    ctx = _ctx(request)
+    grant = authorize(request.scope, ctx.verifier, None, "read")
+    record = await _record(ctx, grant.tenant_id, check_artifact_id(request.path_params["artifact_id"]))
+    url = None
+    if record.status == "ready":
+        url = await run_in_threadpool(ctx.artifacts.download_url, grant.tenant_id, record, str(request.base_url))
+    return JSONResponse({**record.public(), "url": url.url if url else None,
+                         "expires_at": url.expires_iso() if url else None})
+
+
+def _local(ctx: Context) -> LocalArtifactStore:
+    if not isinstance(ctx.artifacts, LocalArtifactStore):
+        raise NotFound("not_found", "artifact bytes are served by the object store; use the URL from "
+                                    "GET /v1/artifacts/{artifact_id}")
+    return ctx.artifacts
+
+
+def _tenant(request: Request, ctx: Context, store: LocalArtifactStore, method: str, artifact_id: str) -> tuple[
+        str, str | None]:
+    """A signed URL token (no header needed) or a bearer identity; returns (tenant, principal)."""
+    token = request.query_params.get("token")
+    if token is not None:
+        return store.signer.verify(token, method, artifact_id), None
+    grant = authorize(request.scope, ctx.verifier, None, "write" if method == "PUT" else "read")
+    return grant.tenant_id, grant.principal_id
+
+
+async def put_content(request: Request) -> Response:
+    ctx = _ctx(request)
+    store = _local(ctx)
+    artifact_id = check_artifact_id(request.path_params["artifact_id"])
+    tenant, principal = _tenant(request, ctx, store, "PUT", artifact_id)
+    record = await _record(ctx, tenant, artifact_id)
+    declared = request.headers.get("content-length")
+    try:
+        if declared is not None and declared.isdigit() and int(declared) != record.size:
+            raise mismatch(record, int(declared), None)
+        ready = await store.receive(tenant, record, request.stream())
+    except AtomsError as err:
+        ctx.audit.record(tenant, "artifact.refused", None, principal, reason=err.code)
+        raise
+    ctx.audit.record(tenant, "artifact.uploaded", None, principal, reason=artifact_id)
+    return JSONResponse(ready.public())
+
+
+async def get_content(request: Request) -> Response:
+    ctx = _ctx(request)
+    store = _local(ctx)
+    artifact_id = check_artifact_id(request.path_params["artifact_id"])
+    tenant, _ = _tenant(request, ctx, store, "GET", artifact_id)
+    record = await _record(ctx, tenant, artifact_id)
+    if record.status != "ready":
+        raise NotFound("not_found", f"artifact {artifact_id!r} has no verified bytes yet")
+    headers = {**CONTENT_HEADERS, "Cache-Control": f"private, max-age={ctx.settings.artifact_url_ttl_s}"}
+    return FileResponse(store.blob_path(tenant, record), media_type=record.mime, headers=headers)

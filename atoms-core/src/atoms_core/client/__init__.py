@@ -1,0 +1,37 @@
+"""The Python client of atoms-core: follow a stream over SSE with a materialised state, send
+commands with idempotent retries, stream tokens in batches, and share presence over WebSocket."""
+
+from atoms_core.client.api import AtomsClient
+from atoms_core.client.backoff import Backoff
+from atoms_core.client.commands import envelope
+from atoms_core.client.errors import ClientError, CommandError, ProblemError, ProtocolError
+from atoms_core.client.presence import Presence
+from atoms_core.client.session import GetToken, Session
+from atoms_core.client.sse import SseEvent, SseParser
+from atoms_core.client.subscribe import Control, Item, Subscription
+from atoms_core.client.sync import SyncClient
+from atoms_core.client.tokens import TokenStreamer
+from atoms_core.client.view import DivergedError, GapError, StateView
+
+__all__ = [
+    "AtomsClient",
+    "Backoff",
+    "ClientError",
+    "CommandError",
+    "Control",
+    "DivergedError",
+    "GapError",
+    "GetToken",
+    "Item",
+    "Presence",
+    "ProblemError",
+    "ProtocolError",
+    "Session",
+    "SseEvent",
+    "SseParser",
+    "StateView",
+    "Subscription",
+    "SyncClient",
+    "TokenStreamer",
+    "envelope",
+]

@@ -1,0 +1,57 @@
+"""One connection to an atoms-core server: base URL, the HTTP client, identity and tickets.
+
+The caller supplies ``get_token`` (sync or async) returning an identity JWT; it is asked again for
+every request, so a caller that refreshes tokens never hands the client a stale one.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from atoms_core.client.errors import ProblemError
+
+GetToken = Callable[[], str | Awaitable[str]]
+
+
+class Session:
+    def __init__(self, base_url: str, get_token: GetToken, http: httpx.AsyncClient | None = None,
+                 timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._get_token = get_token
+        self._owns_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=timeout)
+
+    async def token(self) -> str:
+        value = self._get_token()
+        if inspect.isawaitable(value):
+            value = await value
+        return str(value)
+
+    async def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self.token()}"}
+
+    def stream_url(self, stream_id: str, tail: str) -> str:
+        return f"{self.base_url}/v1/streams/{quote(stream_id, safe=':')}/{tail}"
+
+    async def ticket(self, stream_id: str, scopes: Sequence[str]) -> str:
+        """A fresh ticket from ``POST /v1/tickets`` (one per connect: tickets live about a minute)."""
+        response = await self.http.post(f"{self.base_url}/v1/tickets", headers=await self.bearer(),
+                                        json={"stream_id": stream_id, "scopes": list(scopes)})
+        if response.status_code != 201:
+            raise ProblemError.from_response(response)
+        return str(response.json()["ticket"])
+
+    async def get_json(self, url: str, **params: Any) -> Any:
+        response = await self.http.get(url, headers=await self.bearer(), params=params)
+        if response.status_code != 200:
+            raise ProblemError.from_response(response)
+        return response.json()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()

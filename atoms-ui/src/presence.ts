@@ -13,6 +13,7 @@ import type {
   WebSocketCtor,
   WebSocketLike,
   WirePeer,
+  WirePeerCursor,
   WsClientMessage,
   WsServerMessage,
 } from './types.js';
@@ -296,6 +297,16 @@ export class PresenceClient {
     this.emitter.emit('peers', { peers: next, change, ...(peerId !== undefined ? { peerId } : {}) });
   }
 
+  private applyCursor(c: WirePeerCursor, self: string | undefined): void {
+    if (c.peer_id === self || typeof c.x !== 'number' || typeof c.y !== 'number') return;
+    const prev = this._peers.get(c.peer_id);
+    const peer: PeerInfo = { ...(prev ?? { peerId: c.peer_id, principalId: '', state: {} }), cursor: { x: c.x, y: c.y } };
+    const next = new Map(this._peers);
+    next.set(c.peer_id, peer);
+    this._peers = next;
+    this.emitter.emit('cursor', { peerId: c.peer_id, x: c.x, y: c.y, peer });
+  }
+
   private handle(raw: unknown): void {
     let msg: WsServerMessage;
     try {
@@ -335,16 +346,13 @@ export class PresenceClient {
         this.setPeers(next, 'update', msg.peer_id);
         break;
       }
-      case 'cursor': {
-        if (msg.peer_id === self) return;
-        const prev = this._peers.get(msg.peer_id);
-        const peer: PeerInfo = { ...(prev ?? { peerId: msg.peer_id, principalId: '', state: {} }), cursor: { x: msg.x, y: msg.y } };
-        const next = new Map(this._peers);
-        next.set(msg.peer_id, peer);
-        this._peers = next;
-        this.emitter.emit('cursor', { peerId: msg.peer_id, x: msg.x, y: msg.y, peer });
+      case 'cursor':
+        this.applyCursor(msg, self);
         break;
-      }
+      case 'cursors':
+        // The server batches the cursors that moved since its last flush (ws_cursor_hz).
+        for (const c of Array.isArray(msg.cursors) ? msg.cursors : []) this.applyCursor(c, self);
+        break;
       case 'gesture':
         if (msg.peer_id === self) return;
         this.emitter.emit('gesture', {

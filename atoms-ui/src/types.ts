@@ -208,12 +208,19 @@ export type WsClientMessage =
   | { type: 'gesture'; kind: string; data: JsonObject }
   | { type: 'ping'; ts: number };
 
+export interface WirePeerCursor {
+  peer_id: string;
+  x: number;
+  y: number;
+}
+
 export type WsServerMessage =
   | { type: 'presence.snapshot'; self: string; peers: WirePeer[] }
   | { type: 'presence.join'; peer: WirePeer }
   | { type: 'presence.leave'; peer_id: string }
   | { type: 'presence.update'; peer_id: string; state: JsonObject }
-  | { type: 'cursor'; peer_id: string; x: number; y: number }
+  | ({ type: 'cursor' } & WirePeerCursor)
+  | { type: 'cursors'; cursors: WirePeerCursor[] }
   | { type: 'gesture'; peer_id: string; kind: string; data: JsonObject }
   | { type: 'pong'; ts?: number | null; server_ts?: number }
   | { type: 'error'; code: string; detail: string };

@@ -79,6 +79,24 @@ describe('presence WebSocket', () => {
     expect(kinds).toEqual(['peers:snapshot', 'peers:join', 'peers:update', 'cursor', 'peers:leave']);
   });
 
+  it("applies the server's batched cursors frame, one cursor event per peer, self skipped", async () => {
+    const s = setup();
+    const ws = await connected(s);
+    const moved: string[] = [];
+    s.p.on('cursor', (c) => moved.push(`${c.peerId}@${c.x},${c.y}`));
+    ws.receive({
+      type: 'cursors',
+      cursors: [
+        { peer_id: 'p1', x: 10, y: 20 },
+        { peer_id: 'me', x: 1, y: 1 },
+        { peer_id: 'p3', x: 5, y: 6 },
+      ],
+    });
+    expect(moved).toEqual(['p1@10,20', 'p3@5,6']);
+    expect(s.p.peers.get('p1')).toMatchObject({ principalId: 'user:bob', cursor: { x: 10, y: 20 } });
+    expect(s.p.peers.has('me')).toBe(false);
+  });
+
   it('emits gestures and server errors', async () => {
     const s = setup();
     const ws = await connected(s);

@@ -1,0 +1,104 @@
+/**
+ * Presence: the people on this canvas (list with names and colours) and their live cursors,
+ * drawn over the board from the transport's peers map (WebSocket, ephemeral).
+ */
+import type { CanvasTransport, ConnectionStatus, PeerInfo } from 'atoms-ui';
+import { h, svg } from './dom.js';
+import { colorOf, displayName } from './session.js';
+
+export interface Me {
+  name: string;
+  color: string;
+}
+
+function nameOf(peer: PeerInfo): string {
+  const n = peer.state.name;
+  return typeof n === 'string' && n !== '' ? n : displayName(peer.principalId || peer.peerId);
+}
+
+function colorOfPeer(peer: PeerInfo): string {
+  const c = peer.state.color;
+  return typeof c === 'string' && /^#[0-9a-fA-F]{6}$/.test(c) ? c : colorOf(nameOf(peer));
+}
+
+function dot(color: string): HTMLElement {
+  return h('span', { class: 'dot', style: `background:${color}` });
+}
+
+export class PeersView {
+  readonly list: HTMLElement;
+  readonly cursors: HTMLElement;
+  private readonly cursorEls = new Map<string, HTMLElement>();
+  private peers: ReadonlyMap<string, PeerInfo> = new Map();
+  private wsStatus: ConnectionStatus = 'closed';
+
+  constructor(
+    transport: CanvasTransport,
+    private readonly me: Me,
+  ) {
+    this.list = h('ul', { class: 'people', 'data-testid': 'people' });
+    this.cursors = h('div', { class: 'cursors', 'data-testid': 'cursors' });
+    transport.on('presence', (e) => {
+      if (e.type === 'peers') {
+        this.peers = e.peers;
+        this.renderList();
+        this.syncCursors();
+      } else if (e.type === 'cursor') {
+        this.moveCursor(e.peerId, e.x, e.y);
+      } else if (e.type === 'status') {
+        this.wsStatus = e.status;
+        this.renderList();
+      }
+    });
+    transport.presence.setState({ name: me.name, color: me.color });
+    this.renderList();
+  }
+
+  private renderList(): void {
+    const self = h('li', { class: 'me', 'data-peer': 'self' }, dot(this.me.color), `${this.me.name} (you)`);
+    if (this.wsStatus !== 'open') self.append(h('span', { class: 'muted' }, ` · ${this.wsStatus}`));
+    const others = [...this.peers.values()]
+      .sort((a, b) => nameOf(a).localeCompare(nameOf(b)))
+      .map((p) => h('li', { 'data-peer': p.peerId }, dot(colorOfPeer(p)), nameOf(p)));
+    this.list.replaceChildren(self, ...others);
+  }
+
+  private syncCursors(): void {
+    for (const [id, el] of this.cursorEls) {
+      const peer = this.peers.get(id);
+      if (!peer) {
+        el.remove();
+        this.cursorEls.delete(id);
+      } else {
+        this.label(el, peer);
+      }
+    }
+    for (const peer of this.peers.values()) {
+      if (peer.cursor && !this.cursorEls.has(peer.peerId)) this.moveCursor(peer.peerId, peer.cursor.x, peer.cursor.y);
+    }
+  }
+
+  private label(el: HTMLElement, peer: PeerInfo): void {
+    const color = colorOfPeer(peer);
+    el.style.setProperty('--peer', color);
+    const tag = el.querySelector('.name');
+    if (tag && tag.textContent !== nameOf(peer)) tag.textContent = nameOf(peer);
+  }
+
+  private moveCursor(peerId: string, x: number, y: number): void {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    let el = this.cursorEls.get(peerId);
+    if (!el) {
+      const arrow = svg('svg', { viewBox: '0 0 16 16', width: 18, height: 18 });
+      arrow.append(svg('path', { d: 'M1 1 L1 14 L5 10 L8 15 L10 14 L7 9 L13 9 Z' }));
+      el = h('div', { class: 'cursor', 'data-peer': peerId }, arrow, h('span', { class: 'name' }));
+      this.cursorEls.set(peerId, el);
+      this.cursors.append(el);
+    }
+    this.label(el, peer);
+    el.style.transform = `translate(${x}px, ${y}px)`;
+    el.dataset.x = String(x);
+    el.dataset.y = String(y);
+  }
+}

@@ -8,7 +8,7 @@ from starlette.types import Scope
 
 from atoms_core.errors import Forbidden, Unauthorized
 from atoms_core.identity.jwt_verify import Verifier
-from atoms_core.identity.middleware import IDENTITY_KEY, bearer_token
+from atoms_core.identity.middleware import BEARER_GRANT_KEY, IDENTITY_KEY
 from atoms_core.identity.principal import ALL_SCOPES, Grant, Identity
 
 
@@ -30,16 +30,13 @@ def identity_of(scope: Scope) -> Identity | None:
 def authorize(scope: Scope, verifier: Verifier, stream_id: str | None, needed: str) -> Grant:
     """Return the grant for this request or raise 401/403.
 
-    A ticket (``?ticket=`` or bearer) must name this stream and carry ``needed``; an identity
-    context (verified bearer JWT) grants every scope on its own tenant's streams.
+    A ticket (``?ticket=``, or a bearer one verified by IdentityMiddleware) must name this stream
+    and carry ``needed``; an identity context (verified bearer JWT) grants every scope on its own
+    tenant's streams.
     """
     token = query_ticket(scope)
-    if token is None:
-        bearer = bearer_token(scope)
-        if bearer is not None and verifier.is_ticket(bearer):
-            token = bearer
-    if token is not None:
-        grant = verifier.ticket(token)
+    grant = verifier.ticket(token) if token is not None else scope.get(BEARER_GRANT_KEY)
+    if isinstance(grant, Grant):
         if stream_id is not None and grant.stream_id != stream_id:
             raise Forbidden("wrong_stream", "this ticket is for another stream")
         if needed not in grant.scopes:

@@ -44,6 +44,13 @@ class Verifier:
         except jwt.PyJWTError:
             return False
 
+    def bearer(self, token: str) -> Identity | Grant:
+        """A bearer token is an identity JWT or a ticket; the cache answers repeat callers."""
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
+        return self.ticket(token) if self.is_ticket(token) else self.identity(token)
+
     def identity(self, token: str) -> Identity:
         cached = self._cached(token)
         if isinstance(cached, Identity):

@@ -9,9 +9,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from atoms_core.errors import AtomsError, BadRequest, problem_response
 from atoms_core.identity.jwt_verify import Verifier
+from atoms_core.identity.principal import Identity
 
 FORBIDDEN_QUERY_KEYS = frozenset({"tenant", "tenant_id", "project", "project_id"})
 IDENTITY_KEY = "atoms.identity"
+BEARER_GRANT_KEY = "atoms.bearer_ticket"
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -35,8 +37,9 @@ class IdentityMiddleware:
         try:
             self._check_query(scope)
             token = bearer_token(scope)
-            if token and not self.verifier.is_ticket(token):
-                scope[IDENTITY_KEY] = self.verifier.identity(token)
+            if token:
+                verified = self.verifier.bearer(token)
+                scope[IDENTITY_KEY if isinstance(verified, Identity) else BEARER_GRANT_KEY] = verified
         except AtomsError as err:
             if scope["type"] == "websocket":
                 # Refuse the handshake with the problem as an HTTP response (websocket.http.response).

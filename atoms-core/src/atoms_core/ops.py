@@ -14,7 +14,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    ok = await ctx.store.ping() and not ctx.hub.closing
+    ok = await ctx.store.ping() and ctx.partitions.live and not ctx.hub.closing
     return JSONResponse({"status": "ready" if ok else "unavailable", "engine": ctx.settings.engine},
                         status_code=200 if ok else 503)
 

@@ -43,6 +43,22 @@ class SnapshotSink(Protocol):
         ...
 
 
+class Watcher(Protocol):
+    """Cross-node hooks (``stores/redis_fanout.py``): which partitions this process caches, and
+    whether it hears other nodes' commits right now (if not, it refuses to serve from its cache)."""
+
+    @property
+    def live(self) -> bool: ...
+
+    def watch(self, partition: Partition) -> None: ...
+
+    def unwatch(self, partition: Partition) -> None: ...
+
+
+class TimelineGap(StoreUnavailable):
+    """The store no longer holds the events right after the cached seq (pruned or lost)."""
+
+
 class CommandObserver(Protocol):
     def accepted(self, partition: Partition, actor: str, command: CommandEnvelope, seq: int) -> None: ...
 
@@ -64,6 +80,7 @@ class PartitionLog:
     snapshot_seq: int
     pending: list[_Request] = field(default_factory=list)
     flushing: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one commit or catch-up at a time
 
 
 @dataclass(slots=True)
@@ -91,6 +108,13 @@ def frames_of(events: list[StoredEvent]) -> bytes:
     return b"".join(sse_frame(e.type, e.body, e.seq) for e in events)
 
 
+def resync_frames(stream_id: str, state: StreamState, reason: str) -> bytes:
+    """``resync`` then a fresh ``state_snapshot``, for live subscribers whose history is gone."""
+    resync = {"stream_id": stream_id, "reason": reason, "head_seq": state.seq}
+    snapshot = {"stream_id": stream_id, "seq": state.seq, "version": state.version, "state": state.doc}
+    return sse_frame("resync", dumps(resync)) + sse_frame("state_snapshot", dumps(snapshot), state.seq)
+
+
 class Partitions:
     def __init__(self, store: TimelineStore, hub: Hub, snapshots: SnapshotSink, observer: CommandObserver,
                  snapshot_every: int, retention: int, cache_size: int) -> None:
@@ -104,10 +128,18 @@ class Partitions:
         self._logs: OrderedDict[Partition, PartitionLog] = OrderedDict()
         self._loading: dict[Partition, asyncio.Future[PartitionLog]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.watcher: Watcher | None = None
 
     # --- loading -------------------------------------------------------------------------
 
+    @property
+    def live(self) -> bool:
+        """False while this process cannot hear other nodes' commits (its cache may be stale)."""
+        return self.watcher is None or self.watcher.live
+
     async def get(self, partition: Partition) -> PartitionLog:
+        if not self.live:
+            raise Unavailable("store_unavailable", "the timeline store is unreachable from this node; retry")
         plog = self._logs.get(partition)
         if plog is not None:
             self._logs.move_to_end(partition)
@@ -127,6 +159,8 @@ class Partitions:
             self._loading.pop(partition, None)
         self._logs[partition] = plog
         future.set_result(plog)
+        if self.watcher is not None:
+            self.watcher.watch(partition)
         self._evict()
         return plog
 
@@ -145,27 +179,56 @@ class Partitions:
             page = await self.store.read(partition, state.seq, READ_PAGE)
             for event in page:
                 if event.seq != state.seq + 1:
-                    raise StoreUnavailable(f"timeline gap at {state.seq + 1} in {partition}")
+                    raise TimelineGap(f"timeline gap at {state.seq + 1} in {partition}")
                 state = apply_event(state, event.seq, event.type, json.loads(event.body)["data"])
             if collect is not None:
                 collect.extend(page)
             if len(page) < READ_PAGE:
                 return state
 
-    async def catch_up(self, plog: PartitionLog) -> None:
-        """Apply events other writers appended (other nodes) and publish them locally."""
+    async def catch_up(self, plog: PartitionLog, head: int | None = None) -> None:
+        """Apply events other writers appended (other nodes) and publish them locally.
+
+        ``head``, if given, is the store head a notification announced: nothing to do at or below it.
+        """
+        async with plog.lock:
+            if head is None or head > plog.state.seq:
+                await self._catch_up(plog)
+
+    async def reload(self, plog: PartitionLog, reason: str) -> None:
+        """Rebuild the cache from the store (its history was lost) and tell local subscribers to resync."""
+        async with plog.lock:
+            await self._reload(plog, reason)
+
+    async def _catch_up(self, plog: PartitionLog) -> None:
         fresh: list[StoredEvent] = []
-        state = await self._replay(plog.partition, plog.state, fresh)
-        fresh = [e for e in fresh if e.seq > plog.state.seq]
-        if fresh and state.seq > plog.state.seq:
+        try:
+            state = await self._replay(plog.partition, plog.state, fresh)
+        except TimelineGap:
+            await self._reload(plog, "history_pruned")
+            return
+        if fresh:
             plog.state = state
             self.hub.publish(plog.partition, frames_of(fresh))
+            return
+        _, head = await self.store.bounds(plog.partition)
+        if head < plog.state.seq:  # the store lost what this cache was built on
+            await self._reload(plog, "history_lost")
+
+    async def _reload(self, plog: PartitionLog, reason: str) -> None:
+        fresh = await self._load(plog.partition)
+        changed = fresh.state != plog.state  # e.g. this process already rebuilt it and wrote on top
+        plog.state, plog.snapshot_seq = fresh.state, fresh.snapshot_seq
+        if changed:
+            self.hub.publish(plog.partition, resync_frames(plog.partition.stream_id, plog.state, reason))
 
     def _evict(self) -> None:
         while len(self._logs) > self.cache_size:
             for partition, plog in self._logs.items():
                 if not plog.flushing and not plog.pending and not self.hub.has_subscribers(partition):
                     del self._logs[partition]
+                    if self.watcher is not None:
+                        self.watcher.unwatch(partition)
                     break
             else:
                 return
@@ -191,7 +254,8 @@ class Partitions:
             while plog.pending:
                 group, plog.pending = plog.pending, []
                 try:
-                    await self._commit(plog, group)
+                    async with plog.lock:
+                        await self._commit(plog, group)
                 except Exception as exc:
                     if not isinstance(exc, StoreUnavailable | AtomsError):
                         log.exception("commit failed for %s", plog.partition)
@@ -212,14 +276,17 @@ class Partitions:
                 if outcome.events or outcome.results:
                     await self.store.append(plog.partition, plog.state.seq, outcome.events, outcome.results)
             except HeadMoved:
-                await self.catch_up(plog)
+                await self._catch_up(plog)
                 continue
             break
         else:
             raise StoreUnavailable("too much write contention on one partition")
         plog.state = outcome.state
-        if outcome.events:
+        if outcome.events and self.hub.has_subscribers(plog.partition):
             self.hub.publish(plog.partition, frames_of(outcome.events))
+            # Let the woken SSE writers run before the 202s go out: an ack then means "delivered
+            # to this node's readers", and a fast publisher cannot outrun the fan-out.
+            await asyncio.sleep(0)
         for snapshot in outcome.snapshots:
             await self.store.save_snapshot(plog.partition, snapshot)
             plog.snapshot_seq = max(plog.snapshot_seq, snapshot.seq)

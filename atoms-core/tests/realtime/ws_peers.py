@@ -1,0 +1,114 @@
+"""A real WebSocket peer for tests: a ``websockets`` client on the ephemeral channel that records every
+server frame (each checked against the contract models) and waits for the ones a test expects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from atoms_core.realtime.contracts import (
+    WsError,
+    WsPeerCursors,
+    WsPeerGesture,
+    WsPeerUpdate,
+    WsPong,
+    WsPresenceJoin,
+    WsPresenceLeave,
+    WsPresenceSnapshot,
+)
+from servers import AtomsServer
+
+ServerMessage = Annotated[
+    WsPresenceSnapshot | WsPresenceJoin | WsPresenceLeave | WsPeerUpdate | WsPeerCursors | WsPeerGesture
+    | WsPong | WsError,
+    Field(discriminator="type"),
+]
+SERVER_MESSAGE: TypeAdapter[Any] = TypeAdapter(ServerMessage)
+
+
+def ws_url(server: AtomsServer, stream: str, ticket: str | None = None) -> str:
+    query = f"?ticket={ticket}" if ticket else ""
+    return f"ws://127.0.0.1:{server.port}/v1/streams/{stream}/ws{query}"
+
+
+class WsPeer:
+    """One connection; ``messages`` holds every server frame as a dict, in arrival order."""
+
+    def __init__(self, conn: ClientConnection, check: bool = True) -> None:
+        self.conn = conn
+        self.check = check
+        self.messages: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+        self.self_id = ""
+
+    @classmethod
+    async def join(cls, server: AtomsServer, stream: str, token: str, check: bool = True) -> WsPeer:
+        """Connect with a fresh ``presence`` ticket and wait for ``presence.snapshot``; ``check=False``
+        skips validating each frame against the contract (load tests, where the client is the bottleneck)."""
+        ticket = await asyncio.to_thread(server.ticket, stream, ["presence"], token)
+        conn = await connect(ws_url(server, stream, ticket), ping_interval=None, max_size=None)
+        peer = cls(conn, check)
+        snapshot = await peer.expect("presence.snapshot")
+        peer.self_id = snapshot["self"]
+        return peer
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.conn:
+                message = json.loads(raw)
+                if self.check:
+                    SERVER_MESSAGE.validate_python(message)  # every frame matches the contract
+                self.messages.append(message)
+                self._arrived.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            self._arrived.set()
+
+    async def send(self, message: Any) -> None:
+        await self.conn.send(message if isinstance(message, str | bytes) else json.dumps(message))
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    async def expect(self, kind: str, where: Callable[[dict[str, Any]], bool] = lambda m: True,
+                     timeout: float = 5.0) -> dict[str, Any]:
+        """The first recorded message of ``kind`` matching ``where``, waiting up to ``timeout``."""
+        return (await self.expect_n(kind, 1, where, timeout))[0]
+
+    async def expect_n(self, kind: str, n: int, where: Callable[[dict[str, Any]], bool] = lambda m: True,
+                       timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The first ``n`` recorded messages of ``kind`` matching ``where``, waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.messages if m["type"] == kind and where(m)]
+            if len(found) >= n:
+                return found[:n]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._reader.done():
+                raise AssertionError(f"{len(found)} of {n} {kind} frames; got {[m['type'] for m in self.messages]}")
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+
+    async def closed(self, timeout: float = 5.0) -> int | None:
+        """Wait for the server to close the connection; return its close code."""
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.conn.close_code
+
+    async def close(self) -> None:
+        await self.conn.close()
+        await self._reader
+
+    def drop(self) -> None:
+        """Vanish without a close frame, like a killed browser or a pulled cable."""
+        self.conn.transport.abort()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -35,11 +34,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, ctx)
 
     class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            # End SSE streams so clients resume elsewhere; uvicorn then drains and exits.
-            loop = asyncio.get_event_loop_policy().get_event_loop()
-            loop.call_soon_threadsafe(ctx.hub.close_all)
-            super().handle_exit(sig, frame)
+        async def shutdown(self, sockets: Any = None) -> None:
+            # End SSE streams first so clients resume elsewhere; uvicorn then drains and exits.
+            ctx.hub.close_all()
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             timeout_graceful_shutdown=5, ws_max_size=settings.ws_max_frame_bytes,
@@ -71,6 +69,32 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     for event in export(settings.data_dir / "audit", args.tenant, args.since):
         sys.stdout.write(event.model_dump_json() + "\n")
     return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from atoms_core.client.console import tail
+
+    return tail(args)
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    from atoms_core.client.console import post
+
+    return post(args)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from atoms_core.client.console import agent
+
+    return agent(args)
+
+
+def _client_common(parser: argparse.ArgumentParser, principal: str) -> None:
+    _common(parser)
+    parser.add_argument("--url", default=None, help="server base URL (default: configured host and port)")
+    parser.add_argument("--token", default=None, help="identity JWT (default: minted from local dev keys)")
+    parser.add_argument("--tenant", default="demo", help="tenant of a minted token (default demo)")
+    parser.add_argument("--principal", default=principal, help=f"principal of a minted token ({principal})")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--tenant", required=True)
     exp.add_argument("--since", default=None, help="ISO 8601 timestamp")
     exp.set_defaults(func=cmd_audit_export)
+
+    tail = sub.add_parser("tail", help="follow a stream's events live (resumes after restarts)")
+    _client_common(tail, "cli")
+    tail.add_argument("stream", help="stream id, e.g. canvas:demo")
+    tail.add_argument("--json", action="store_true", help="print raw EventEnvelopes as NDJSON")
+    tail.set_defaults(func=cmd_tail)
+
+    post = sub.add_parser("post", help="send one command to a stream")
+    _client_common(post, "cli")
+    post.add_argument("stream", help="stream id, e.g. canvas:demo")
+    post.add_argument("type", help="command type, e.g. chat.post")
+    post.add_argument("payload", help='JSON payload, e.g. \'{"role": "user", "text": "hi"}\'')
+    post.set_defaults(func=cmd_post)
+
+    agent = sub.add_parser("agent", help="the demo agent: stream a reply to each new user chat message")
+    _client_common(agent, "agent")
+    agent.add_argument("--stream", required=True, help="stream id, e.g. canvas:demo")
+    agent.add_argument("--delay", type=float, default=0.03, help="seconds between reply tokens")
+    agent.set_defaults(func=cmd_agent)
     return parser
 
 

@@ -12,10 +12,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from atoms_core import ops
-from atoms_core.artifacts.local import LocalArtifactStore
+from atoms_core.artifacts import create_artifact_store
+from atoms_core.artifacts import routes as artifact_routes
+from atoms_core.asgi import AtomsApp
 from atoms_core.audit import AuditLog
 from atoms_core.config.settings import Settings
 from atoms_core.config.vault import loader_for
@@ -31,7 +33,9 @@ from atoms_core.realtime import http
 from atoms_core.realtime.encoding import PING_FRAME
 from atoms_core.realtime.hub import Hub
 from atoms_core.realtime.partitions import Partitions
+from atoms_core.realtime.sidecars import SidecarGuard
 from atoms_core.realtime.sse import SseEndpoint
+from atoms_core.realtime.ws import WsEndpoint
 from atoms_core.stores import create_store
 
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -43,12 +47,17 @@ def build_context(settings: Settings) -> Context:
     redis_url = loader.resolve(settings.redis_url).reveal() if settings.engine == "redis" else None
     store = create_store(settings, redis_url)
     hub = Hub()
-    artifacts = LocalArtifactStore(settings.data_dir / "artifacts")
+    artifacts = create_artifact_store(settings, loader, keys.ticket_key.reveal())
     audit = AuditLog(settings.data_dir / "audit")
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
                             settings.state_cache_partitions)
-    return Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
-                   Metrics(), {})
+    ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
+                  Metrics(), {"sidecar_guard": SidecarGuard.from_settings(settings)})
+    if settings.engine == "redis":
+        from atoms_core.stores.redis_node import attach_redis
+
+        attach_redis(ctx)
+    return ctx
 
 
 async def _heartbeat(ctx: Context) -> None:
@@ -63,10 +72,17 @@ def routes(ctx: Context) -> list[BaseRoute]:
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/v1/tickets", post_ticket, methods=["POST"]),
+        # Served by AtomsApp's short path; listed so the table stays whole (and HEAD/405 behave).
         Route("/v1/streams/{stream_id}/events", SseEndpoint(ctx), methods=["GET"]),
+        WebSocketRoute("/v1/streams/{stream_id}/ws", WsEndpoint(ctx)),
         Route("/v1/streams/{stream_id}/commands", http.post_commands, methods=["POST"]),
         Route("/v1/streams/{stream_id}/state", http.get_state, methods=["GET"]),
         Route("/v1/streams/{stream_id}/history", http.get_history, methods=["GET"]),
+        Route("/v1/artifacts", artifact_routes.post_artifact, methods=["POST"]),
+        Route("/v1/artifacts/{artifact_id}", artifact_routes.get_artifact, methods=["GET"]),
+        Route("/v1/artifacts/{artifact_id}/content", artifact_routes.get_content, methods=["GET"]),
+        Route("/v1/artifacts/{artifact_id}/content", artifact_routes.put_content, methods=["PUT"]),
+        *ctx.extras.get("demo_routes", []),  # atoms serve --demo: the canvas app at / (catch-all, last)
     ]
 
 
@@ -81,7 +97,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(AtomsError(code, str(exc.detail)))
 
 
-def create_app(settings: Settings, context: Context | None = None) -> Starlette:
+def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
     ctx = context or build_context(settings)
 
     @contextlib.asynccontextmanager
@@ -102,6 +118,7 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
             await ctx.audit.stop()
             await ctx.store.close()
 
+    sse = SseEndpoint(ctx)
     handlers: dict[Any, Any] = {AtomsError: _atoms_error, HTTPException: _http_error}
     app = Starlette(
         routes=routes(ctx),
@@ -110,4 +127,4 @@ def create_app(settings: Settings, context: Context | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    return app
+    return AtomsApp(app, sse, ctx.verifier)

@@ -168,13 +168,13 @@ async def test_heartbeat_comments_arrive(tmp_path: object) -> None:
 
     with running_server(Path(str(tmp_path)) / "data", env={"ATOMS_SSE_HEARTBEAT_S": "0.2"}) as server:
         client = StreamClient(server.url, server.token(), "canvas:hb")
-        async with httpx.AsyncClient(headers=client.headers) as http:
-            async with http.stream("GET", client.events_url) as response:
-                pings = 0
-                async for line in response.aiter_lines():
-                    pings += line == ": ping"
-                    if pings == 3:
-                        break
+        async with httpx.AsyncClient(headers=client.headers) as http, \
+                http.stream("GET", client.events_url) as response:
+            pings = 0
+            async for line in response.aiter_lines():
+                pings += line == ": ping"
+                if pings == 3:
+                    break
         assert pings == 3
 
 

@@ -32,6 +32,8 @@ class Settings(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
     demo: bool = False
+    demo_dist: str = ""  # built atoms-app served by --demo; "" = atoms-app/dist beside atoms-core
+    demo_max_agents: int = Field(default=32, ge=0)  # --demo: canvases with a running demo agent
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     node_id: str = ""
 
@@ -67,6 +69,7 @@ class Settings(BaseModel):
     ws_max_peers: int = Field(default=200, ge=1)
     ws_idle_timeout_s: float = Field(default=30.0, gt=0)
     ws_max_violations: int = Field(default=5, ge=1)
+    ws_queue_bytes: int = Field(default=262_144, ge=4096)  # per-peer outbox; overflow closes with 1013
 
     # sidecars and artifacts
     sidecar_uri_schemes: list[str] = ["https", "s3", "artifact"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -32,9 +33,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+TICKET_IN_URL = re.compile(r"(ticket|token)=[^&\s\"']+")
+
+
+class RedactTickets(logging.Filter):
+    """uvicorn logs WebSocket URLs, which carry ``?ticket=``: keep the credential out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "=" in message:
+            record.msg, record.args = TICKET_IN_URL.sub(r"\1=[redacted]", message), ()
+        return True
+
+
 def configure(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactTickets())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())

@@ -9,10 +9,18 @@ from pathlib import Path
 
 from atoms_core.realtime.contracts import SCHEMA_MODELS
 
+CLIENT_SENT = frozenset({"CommandEnvelope", "TicketRequest", "StatePatchPayload", "ChatPostPayload",
+                         "TokenAppendPayload", "LogAppendPayload", "MediaValue", "WsPresenceUpdate", "WsCursor",
+                         "WsGesture", "WsPing"})
+
 
 def render() -> dict[str, str]:
+    # What the server reads is described as validated (defaults optional); what it sends, as
+    # serialized (every field present), so generated client types match the wire both ways.
     return {
-        f"{name}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        f"{name}.json": json.dumps(
+            model.model_json_schema(mode="validation" if name in CLIENT_SENT else "serialization"),
+            indent=2, sort_keys=True) + "\n"
         for name, model in SCHEMA_MODELS.items()
     }
 
@@ -32,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     args.folder.mkdir(parents=True, exist_ok=True)
+    for stale in args.folder.glob("*.json"):
+        if stale.name not in wanted:
+            stale.unlink()
     for name, text in wanted.items():
         (args.folder / name).write_text(text)
     return 0

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -12,9 +11,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from atoms_core.artifacts.local import LocalArtifactStore
 from atoms_core.artifacts.registry import ArtifactRecord, ArtifactSpec, check_artifact_id, mismatch
 from atoms_core.context import Context
-from atoms_core.errors import AtomsError, NotFound, PayloadTooLarge, Unprocessable
+from atoms_core.errors import AtomsError, NotFound, PayloadTooLarge
 from atoms_core.http_body import read_json
 from atoms_core.identity.authorize import authorize
+from atoms_core.validation import validated
 
 MAX_SPEC_BYTES = 4096
 #: Uploaded bytes are served as inert data: no sniffing, no script, no same-origin powers.
@@ -37,12 +37,7 @@ async def post_artifact(request: Request) -> Response:
     ctx = _ctx(request)
     grant = authorize(request.scope, ctx.verifier, None, "write")
     body = await read_json(request, MAX_SPEC_BYTES)
-    try:
-        spec = ArtifactSpec.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        pointer = "".join(f"/{part}" for part in first["loc"])
-        raise Unprocessable("validation_failed", f"{pointer or '/'}: {first['msg']}", pointer=pointer) from None
+    spec = validated(ArtifactSpec, body)
     if spec.size > ctx.settings.artifact_max_bytes:
         raise PayloadTooLarge("body_too_large", f"an artifact holds at most {ctx.settings.artifact_max_bytes} bytes")
     record = await run_in_threadpool(ctx.artifacts.register, grant.tenant_id, spec)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from atoms_core.errors import Conflict, Unprocessable
 from atoms_core.realtime.contracts import (
@@ -20,6 +20,7 @@ from atoms_core.realtime.contracts import (
     TokenAppendPayload,
 )
 from atoms_core.realtime.state import StreamState, check_token_index
+from atoms_core.validation import validated
 
 PAYLOADS: dict[CommandType, type[BaseModel]] = {
     CommandType.STATE_PATCH: StatePatchPayload,
@@ -45,12 +46,7 @@ def validate_payload(command: CommandEnvelope) -> Any:
             raise Unprocessable("validation_failed", "snapshot.create takes an empty payload",
                                 pointer="/payload")
         return None
-    try:
-        return model.model_validate(command.payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        pointer = "/payload" + "".join(f"/{part}" for part in first["loc"])
-        raise Unprocessable("validation_failed", f"{pointer}: {first['msg']}", pointer=pointer) from None
+    return validated(model, command.payload, "/payload")
 
 
 def decide(state: StreamState, command: CommandEnvelope, actor: str, ts: str) -> Decision:

@@ -37,6 +37,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Sent(BaseModel):
+    """A server-to-client message: its schema lists every field as present (defaults are sent)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class CommandEnvelope(_Strict):
     """Client → server over ``POST /v1/streams/{stream_id}/commands``."""
 
@@ -84,7 +90,7 @@ class SnapshotCreatePayload(_Strict):
     pass
 
 
-class EventEnvelope(BaseModel):
+class EventEnvelope(_Sent):
     """The timeline record; also the SSE ``data:`` of every durable event."""
 
     id: str
@@ -98,7 +104,7 @@ class EventEnvelope(BaseModel):
     data: dict[str, Any]
 
 
-class CommandResult(BaseModel):
+class CommandResult(_Sent):
     command_id: str
     seq: int
     version: int
@@ -106,13 +112,13 @@ class CommandResult(BaseModel):
     duplicate: bool = False
 
 
-class BatchResult(BaseModel):
+class BatchResult(_Sent):
     results: list[CommandResult]
     seq: int
     version: int
 
 
-class DatasetEvent(BaseModel):
+class DatasetEvent(_Sent):
     """One audit record per accepted/refused command, ticket, connection and WS violation."""
 
     id: str
@@ -160,7 +166,7 @@ class TicketRequest(_Strict):
     ttl_s: int | None = Field(default=None, ge=1)
 
 
-class TicketResponse(BaseModel):
+class TicketResponse(_Sent):
     ticket: str
     stream_id: str
     scopes: list[str]
@@ -208,41 +214,41 @@ class WsPing(_Strict):
 WsClientMessage = Annotated[WsPresenceUpdate | WsCursor | WsGesture | WsPing, Field(discriminator="type")]
 
 
-class Peer(BaseModel):
+class Peer(_Sent):
     peer_id: str
     principal_id: str
     state: dict[str, Any]
 
 
-class WsPresenceSnapshot(BaseModel):
+class WsPresenceSnapshot(_Sent):
     type: Literal["presence.snapshot"] = "presence.snapshot"
     self: str
     peers: list[Peer]
 
 
-class WsPresenceJoin(BaseModel):
+class WsPresenceJoin(_Sent):
     type: Literal["presence.join"] = "presence.join"
     peer: Peer
 
 
-class WsPresenceLeave(BaseModel):
+class WsPresenceLeave(_Sent):
     type: Literal["presence.leave"] = "presence.leave"
     peer_id: str
 
 
-class WsPeerUpdate(BaseModel):
+class WsPeerUpdate(_Sent):
     type: Literal["presence.update"] = "presence.update"
     peer_id: str
     state: dict[str, Any]
 
 
-class WsCursorPosition(BaseModel):
+class WsCursorPosition(_Sent):
     peer_id: str
     x: float
     y: float
 
 
-class WsPeerCursors(BaseModel):
+class WsPeerCursors(_Sent):
     """The latest cursor of every other peer that moved since the previous flush; one frame per
     flush (at most ``ws_cursor_hz`` a second), so a cursor storm costs O(peers) per flush."""
 
@@ -250,20 +256,20 @@ class WsPeerCursors(BaseModel):
     cursors: list[WsCursorPosition]
 
 
-class WsPeerGesture(BaseModel):
+class WsPeerGesture(_Sent):
     type: Literal["gesture"] = "gesture"
     peer_id: str
     kind: str
     data: dict[str, Any]
 
 
-class WsPong(BaseModel):
+class WsPong(_Sent):
     type: Literal["pong"] = "pong"
     ts: float | None = None
     server_ts: float
 
 
-class WsError(BaseModel):
+class WsError(_Sent):
     type: Literal["error"] = "error"
     code: Literal["ws_ephemeral_only", "bad_frame", "rate_limited", "too_large"]
     detail: str

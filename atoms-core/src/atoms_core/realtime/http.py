@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -16,6 +15,7 @@ from atoms_core.identity.principal import Grant
 from atoms_core.realtime.contracts import BatchResult, CommandEnvelope
 from atoms_core.realtime.streams import parse_stream_id
 from atoms_core.realtime.timeline import Partition
+from atoms_core.validation import validated
 
 MAX_HISTORY_PAGE = 1000
 
@@ -42,12 +42,7 @@ def parse_envelopes(body: Any, stream_id: str, max_batch: int) -> tuple[list[Com
     envelopes: list[CommandEnvelope] = []
     for i, item in enumerate(items):
         prefix = f"/{i}" if is_batch else ""
-        try:
-            envelope = CommandEnvelope.model_validate(item)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            pointer = prefix + "".join(f"/{part}" for part in first["loc"])
-            raise Unprocessable("validation_failed", f"{pointer or '/'}: {first['msg']}", pointer=pointer) from None
+        envelope = validated(CommandEnvelope, item, prefix)
         if envelope.stream_id != stream_id:
             raise Unprocessable("stream_mismatch", "envelope stream_id must equal the stream in the path",
                                 pointer=prefix + "/stream_id")

@@ -1,0 +1,26 @@
+"""Logs are JSON lines with request ids, and never carry a ticket."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from websockets.asyncio.client import connect
+
+from servers import AtomsServer
+
+
+async def test_logs_are_json_with_request_id_and_no_ticket(server: AtomsServer) -> None:
+    stream = "canvas:logs"
+    ticket = server.ticket(stream, ["presence", "read"])
+    async with connect(f"ws://127.0.0.1:{server.port}/v1/streams/{stream}/ws?ticket={ticket}") as ws:
+        await ws.recv()
+    response = httpx.get(f"{server.url}/v1/streams/{stream}/state", params={"ticket": ticket, "tenant": "x"},
+                         headers={"X-Request-Id": "req-123"})
+    assert response.status_code == 400 and response.headers["x-request-id"] == "req-123"
+    server.stop()
+    lines = server.log_path.read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert any(r.get("request_id") == "req-123" and r.get("status") == 400 for r in records)
+    assert any("WebSocket" in r["msg"] and "ticket=[redacted]" in r["msg"] for r in records)
+    assert ticket not in server.log_path.read_text()

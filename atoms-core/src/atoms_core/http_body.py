@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from atoms_core.errors import BadRequest, PayloadTooLarge
+from atoms_core.errors import BadRequest, PayloadTooLarge, Unprocessable
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -25,3 +25,5 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("invalid_json", "the body is not valid JSON") from None
+    except RecursionError:  # the parser's own nesting limit, far below the body size cap
+        raise Unprocessable("sidecar_too_deep", "the body is nested too deeply to parse") from None

@@ -160,3 +160,11 @@ def test_wrong_audience_or_issuer_is_refused(server: AtomsServer) -> None:
                        headers={"kid": "dev"})
     _problem(httpx.post(f"{server.url}/v1/tickets", json={"stream_id": STREAM},
                         headers={"Authorization": f"Bearer {hs512}"}), 401, "invalid_token")
+
+
+def test_parser_bomb_is_refused_not_500(shared_server: AtomsServer) -> None:
+    bomb = b"[" * 2_000 + b"]" * 2_000  # under both routes' body caps, over the parser's depth
+    for path in ("/v1/tickets", "/v1/artifacts"):
+        response = httpx.post(f"{shared_server.url}{path}", content=bomb,
+                              headers={"Authorization": f"Bearer {shared_server.token()}"})
+        _problem(response, 422, "sidecar_too_deep")

@@ -53,10 +53,7 @@ def parse_envelopes(body: Any, stream_id: str, max_batch: int) -> tuple[list[Com
 async def post_commands(request: Request) -> Response:
     ctx, grant, partition = _grant(request, "write")
     try:
-        try:
-            body = await read_json(request, ctx.settings.max_body_bytes)
-        except RecursionError:  # the JSON parser's own nesting limit, far below the body size cap
-            raise Unprocessable("sidecar_too_deep", "the body is nested too deeply to parse") from None
+        body = await read_json(request, ctx.settings.max_body_bytes)
         guard = ctx.extras.get("sidecar_guard")
         if guard is not None:
             guard(body)

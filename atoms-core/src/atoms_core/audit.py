@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import re
 import uuid
 from collections.abc import Iterator
@@ -36,13 +37,17 @@ class AuditLog:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._pending: dict[str, list[str]] = {}
+        # Unique ids without a random draw per record: a per-process prefix plus a counter.
+        self._id_prefix = uuid.uuid4().hex[:12] + "-"
+        self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
 
     def record(self, tenant: str, kind: str, stream: str | None = None, actor: str | None = None,
                command_id: str | None = None, seq: int | None = None, reason: str | None = None,
                payload: Any = None) -> None:
         event = {
-            "id": uuid.uuid4().hex, "ts": now_iso(), "tenant": tenant, "stream": stream, "kind": kind,
+            "id": f"{self._id_prefix}{next(self._ids)}", "ts": now_iso(), "tenant": tenant, "stream": stream,
+            "kind": kind,
             "actor": actor, "command_id": command_id, "seq": seq, "reason": reason,
             "payload_digest": digest(payload) if payload is not None else None,
         }

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+import msgspec
+
+_encode = msgspec.json.Encoder().encode
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON; never contains a raw newline, so it is always one SSE ``data:`` line."""
-    return _dumps(value)
+    """Compact JSON (msgspec: several times faster than the stdlib on the per-event hot path);
+    never contains a raw newline, so it is always one SSE ``data:`` line."""
+    return _encode(value).decode()
 
 
 def now_iso() -> str:

@@ -47,6 +47,9 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
+        # Fewer, larger checkpoints (each one syncs the database) and a 64 MiB page cache.
+        db.execute("PRAGMA wal_autocheckpoint=10000")
+        db.execute("PRAGMA cache_size=-65536")
         db.executescript(SCHEMA)
         self._db = db
 

@@ -61,7 +61,7 @@ def test_unknown_toml_key_and_missing_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "missing.toml", environ={})
 
 
-def test_dotenv_in_working_directory_is_ignored(tmp_path: Path) -> None:
+def test_env_file_in_working_directory_is_ignored(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("ATOMS_PORT=9999\nATOMS_ENGINE=memory\nPORT=9999\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATOMS_")}
     out = subprocess.run([ATOMS, "config", "show", "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 PROBLEM_BASE = "https://atoms.dev/problems/"
 
@@ -116,3 +117,13 @@ def problem_response(err: AtomsError, headers: dict[str, str] | None = None) -> 
         hdrs.setdefault("WWW-Authenticate", 'Bearer realm="atoms"')
     return JSONResponse(err.to_problem(), status_code=err.status, media_type="application/problem+json",
                         headers=hdrs)
+
+
+async def refuse(err: AtomsError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request with its problem. A WebSocket handshake gets it as the HTTP response when the
+    server supports the denial response extension (uvicorn does), else a bare close 1008 (HTTP 403)."""
+    if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+        await receive()
+        await send({"type": "websocket.close", "code": 1008, "reason": err.code})
+        return
+    await problem_response(err)(scope, receive, send)

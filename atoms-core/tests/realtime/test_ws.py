@@ -338,3 +338,20 @@ async def test_cursor_storm_is_coalesced_to_the_capped_rate(shared_server: Atoms
           f"server CPU {cpu_used:.2f}s ({100 * cpu_used / (elapsed + 0.5):.0f}% of one core)")
     await asyncio.gather(*(p.close() for p in peers))
     await until(lambda: metric(shared_server.url, "atoms_ws_connections") == 0)
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "status", "code"),
+    [
+        ("?tenant_id=globex", {}, 400, "tenant_in_query"),
+        ("", {"Authorization": "Bearer not-a-jwt"}, 401, "invalid_token"),
+    ],
+)
+async def test_middleware_refusals_are_problem_json_too(shared_server: AtomsServer, query: str,
+                                                        headers: dict[str, str], status: int, code: str) -> None:
+    url = f"ws://127.0.0.1:{shared_server.port}/v1/streams/{new_stream()}/ws{query}"
+    with pytest.raises(InvalidStatus) as info:
+        await connect(url, additional_headers=headers)
+    response = info.value.response
+    assert response.status_code == status
+    assert json.loads(response.body)["code"] == code

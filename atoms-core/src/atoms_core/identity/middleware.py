@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from atoms_core.errors import AtomsError, BadRequest, problem_response
+from atoms_core.errors import AtomsError, BadRequest, refuse
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.principal import Identity
 
@@ -41,12 +41,7 @@ class IdentityMiddleware:
                 verified = self.verifier.bearer(token)
                 scope[IDENTITY_KEY if isinstance(verified, Identity) else BEARER_GRANT_KEY] = verified
         except AtomsError as err:
-            if scope["type"] == "websocket":
-                # Refuse the handshake with the problem as an HTTP response (websocket.http.response).
-                await receive()
-                await send({"type": "websocket.close", "code": 1008, "reason": err.code})
-                return
-            await problem_response(err)(scope, receive, send)
+            await refuse(err, scope, receive, send)
             return
         await self.app(scope, receive, send)
 

@@ -17,7 +17,7 @@ from pydantic_core import from_json, to_json
 from starlette.types import Receive, Scope, Send
 
 from atoms_core.context import Context
-from atoms_core.errors import AtomsError, problem_response
+from atoms_core.errors import AtomsError, refuse
 from atoms_core.identity.authorize import authorize
 from atoms_core.realtime.contracts import (
     WsClientMessage,
@@ -182,7 +182,7 @@ class WsEndpoint:
             stream_id = parse_stream_id(scope["path_params"]["stream_id"])
             grant = authorize(scope, ctx.verifier, stream_id, "presence")
         except AtomsError as err:
-            await deny(err, scope, receive, send)
+            await refuse(err, scope, receive, send)
             return
         if (await receive())["type"] != "websocket.connect":
             return
@@ -205,13 +205,3 @@ class WsEndpoint:
             ctx.metrics.ws_open.dec()
             ctx.audit.record(grant.tenant_id, "ws.closed", stream_id, grant.principal_id,
                              reason=peer.close_reason or None)
-
-
-async def deny(err: AtomsError, scope: Scope, receive: Receive, send: Send) -> None:
-    """Refuse the handshake with the problem+json as the HTTP response when the server supports the
-    WebSocket denial response extension (uvicorn does); else with a bare close (HTTP 403)."""
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await problem_response(err)(scope, receive, send)
-        return
-    await receive()
-    await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": err.code})

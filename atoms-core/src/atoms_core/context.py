@@ -13,6 +13,7 @@ from atoms_core.identity.keys import KeyRing
 from atoms_core.metrics import Metrics
 from atoms_core.realtime.hub import Hub
 from atoms_core.realtime.partitions import Partitions
+from atoms_core.realtime.sidecars import SidecarGuard
 from atoms_core.realtime.timeline import TimelineStore
 
 
@@ -27,4 +28,6 @@ class Context:
     artifacts: ArtifactStore
     audit: AuditLog
     metrics: Metrics
+    sidecar_guard: SidecarGuard
+    #: Optional parts added by engines and modes: "on_start"/"on_stop" hooks, "presence_bus", "demo_routes".
     extras: dict[str, Any]

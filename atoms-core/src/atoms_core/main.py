@@ -52,7 +52,7 @@ def build_context(settings: Settings) -> Context:
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
                             settings.state_cache_partitions)
     ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
-                  Metrics(), {"sidecar_guard": SidecarGuard.from_settings(settings)})
+                  Metrics(), SidecarGuard.from_settings(settings), {})
     if settings.engine == "redis":
         from atoms_core.stores.redis_node import attach_redis
 

@@ -165,7 +165,3 @@ def load_settings(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc
-
-
-def is_secret_ref(value: str) -> bool:
-    return value.startswith(SECRET_PREFIX)

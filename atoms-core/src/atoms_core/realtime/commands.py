@@ -16,6 +16,7 @@ from atoms_core.realtime.contracts import (
     CommandEnvelope,
     CommandType,
     LogAppendPayload,
+    SnapshotCreatePayload,
     StatePatchPayload,
     TokenAppendPayload,
 )
@@ -27,6 +28,7 @@ PAYLOADS: dict[CommandType, type[BaseModel]] = {
     CommandType.CHAT_POST: ChatPostPayload,
     CommandType.TOKEN_APPEND: TokenAppendPayload,
     CommandType.LOG_APPEND: LogAppendPayload,
+    CommandType.SNAPSHOT_CREATE: SnapshotCreatePayload,
 }
 
 
@@ -40,13 +42,7 @@ class Decision:
 
 
 def validate_payload(command: CommandEnvelope) -> Any:
-    model = PAYLOADS.get(command.type)
-    if model is None:
-        if command.payload:
-            raise Unprocessable("validation_failed", "snapshot.create takes an empty payload",
-                                pointer="/payload")
-        return None
-    return validated(model, command.payload, "/payload")
+    return validated(PAYLOADS[command.type], command.payload, "/payload")
 
 
 def decide(state: StreamState, command: CommandEnvelope, actor: str, ts: str) -> Decision:

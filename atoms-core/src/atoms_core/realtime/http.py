@@ -54,9 +54,7 @@ async def post_commands(request: Request) -> Response:
     ctx, grant, partition = _grant(request, "write")
     try:
         body = await read_json(request, ctx.settings.max_body_bytes)
-        guard = ctx.extras.get("sidecar_guard")
-        if guard is not None:
-            guard(body)
+        ctx.sidecar_guard(body)  # before parsing: a hostile body gets a sidecar code and pointer
         envelopes, is_batch = parse_envelopes(body, partition.stream_id, ctx.settings.max_batch)
     except AtomsError as err:
         ctx.metrics.commands.labels("refused").inc()
@@ -99,6 +97,7 @@ async def get_history(request: Request) -> Response:
     plog = await ctx.partitions.get(partition)
     events = await ctx.store.read(partition, after, limit)
     first, _ = await ctx.store.bounds(partition)
+    # Stored events are already encoded JSON: splice them in rather than decode and re-encode.
     body = (
         '{"stream_id":' + f'"{partition.stream_id}","head_seq":{plog.state.seq},"first_seq":{first},'
         f'"next_after":{events[-1].seq if events else after},"events":['

@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 
 from atoms_core.realtime.timeline import Partition
+from atoms_core.realtime.wakeable import Wakeable
 
 
-class Subscriber:
-    __slots__ = ("_chunks", "_limit", "_size", "_waiter", "closed", "overflowed", "partition", "writer")
+class Subscriber(Wakeable):
+    __slots__ = ("_chunks", "_limit", "_size", "closed", "overflowed", "partition", "writer")
 
     def __init__(self, partition: Partition, limit_bytes: int) -> None:
+        super().__init__()
         self.partition = partition
         self._chunks: list[bytes] = []
         self._size = 0
         self._limit = limit_bytes
-        self._waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.overflowed = False
         #: The task writing to the client; cancelled on overflow, since it may be stuck in a
@@ -45,11 +46,6 @@ class Subscriber:
         self.closed = True
         self._wake()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def take(self) -> bytes:
         """Everything pending, as one piece (empty if nothing)."""
         chunks = self._chunks
@@ -62,13 +58,8 @@ class Subscriber:
 
     async def wait(self) -> None:
         """Return once something is pending or the subscriber is closed."""
-        if self._chunks or self.closed:
-            return
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+        if not (self._chunks or self.closed):
+            await self._park()
 
 
 class Hub:
@@ -96,12 +87,6 @@ class Hub:
 
     def has_subscribers(self, partition: Partition) -> bool:
         return partition in self._partitions
-
-    def partitions(self) -> list[Partition]:
-        return list(self._partitions)
-
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._partitions.values())
 
     def heartbeat(self, data: bytes) -> None:
         """Push a comment to every subscriber of this process (every ``sse_heartbeat_s``)."""

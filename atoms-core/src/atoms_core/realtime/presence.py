@@ -23,6 +23,7 @@ from atoms_core.realtime.contracts import (
     WsPresenceSnapshot,
 )
 from atoms_core.realtime.timeline import Partition
+from atoms_core.realtime.wakeable import Wakeable
 
 #: ``WsPeerCursors`` is assembled from items encoded once per flush (see ``Room.deliver``).
 CURSORS_HEAD = '{"type":"cursors","cursors":['
@@ -76,14 +77,15 @@ class LocalBus:
         return []
 
 
-class Peer:
+class Peer(Wakeable):
     """One connection of this process: who it is, its presence state, and a bounded outbox of encoded
     frames that the connection's writer drains. Overflowing the outbox closes the peer (1013)."""
 
-    __slots__ = ("_frames", "_limit", "_size", "_waiter", "close_code", "close_reason", "last_seen",
+    __slots__ = ("_frames", "_limit", "_size", "close_code", "close_reason", "last_seen",
                  "partition", "peer_id", "principal_id", "state")
 
     def __init__(self, peer_id: str, principal_id: str, limit_bytes: int, now: float) -> None:
+        super().__init__()
         self.peer_id = peer_id
         self.principal_id = principal_id
         self.state: dict[str, Any] = {}
@@ -94,7 +96,6 @@ class Peer:
         self._frames: list[str] = []
         self._size = 0
         self._limit = limit_bytes
-        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -123,23 +124,14 @@ class Peer:
 
     async def wait(self) -> None:
         """Return once a frame is pending or the peer is closed."""
-        if self._frames or self.close_code is not None:
-            return
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+        if not (self._frames or self.close_code is not None):
+            await self._park()
 
     def close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code`` once the frames queued so far are written."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
             self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
 
 
 class Room:

@@ -136,19 +136,23 @@ class SidecarGuard:
         elif kind is str and (":" in value or len(value) >= self.min_run or not value.isascii()):
             self._text(value)
 
+    def _value(self, value: Any, depth: int) -> None:
+        """Walk one value found at ``depth`` (strings are scanned only when they could hold a refusal)."""
+        kind = type(value)
+        if kind is str:
+            if ":" in value or len(value) >= self.min_run or not value.isascii():
+                self._text(value)
+        elif kind is dict:
+            self._object(value, depth + 1)
+        elif kind is list:
+            self._array(value, depth + 1)
+
     def _array(self, items: list[Any], depth: int) -> None:
         if depth > self.max_depth:
             raise _Refusal(TOO_DEEP, f"nested deeper than {self.max_depth} levels")
         for i, item in enumerate(items):
-            kind = type(item)
             try:
-                if kind is str:
-                    if ":" in item or len(item) >= self.min_run or not item.isascii():
-                        self._text(item)
-                elif kind is dict:
-                    self._object(item, depth + 1)
-                elif kind is list:
-                    self._array(item, depth + 1)
+                self._value(item, depth)
             except _Refusal as refusal:
                 refusal.path.append(str(i))
                 raise
@@ -159,16 +163,10 @@ class SidecarGuard:
         for key, value in obj.items():
             try:
                 role = self._role(key) if len(key) <= KEY_CACHE_LEN else self._key_role(key)
-                kind = type(value)
                 if role:
                     self._keyed(role, key, value, depth)
-                elif kind is str:
-                    if ":" in value or len(value) >= self.min_run or not value.isascii():
-                        self._text(value)
-                elif kind is dict:
-                    self._object(value, depth + 1)
-                elif kind is list:
-                    self._array(value, depth + 1)
+                else:
+                    self._value(value, depth)
             except _Refusal as refusal:
                 refusal.path.append(key)
                 raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
@@ -35,8 +36,6 @@ def last_event_id(scope: Scope) -> int | None:
         if name == b"last-event-id":
             raw = value.decode("latin-1").strip()
     if raw is None:
-        from urllib.parse import parse_qsl
-
         for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
             if key == "last_event_id":
                 raw = value.strip()

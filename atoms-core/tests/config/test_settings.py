@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -41,7 +42,6 @@ def test_list_and_dict_values_from_env() -> None:
     ("environ", "message"),
     [
         ({"ATOMS_PORT": "eighty"}, "port"),
-        ({"ATOMS_NOPE": "1"}, "ATOMS_NOPE"),
         ({"ATOMS_ENGINE": "mongo"}, "engine"),
         ({"ATOMS_JWT_LEEWAY_S": "300"}, "jwt_leeway_s"),
         ({"ATOMS_JWT_ALGORITHMS": "none"}, "jwt_algorithms"),
@@ -50,6 +50,14 @@ def test_list_and_dict_values_from_env() -> None:
 def test_bad_values_are_clear_errors(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(environ=environ)
+
+
+def test_unknown_env_variable_is_a_warning_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    """The environment is shared with other tools (the shared bench sets ATOMS_REPO)."""
+    with caplog.at_level(logging.WARNING, logger="atoms.config"):
+        settings = load_settings(environ={"ATOMS_REPO": "/src/atoms", "ATOMS_PORT": "7003"})
+    assert settings.port == 7003
+    assert "ATOMS_REPO" in caplog.text
 
 
 def test_unknown_toml_key_and_missing_file(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ No ``.env`` file is ever read.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SECRET_PREFIX = "secret://"
+
+log = logging.getLogger("atoms.config")
 
 
 class ConfigError(ValueError):
@@ -115,13 +118,16 @@ def _coerce_env(key: str, raw: str) -> Any:
 
 
 def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``ATOMS_<KEY>`` variables. An unknown one is a warning, not an error: the environment is
+    shared with other tools (a benchmark harness's ``ATOMS_REPO``, say), unlike our TOML file."""
     layer: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith("ATOMS_") or name == "ATOMS_CONFIG":
             continue
         key = name[len("ATOMS_"):].lower()
         if key not in FIELDS:
-            raise ConfigError(f"unknown setting {name} in the environment")
+            log.warning("ignoring %s: not an atoms setting (a typo?)", name)
+            continue
         layer[key] = _coerce_env(key, raw)
     return layer
 

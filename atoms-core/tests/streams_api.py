@@ -22,9 +22,11 @@ def command(stream: str, kind: str, payload: dict[str, Any], command_id: str | N
     return {"command_id": command_id or uuid.uuid4().hex, "type": kind, "stream_id": stream, "payload": payload}
 
 
-def metric(base_url: str, name: str) -> float:
+def metric(base_url: str, name: str, labels: str | None = None) -> float:
+    """The first sample of ``name``, or the one whose label set is exactly ``{labels}``."""
     text = httpx.get(f"{base_url}/metrics").text
-    match = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M)
+    label_re = r"(?:{[^}]*})?" if labels is None else re.escape("{" + labels + "}")
+    match = re.search(rf"^{re.escape(name)}{label_re} ([0-9.e+-]+)$", text, re.M)
     assert match, f"{name} not in /metrics"
     return float(match.group(1))
 

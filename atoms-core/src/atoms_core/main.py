@@ -51,8 +51,10 @@ def build_context(settings: Settings) -> Context:
     audit = AuditLog(settings.data_dir / "audit")
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
                             settings.state_cache_partitions)
+    metrics = Metrics()
+    metrics.count_sse_frames(lambda: hub.inline_frames, lambda: hub.queued_frames)
     ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
-                  Metrics(), SidecarGuard.from_settings(settings), {})
+                  metrics, SidecarGuard.from_settings(settings), {})
     if settings.engine == "redis":
         from atoms_core.stores.redis_node import attach_redis
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 
 def _task_count() -> float:
@@ -29,5 +32,22 @@ class Metrics:
         self.tasks = Gauge("atoms_asyncio_tasks", "Live asyncio tasks in this process", registry=self.registry)
         self.tasks.set_function(_task_count)
 
+    def count_sse_frames(self, inline: Callable[[], int], queued: Callable[[], int]) -> None:
+        """Expose the hub's plain counters (an int increment per delivery, no lock on the hot path)."""
+        self.registry.register(_SseFrames(inline, queued))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _SseFrames(Collector):
+    def __init__(self, inline: Callable[[], int], queued: Callable[[], int]) -> None:
+        self.inline = inline
+        self.queued = queued
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("atoms_sse_frames", "SSE deliveries: written in place by the publisher "
+                                     "or queued for the subscriber's writer task", labels=["path"])
+        family.add_metric(["inline"], self.inline())
+        family.add_metric(["queued"], self.queued())
+        yield family

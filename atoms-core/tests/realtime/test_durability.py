@@ -77,6 +77,8 @@ async def test_slow_reader_is_cut_off_while_others_keep_receiving(tmp_path: Path
             got = await fast
         assert [int(f.id) for f in got if f.event == "state_patch" and f.id] == list(range(1, total + 1))
         assert metric(server.url, "atoms_sse_overflow_total") >= 1
+        # the stuck reader's frames went through its writer task's bounded buffer, not in place
+        assert metric(server.url, "atoms_sse_frames_total", 'path="queued"') >= 1
         # the slow socket was closed by the server: reading drains what was buffered, then EOF
         slow.settimeout(5)
         drained = 0

@@ -140,6 +140,23 @@ async def test_bad_last_event_id_is_400(client: StreamClient) -> None:
     assert response.status_code == 400 and response.json()["code"] == "bad_request"
 
 
+async def test_idle_readers_get_frames_written_in_place_in_order(tmp_path: object) -> None:
+    """The fan-out fast path: a parked writer's frames are written by the publisher itself."""
+    with running_server(tmp_path) as server:  # type: ignore[arg-type]
+        client = StreamClient(server.url, server.token(), "canvas:inline")
+        async with httpx.AsyncClient(headers=client.headers) as http:
+            readers = [asyncio.create_task(collect(http, client.events_url, reached(30))) for _ in range(3)]
+            await asyncio.sleep(0.5)
+            for i in range(30):
+                response = await http.post(f"{client.base_url}/v1/streams/{client.stream}/commands",
+                                           json=patch(client.stream, f"/k{i}", i))
+                assert response.status_code == 202
+            for got in await asyncio.gather(*readers):
+                assert event_seqs(got) == list(range(1, 31))
+        assert metric(server.url, "atoms_sse_frames_total", 'path="inline"') >= 90
+        assert metric(server.url, "atoms_sse_frames_total", 'path="queued"') == 0
+
+
 async def test_disconnects_leave_no_subscriber_task_or_fd(shared_server: AtomsServer) -> None:
     assert shared_server.proc is not None
     pid = shared_server.proc.pid

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 
+from atoms_core.realtime.inline_send import InlineWrite
 from atoms_core.realtime.timeline import Partition
 from atoms_core.realtime.wakeable import Wakeable
 
 
 class Subscriber(Wakeable):
-    __slots__ = ("_chunks", "_limit", "_size", "closed", "overflowed", "partition", "writer")
+    __slots__ = ("_chunks", "_idle", "_limit", "_size", "closed", "overflowed", "partition", "write_now", "writer")
 
     def __init__(self, partition: Partition, limit_bytes: int) -> None:
         super().__init__()
@@ -27,10 +28,17 @@ class Subscriber(Wakeable):
         #: The task writing to the client; cancelled on overflow, since it may be stuck in a
         #: send that waits for a client that stopped reading.
         self.writer: asyncio.Task[object] | None = None
+        #: Writes a frame in place (``inline_send.py``); used only while the writer is parked
+        #: with nothing pending, so frames never overtake queued ones.
+        self.write_now: InlineWrite | None = None
+        self._idle = False
 
-    def push(self, data: bytes) -> None:
+    def push(self, data: bytes) -> bool:
+        """Deliver ``data``; True if it was written in place, False if queued for the writer."""
         if self.closed:
-            return
+            return False
+        if self._idle and self.write_now is not None and self.write_now(data):
+            return True
         self._size += len(data)
         if self._size > self._limit:
             self.overflowed = True
@@ -38,9 +46,10 @@ class Subscriber(Wakeable):
             self.close()
             if self.writer is not None:
                 self.writer.cancel()
-            return
+            return False
         self._chunks.append(data)
         self._wake()
+        return False
 
     def close(self) -> None:
         self.closed = True
@@ -59,13 +68,20 @@ class Subscriber(Wakeable):
     async def wait(self) -> None:
         """Return once something is pending or the subscriber is closed."""
         if not (self._chunks or self.closed):
-            await self._park()
+            self._idle = True
+            try:
+                await self._park()
+            finally:
+                self._idle = False
 
 
 class Hub:
     def __init__(self) -> None:
         self._partitions: dict[Partition, set[Subscriber]] = {}
         self.closing = False
+        #: Frames written in place by the publisher vs. queued for a writer task (``/metrics``).
+        self.inline_frames = 0
+        self.queued_frames = 0
 
     def subscribe(self, partition: Partition, limit_bytes: int) -> Subscriber:
         sub = Subscriber(partition, limit_bytes)
@@ -79,11 +95,17 @@ class Hub:
             if not subs:
                 del self._partitions[sub.partition]
 
-    def publish(self, partition: Partition, data: bytes) -> None:
+    def publish(self, partition: Partition, data: bytes) -> int:
+        """Deliver to this partition's subscribers; return how many writer tasks were handed frames."""
         subs = self._partitions.get(partition)
-        if subs:
-            for sub in subs:  # push never unsubscribes, so the set is stable here
-                sub.push(data)
+        if not subs:
+            return 0
+        inline = 0
+        for sub in subs:  # push never unsubscribes, so the set is stable here
+            inline += sub.push(data)
+        self.inline_frames += inline
+        self.queued_frames += len(subs) - inline
+        return len(subs) - inline
 
     def has_subscribers(self, partition: Partition) -> bool:
         return partition in self._partitions

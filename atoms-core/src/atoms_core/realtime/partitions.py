@@ -282,10 +282,10 @@ class Partitions:
         else:
             raise StoreUnavailable("too much write contention on one partition")
         plog.state = outcome.state
-        if outcome.events and self.hub.has_subscribers(plog.partition):
-            self.hub.publish(plog.partition, frames_of(outcome.events))
-            # Let the woken SSE writers run before the 202s go out: an ack then means "delivered
-            # to this node's readers", and a fast publisher cannot outrun the fan-out.
+        if (outcome.events and self.hub.has_subscribers(plog.partition)
+                and self.hub.publish(plog.partition, frames_of(outcome.events))):
+            # Let the woken SSE writers run before the 202s go out: an ack then means "handed
+            # to this node's readers' sockets", and a fast publisher cannot outrun the fan-out.
             await asyncio.sleep(0)
         for snapshot in outcome.snapshots:
             await self.store.save_snapshot(plog.partition, snapshot)

@@ -18,6 +18,7 @@ from atoms_core.context import Context
 from atoms_core.errors import AtomsError, BadRequest, problem_response
 from atoms_core.identity.authorize import authorize
 from atoms_core.realtime.encoding import dumps, retry_frame, sse_frame
+from atoms_core.realtime.inline_send import inline_writer
 from atoms_core.realtime.partitions import PartitionLog
 from atoms_core.realtime.state import StreamState
 from atoms_core.realtime.streams import parse_stream_id
@@ -79,6 +80,7 @@ class SseEndpoint:
             return
         sub = ctx.hub.subscribe(partition, ctx.settings.sse_queue_bytes)
         sub.writer = asyncio.current_task()
+        sub.write_now = inline_writer(send)
         state = plog.state  # read in the same step as subscribe: live frames start at state.seq + 1
         ctx.metrics.sse_open.inc()
         ctx.audit.record(grant.tenant_id, "sse.opened", stream_id, grant.principal_id, seq=state.seq)

@@ -71,6 +71,16 @@ def test_repeated_command_id_returns_first_result(client: StreamClient) -> None:
     assert client.state()["state"] == {"a": 1} and client.state()["seq"] == 1
 
 
+def test_a_retry_with_a_now_stale_base_version_gets_the_first_result_not_409(client: StreamClient) -> None:
+    """A client that lost the 202 retries the same command: it gets the first result back."""
+    s = client.stream
+    first = client.post(patch(s, "/a", 1, command_id="retried", base_version=0)).json()
+    again = client.post(patch(s, "/a", 1, command_id="retried", base_version=0))
+    assert again.status_code == 202
+    assert again.json()["seq"] == first["seq"] and again.json()["duplicate"] is True
+    assert client.state()["seq"] == 1
+
+
 def test_token_index_duplicate_is_noop_and_gap_is_409(client: StreamClient) -> None:
     s = client.stream
     client.post(command(s, "chat.post", {"role": "assistant", "text": ""}))

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from atoms_core.realtime.timeline import HeadMoved, Partition, StoredEvent, StoredSnapshot, TimelineStore
+from atoms_core.realtime.timeline import (
+    CommandSeen,
+    HeadMoved,
+    Partition,
+    StoredEvent,
+    StoredSnapshot,
+    TimelineStore,
+)
 from atoms_core.stores.memory import MemoryStore
 from atoms_core.stores.redis import RedisStore
 from atoms_core.stores.sqlite import SqliteStore
@@ -110,6 +117,17 @@ async def test_lookup_returns_stored_results_and_omits_unknown_ids(store: Timeli
     await store.append(part, 0, events(1, 2), {"cmd-1": '{"seq":1}', "cmd-2": '{"seq":2}'})
     assert await store.lookup(part, ["cmd-2", "unknown", "cmd-1"]) == {"cmd-1": '{"seq":1}', "cmd-2": '{"seq":2}'}
     assert await store.lookup(part, []) == {}
+
+
+async def test_a_command_id_seen_before_raises_command_seen_and_commits_nothing(store: TimelineStore,
+                                                                                part: Partition) -> None:
+    await store.append(part, 0, events(1, 1), {"seen": '{"seq":1}'})
+    with pytest.raises(CommandSeen):
+        await store.append(part, 1, events(2, 3), {"fresh": '{"seq":2}', "seen": '{"seq":3}'})
+    assert await store.bounds(part) == (1, 1)
+    assert await store.lookup(part, ["seen", "fresh"]) == {"seen": '{"seq":1}'}
+    await store.append(part, 1, events(2, 2), {"fresh": '{"seq":2}'})
+    assert await store.bounds(part) == (1, 2)
 
 
 async def test_results_without_events_keep_the_head(store: TimelineStore, part: Partition) -> None:

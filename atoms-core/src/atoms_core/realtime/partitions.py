@@ -22,6 +22,7 @@ from atoms_core.realtime.encoding import dumps, now_iso, sse_frame
 from atoms_core.realtime.hub import Hub
 from atoms_core.realtime.state import StreamState, apply_event
 from atoms_core.realtime.timeline import (
+    CommandSeen,
     HeadMoved,
     Partition,
     StoredEvent,
@@ -268,15 +269,23 @@ class Partitions:
             plog.flushing = False
 
     async def _commit(self, plog: PartitionLog, group: list[_Request]) -> None:
-        ids = [c.command_id for r in group for c in r.commands]
+        """Decide optimistically, as if every command were new; look stored results up only when
+        the store says a command was seen before, or before refusing one (it may be a retry of a
+        command that already succeeded, which gets its first result, not an error)."""
+        known: dict[str, str] | None = None
         for _ in range(MAX_HEAD_RETRIES):
-            known = await self.store.lookup(plog.partition, ids)
-            outcome = self._decide_group(plog, group, known)
+            outcome = self._decide_group(plog, group, known or {})
+            if known is None and any(isinstance(reply, AtomsError) for reply in outcome.replies):
+                known = await self._lookup(plog, group)
+                continue
             try:
                 if outcome.events or outcome.results:
                     await self.store.append(plog.partition, plog.state.seq, outcome.events, outcome.results)
             except HeadMoved:
                 await self._catch_up(plog)
+                continue
+            except CommandSeen:
+                known = await self._lookup(plog, group)
                 continue
             break
         else:
@@ -301,6 +310,9 @@ class Partitions:
                 request.future.set_result(reply)
         if outcome.snapshots:
             await self._prune(plog)
+
+    async def _lookup(self, plog: PartitionLog, group: list[_Request]) -> dict[str, str]:
+        return await self.store.lookup(plog.partition, [c.command_id for r in group for c in r.commands])
 
     def _decide_group(self, plog: PartitionLog, group: list[_Request], known: dict[str, str]) -> _Outcome:
         outcome = _Outcome(plog.state)

@@ -5,8 +5,10 @@ Every engine (``stores/memory.py``, ``stores/sqlite.py``, ``stores/redis.py``) i
 
 - ``append`` is atomic: all events and idempotency results of the call land, or none do. It
   succeeds only if the partition head still equals ``expected_head`` (else ``HeadMoved``), so
-  seqs stay gap-free and unique even with several writers (nodes) on one store. When it returns,
-  the events are durable to the store's configured level.
+  seqs stay gap-free and unique even with several writers (nodes) on one store, and only if none
+  of the ``results`` command ids is stored yet (else ``CommandSeen``), so the caller can decide
+  optimistically and look results up only when a command was seen before. When it returns, the
+  events are durable to the store's configured level.
 - ``read`` returns retained events with ``after < seq``, ascending, at most ``limit``.
 - ``bounds`` gives ``(first_retained_seq, head)``; ``first_retained_seq`` is ``head + 1`` when
   nothing is retained.
@@ -43,6 +45,10 @@ class HeadMoved(Exception):
     def __init__(self, head: int) -> None:
         super().__init__(f"partition head is {head}")
         self.head = head
+
+
+class CommandSeen(Exception):
+    """A command id of the append already has a stored result; look it up and decide again."""
 
 
 class StoreUnavailable(Exception):

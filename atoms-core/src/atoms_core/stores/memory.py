@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from atoms_core.realtime.timeline import HeadMoved, Partition, StoredEvent, StoredSnapshot
+from atoms_core.realtime.timeline import CommandSeen, HeadMoved, Partition, StoredEvent, StoredSnapshot
 
 
 class _Log:
@@ -41,6 +41,8 @@ class MemoryStore:
         log = self._log(partition)
         if log.head != expected_head:
             raise HeadMoved(log.head)
+        if not log.results.keys().isdisjoint(results):
+            raise CommandSeen()
         log.events.extend(events)
         if events:
             log.head = events[-1].seq

@@ -33,7 +33,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from atoms_core.realtime.timeline import HeadMoved, Partition, StoredEvent, StoredSnapshot, StoreUnavailable
+from atoms_core.realtime.timeline import (
+    CommandSeen,
+    HeadMoved,
+    Partition,
+    StoredEvent,
+    StoredSnapshot,
+    StoreUnavailable,
+)
 
 CONNECT_TIMEOUT_S = 1.0
 SOCKET_TIMEOUT_S = 5.0
@@ -50,12 +57,15 @@ for k = 0, n - 1 do
     return redis.error_reply('ERR atoms: seq ' .. ARGV[4 + 3 * k] .. ' does not follow head ' .. head)
   end
 end
+for i = 4 + 3 * n, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then return {2, head} end
+end
 for k = 0, n - 1 do
   local i = 4 + 3 * k
   redis.call('XADD', KEYS[2], ARGV[i] .. '-0', 'type', ARGV[i + 1], 'body', ARGV[i + 2])
 end
 for i = 4 + 3 * n, #ARGV, 2 do
-  redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
 end
 if n > 0 then
   head = head + n
@@ -160,8 +170,10 @@ class RedisStore:
         with reachable():
             ok, head = await self._append(keys=[f"{tag}:meta", f"{tag}:events", f"{tag}:cmds", f"{tag}:notify"],
                                           args=args)
-        if not ok:
+        if ok == 0:
             raise HeadMoved(int(head))
+        if ok == 2:
+            raise CommandSeen()
 
     async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]:
         with reachable():

@@ -4,6 +4,10 @@ Calls run on the event loop: with WAL and ``synchronous=NORMAL`` a commit is a f
 survives a process crash (SIGKILL); ``FULL`` also survives power loss at the cost of an fsync per
 group commit. One process owns the file (the in-memory partition cache relies on it); the
 ``expected_head`` check in the same transaction still guards against a second writer.
+
+A commit writes only what it must: the events rows (each insert checks the head itself) and the
+idempotency rows. The head is the last event's seq; ``heads`` holds it only for a partition whose
+events were all pruned.
 """
 
 from __future__ import annotations
@@ -11,12 +15,19 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from atoms_core.realtime.timeline import HeadMoved, Partition, StoredEvent, StoredSnapshot, StoreUnavailable
+from atoms_core.realtime.timeline import (
+    CommandSeen,
+    HeadMoved,
+    Partition,
+    StoredEvent,
+    StoredSnapshot,
+    StoreUnavailable,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS heads (
   tenant TEXT NOT NULL, stream TEXT NOT NULL, head INTEGER NOT NULL,
-  PRIMARY KEY (tenant, stream)) WITHOUT ROWID;
+  PRIMARY KEY (tenant, stream)) WITHOUT ROWID;  -- the head at the last prune
 CREATE TABLE IF NOT EXISTS events (
   tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL,
   PRIMARY KEY (tenant, stream, seq)) WITHOUT ROWID;
@@ -27,6 +38,16 @@ CREATE TABLE IF NOT EXISTS snapshots (
   tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
   PRIMARY KEY (tenant, stream)) WITHOUT ROWID;
 """
+
+#: The head: the last event's seq, or the one recorded when pruning emptied the partition.
+HEAD = """
+SELECT max(coalesce((SELECT max(seq) FROM events WHERE tenant=?1 AND stream=?2), 0),
+           coalesce((SELECT head FROM heads WHERE tenant=?1 AND stream=?2), 0))"""
+
+#: Inserts an event only if it directly follows the head (one statement: check and write).
+INSERT_AT_HEAD = f"""
+INSERT INTO events (tenant, stream, seq, type, body) SELECT ?1, ?2, ?3, ?4, ?5
+WHERE ({HEAD.strip()}) = ?3 - 1"""
 
 
 class SqliteStore:
@@ -66,35 +87,36 @@ class SqliteStore:
             return False
 
     def _head(self, p: Partition) -> int:
-        row = self.db.execute("SELECT head FROM heads WHERE tenant=? AND stream=?", p).fetchone()
-        return int(row[0]) if row else 0
+        row = self.db.execute(HEAD, p).fetchone()
+        return int(row[0])
 
     async def append(self, partition: Partition, expected_head: int, events: list[StoredEvent],
                      results: dict[str, str]) -> None:
         db = self.db
+        tenant, stream = partition
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                head = self._head(partition)
-                if head != expected_head:
-                    raise HeadMoved(head)
-                tenant, stream = partition
+                if events:
+                    inserted = db.executemany(
+                        INSERT_AT_HEAD, [(tenant, stream, e.seq, e.type, e.body) for e in events]
+                    ).rowcount
+                    at_head = inserted == len(events) and events[0].seq == expected_head + 1
+                else:
+                    at_head = self._head(partition) == expected_head
+                if not at_head:
+                    db.execute("ROLLBACK")
+                    raise HeadMoved(self._head(partition))
                 db.executemany(
-                    "INSERT INTO events (tenant, stream, seq, type, body) VALUES (?,?,?,?,?)",
-                    [(tenant, stream, e.seq, e.type, e.body) for e in events],
-                )
-                db.executemany(
-                    "INSERT OR IGNORE INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)",
+                    "INSERT INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)",
                     [(tenant, stream, cid, result) for cid, result in results.items()],
                 )
-                if events:
-                    db.execute(
-                        "INSERT INTO heads (tenant, stream, head) VALUES (?,?,?) "
-                        "ON CONFLICT (tenant, stream) DO UPDATE SET head=excluded.head",
-                        (tenant, stream, events[-1].seq),
-                    )
-            except BaseException:
+            except sqlite3.IntegrityError:
                 db.execute("ROLLBACK")
+                raise CommandSeen() from None
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -139,6 +161,16 @@ class SqliteStore:
         return StoredSnapshot(int(row[0]), row[1]) if row else None
 
     async def prune(self, partition: Partition, through_seq: int) -> None:
-        self.db.execute(
-            "DELETE FROM events WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq)
-        )
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO heads (tenant, stream, head) VALUES (?,?,?) "
+                "ON CONFLICT (tenant, stream) DO UPDATE SET head=excluded.head",
+                (*partition, self._head(partition)),
+            )
+            db.execute("DELETE FROM events WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

@@ -1,6 +1,12 @@
-"""The outermost ASGI callable. SSE streams take a short path past the Starlette middleware stack:
-every frame goes through ``send``, and each middleware layer would wrap it in one more coroutine.
-They still pass IdentityMiddleware (query checks, bearer verification) like every other route."""
+"""The outermost ASGI callable. The two hot routes take a short path past the Starlette stack:
+
+- SSE streams: every frame goes through ``send``, and each middleware layer would wrap it in one
+  more coroutine;
+- commands: per request, Starlette's error, routing and request layers cost more than the rest of
+  the HTTP handling.
+
+They still pass IdentityMiddleware (query checks, bearer verification) like every other route, and
+commands RequestIdMiddleware too; both answer refusals with problem+json themselves."""
 
 from __future__ import annotations
 
@@ -12,24 +18,32 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.middleware import IdentityMiddleware
+from atoms_core.logs import RequestIdMiddleware
 
-SSE_PATH = re.compile(r"/v1/streams/([^/]+)/events")
+SHORT_PATH = re.compile(r"/v1/streams/([^/]+)/(events|commands)")
 
 
 class AtomsApp:
-    def __init__(self, app: Starlette, sse: ASGIApp, verifier: Verifier) -> None:
+    def __init__(self, app: Starlette, sse: ASGIApp, commands: ASGIApp, verifier: Verifier) -> None:
         self.app = app
         self.sse = IdentityMiddleware(sse, verifier)
+        self.commands = RequestIdMiddleware(IdentityMiddleware(commands, verifier))
 
     @property
     def state(self) -> Any:
         return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            match = SSE_PATH.fullmatch(scope["path"])
+        if scope["type"] == "http":
+            match = SHORT_PATH.fullmatch(scope["path"])
             if match is not None:
-                scope["path_params"] = {"stream_id": match.group(1)}
-                await self.sse(scope, receive, send)
-                return
+                kind = match.group(2)
+                if kind == "events" and scope["method"] == "GET":
+                    scope["path_params"] = {"stream_id": match.group(1)}
+                    await self.sse(scope, receive, send)
+                    return
+                if kind == "commands" and scope["method"] == "POST":
+                    scope["path_params"] = {"stream_id": match.group(1)}
+                    await self.commands(scope, receive, send)
+                    return
         await self.app(scope, receive, send)

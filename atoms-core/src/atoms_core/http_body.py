@@ -5,22 +5,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.types import Receive, Scope
 
 from atoms_core.errors import BadRequest, PayloadTooLarge, Unprocessable
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge("body_too_large", f"body exceeds {limit} bytes")
+async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLarge("body_too_large", f"body exceeds {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("bad_request", "the client went away before sending the whole body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge("body_too_large", f"body exceeds {limit} bytes")
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError):

@@ -30,6 +30,7 @@ from atoms_core.identity.routes import post_ticket
 from atoms_core.logs import RequestIdMiddleware
 from atoms_core.metrics import Metrics
 from atoms_core.realtime import http
+from atoms_core.realtime.command_endpoint import CommandEndpoint
 from atoms_core.realtime.encoding import PING_FRAME
 from atoms_core.realtime.hub import Hub
 from atoms_core.realtime.partitions import Partitions
@@ -74,10 +75,11 @@ def routes(ctx: Context) -> list[BaseRoute]:
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/v1/tickets", post_ticket, methods=["POST"]),
-        # Served by AtomsApp's short path; listed so the table stays whole (and HEAD/405 behave).
+        # Events and commands are served by AtomsApp's short path; listed so the table stays whole
+        # (and HEAD/405 behave).
         Route("/v1/streams/{stream_id}/events", SseEndpoint(ctx), methods=["GET"]),
         WebSocketRoute("/v1/streams/{stream_id}/ws", WsEndpoint(ctx)),
-        Route("/v1/streams/{stream_id}/commands", http.post_commands, methods=["POST"]),
+        Route("/v1/streams/{stream_id}/commands", CommandEndpoint(ctx), methods=["POST"]),
         Route("/v1/streams/{stream_id}/state", http.get_state, methods=["GET"]),
         Route("/v1/streams/{stream_id}/history", http.get_history, methods=["GET"]),
         Route("/v1/artifacts", artifact_routes.post_artifact, methods=["POST"]),
@@ -129,4 +131,4 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    return AtomsApp(app, sse, ctx.verifier)
+    return AtomsApp(app, sse, CommandEndpoint(ctx), ctx.verifier)

@@ -36,7 +36,7 @@ async def _record(ctx: Context, tenant: str, artifact_id: str) -> ArtifactRecord
 async def post_artifact(request: Request) -> Response:
     ctx = _ctx(request)
     grant = authorize(request.scope, ctx.verifier, None, "write")
-    body = await read_json(request, MAX_SPEC_BYTES)
+    body = await read_json(request.scope, request.receive, MAX_SPEC_BYTES)
     spec = validated(ArtifactSpec, body)
     if spec.size > ctx.settings.artifact_max_bytes:
         raise PayloadTooLarge("body_too_large", f"an artifact holds at most {ctx.settings.artifact_max_bytes} bytes")

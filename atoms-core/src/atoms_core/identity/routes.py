@@ -19,7 +19,7 @@ async def post_ticket(request: Request) -> Response:
     identity = identity_of(request.scope)
     if identity is None:
         raise Unauthorized("unauthenticated", "POST /v1/tickets needs a bearer identity token")
-    body = await read_json(request, 16_384)
+    body = await read_json(request.scope, request.receive, 16_384)
     ticket_request = validated(TicketRequest, body)
     ticket = issue_ticket(ctx.settings, ctx.keys, identity, ticket_request)
     ctx.metrics.tickets.inc()

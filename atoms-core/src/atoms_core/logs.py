@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import re
@@ -65,13 +66,16 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = logging.getLogger("atoms.access")
+        # Made ids: a random per-process prefix and a counter (no random draw per request).
+        self.id_prefix = uuid.uuid4().hex[:16]
+        self.ids = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         rid = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
-        rid = (rid or uuid.uuid4().hex)[:64]
+        rid = (rid or f"{self.id_prefix}{next(self.ids):08x}")[:64]
         token = request_id.set(rid)
         status = 0
 

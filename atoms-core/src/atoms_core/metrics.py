@@ -20,8 +20,9 @@ def _task_count() -> float:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.commands = Counter("atoms_commands_total", "Commands by outcome", ["outcome"],
-                                registry=self.registry)
+        commands = Counter("atoms_commands_total", "Commands by outcome", ["outcome"], registry=self.registry)
+        self.commands_accepted = commands.labels("accepted")
+        self.commands_refused = commands.labels("refused")
         self.sse_open = Gauge("atoms_sse_connections", "Open SSE connections", registry=self.registry)
         self.sse_overflow = Counter("atoms_sse_overflow_total", "SSE subscribers cut off at their buffer bound",
                                     registry=self.registry)

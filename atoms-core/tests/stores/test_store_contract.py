@@ -18,6 +18,7 @@ from atoms_core.realtime.timeline import (
     Partition,
     StoredEvent,
     StoredSnapshot,
+    StoreUnavailable,
     TimelineStore,
 )
 from atoms_core.stores.memory import MemoryStore
@@ -223,5 +224,22 @@ async def test_a_reopened_store_keeps_everything(engine: str, tmp_path: Path, re
         assert [e.seq for e in await second.read(part, 0, 10)] == [3, 4]
         assert await second.lookup(part, ["c"]) == {"c": "r"}
         assert await second.latest_snapshot(part) == StoredSnapshot(3, '{"doc":3}')
+    finally:
+        await second.close()
+
+
+async def test_a_second_sqlite_store_on_the_same_file_is_refused_until_the_first_closes(tmp_path: Path,
+                                                                                        part: Partition) -> None:
+    """One process owns the embedded database: a second server on the same data dir fails to start."""
+    first = SqliteStore(tmp_path / "timeline.db")
+    await first.open()
+    await first.append(part, 0, events(1, 1), {})
+    second = SqliteStore(tmp_path / "timeline.db")
+    with pytest.raises(StoreUnavailable, match="in use by another process"):
+        await second.open()
+    await first.close()
+    await second.open()
+    try:
+        assert await second.bounds(part) == (1, 1)
     finally:
         await second.close()

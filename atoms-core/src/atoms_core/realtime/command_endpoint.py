@@ -65,7 +65,7 @@ class CommandEndpoint:
         try:
             await self._handle(scope, receive, send)
         except AtomsError as err:
-            self.ctx.metrics.commands.labels("refused").inc()
+            self.ctx.metrics.commands_refused.inc()
             await refuse(err, scope, receive, send)
         except Exception:
             log.exception("command failed")
@@ -84,5 +84,5 @@ class CommandEndpoint:
             ctx.audit.record(grant.tenant_id, "command.refused", stream_id, grant.principal_id, reason=err.code)
             raise
         results = await ctx.partitions.submit(partition, grant.principal_id, envelopes)
-        ctx.metrics.commands.labels("accepted").inc(len(results))
+        ctx.metrics.commands_accepted.inc(len(results))
         await send_json(send, 202, accepted_body(results, is_batch))

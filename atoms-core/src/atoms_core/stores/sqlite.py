@@ -2,8 +2,8 @@
 
 Calls run on the event loop: with WAL and ``synchronous=NORMAL`` a commit is a few tens of µs and
 survives a process crash (SIGKILL); ``FULL`` also survives power loss at the cost of an fsync per
-group commit. One process owns the file (the in-memory partition cache relies on it); the
-``expected_head`` check in the same transaction still guards against a second writer.
+group commit. One process owns the file (the in-memory partition cache relies on it): it holds
+an exclusive lock from ``open`` to ``close``, so a second server on the same data dir fails to start.
 
 A commit writes only what it must: the events rows (each insert checks the head itself) and the
 idempotency rows. The head is the last event's seq; ``heads`` holds it only for a partition whose
@@ -65,13 +65,22 @@ class SqliteStore:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self.synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        # Fewer, larger checkpoints (each one syncs the database) and a 64 MiB page cache.
-        db.execute("PRAGMA wal_autocheckpoint=10000")
-        db.execute("PRAGMA cache_size=-65536")
-        db.executescript(SCHEMA)
+        try:
+            db.execute("PRAGMA busy_timeout=1000")
+            # The server owns the file: holding the lock for its lifetime spares a lock/unlock and
+            # the shared-memory WAL index per transaction, and a second server fails to start.
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            # Fewer, larger checkpoints (each one syncs the database) and a 64 MiB page cache.
+            db.execute("PRAGMA wal_autocheckpoint=10000")
+            db.execute("PRAGMA cache_size=-65536")
+            db.executescript(SCHEMA)
+            db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, held until close
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            db.close()
+            raise StoreUnavailable(f"{self.path} is in use by another process ({exc})") from exc
         self._db = db
 
     async def close(self) -> None:

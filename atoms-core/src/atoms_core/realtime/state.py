@@ -36,16 +36,62 @@ class StreamState:
         return cls(data["doc"], int(data["seq"]), int(data["version"]), data.get("tokens", {}))
 
 
+def _pointer_parts(pointer: str) -> list[str]:
+    return jsonpointer.JsonPointer(pointer).parts
+
+
+def _copy_spine(root: Any, parts: list[str], fresh: set[int]) -> None:
+    """Replace each container on the way to ``parts`` (root excluded) by a shallow copy, so an op
+    applied in place below it leaves the original document untouched. ``fresh`` holds the ids of
+    containers already copied by this apply; a missing step stops the walk (the op then fails)."""
+    node: Any = root
+    for part in parts:
+        if isinstance(node, dict):
+            if part not in node:
+                return
+            key: Any = part
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            key = int(part)
+        else:
+            return
+        child = node[key]
+        if id(child) not in fresh:
+            if isinstance(child, dict):
+                child = dict(child)
+            elif isinstance(child, list):
+                child = list(child)
+            else:
+                return
+            fresh.add(id(child))
+            node[key] = child
+        node = child
+
+
 def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
-    """Apply RFC 6902 ops to a copy of ``doc``; raise 422 ``patch_failed`` without touching ``doc``."""
+    """Apply RFC 6902 ops (jsonpatch) to a copy of ``doc``; raise 422 ``patch_failed`` without touching it.
+
+    Path copying instead of a deep copy: only the containers an op changes (the parents of its
+    ``path`` and ``from``) are copied, so a patch costs the depth of its paths, not the size of the
+    canvas; everything else is shared with ``doc`` (never mutated, see StreamState).
+    """
+    root: Any = doc
+    fresh: set[int] = set()
     try:
-        result = jsonpatch.JsonPatch(ops).apply(doc, in_place=False)
+        for op in ops:
+            if id(root) not in fresh:  # the input, or a value an op put at the root
+                root = copy.copy(root)
+                fresh.add(id(root))
+            if op.get("op") != "test":
+                _copy_spine(root, _pointer_parts(op["path"])[:-1], fresh)
+                if op.get("op") == "move":
+                    _copy_spine(root, _pointer_parts(op["from"])[:-1], fresh)
+            root = jsonpatch.JsonPatch([op]).apply(root, in_place=True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError,
             IndexError, ValueError) as exc:
         raise Unprocessable("patch_failed", f"patch does not apply: {exc}") from None
-    if not isinstance(result, dict):
+    if not isinstance(root, dict):
         raise Unprocessable("patch_failed", "the state document must stay a JSON object")
-    return result
+    return root
 
 
 def _split_pointer(target: str) -> list[str]:

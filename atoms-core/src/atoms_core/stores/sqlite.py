@@ -5,8 +5,8 @@ survives a process crash (SIGKILL); ``FULL`` also survives power loss at the cos
 group commit. One process owns the file (the in-memory partition cache relies on it): it holds
 an exclusive lock from ``open`` to ``close``, so a second server on the same data dir fails to start.
 
-A commit writes only what it must: the events rows (each insert checks the head itself) and the
-idempotency rows. The head is the last event's seq; ``heads`` holds it only for a partition whose
+A commit writes only what it must: the events rows and the idempotency rows. The head is the last
+event's seq (cached in memory while the lock is held); ``heads`` holds it only for a partition whose
 events were all pruned.
 """
 
@@ -43,11 +43,15 @@ CREATE TABLE IF NOT EXISTS snapshots (
 HEAD = """
 SELECT max(coalesce((SELECT max(seq) FROM events WHERE tenant=?1 AND stream=?2), 0),
            coalesce((SELECT head FROM heads WHERE tenant=?1 AND stream=?2), 0))"""
+INSERT_EVENT = "INSERT INTO events (tenant, stream, seq, type, body) VALUES (?,?,?,?,?)"
+INSERT_RESULT = "INSERT INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)"
+#: Heads of recently written partitions, kept in memory: exact, because this process holds the
+#: file's exclusive lock, so no other writer can move them.
+HEAD_CACHE_SIZE = 65536
 
-#: Inserts an event only if it directly follows the head (one statement: check and write).
-INSERT_AT_HEAD = f"""
-INSERT INTO events (tenant, stream, seq, type, body) SELECT ?1, ?2, ?3, ?4, ?5
-WHERE ({HEAD.strip()}) = ?3 - 1"""
+
+class _SeqTaken(Exception):
+    pass
 
 
 class SqliteStore:
@@ -55,6 +59,7 @@ class SqliteStore:
         self.path = path
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
+        self._heads: dict[Partition, int] = {}
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -84,6 +89,7 @@ class SqliteStore:
         self._db = db
 
     async def close(self) -> None:
+        self._heads.clear()  # the lock goes with the connection
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -96,40 +102,55 @@ class SqliteStore:
             return False
 
     def _head(self, p: Partition) -> int:
-        row = self.db.execute(HEAD, p).fetchone()
-        return int(row[0])
+        head = self._heads.get(p)
+        if head is None:
+            head = int(self.db.execute(HEAD, p).fetchone()[0])
+            if len(self._heads) >= HEAD_CACHE_SIZE:
+                del self._heads[next(iter(self._heads))]
+            self._heads[p] = head
+        return head
 
     async def append(self, partition: Partition, expected_head: int, events: list[StoredEvent],
                      results: dict[str, str]) -> None:
+        head = self._head(partition)
+        if head != expected_head or (events and events[0].seq != head + 1):
+            raise HeadMoved(head)
+        try:
+            self._write(partition, events, results)
+        except _SeqTaken:  # the cached head was wrong: not expected under the lock, but recoverable
+            self._heads.pop(partition, None)
+            raise HeadMoved(self._head(partition)) from None
+        except sqlite3.Error as exc:
+            self._heads.pop(partition, None)
+            raise StoreUnavailable(str(exc)) from exc
+        if events:
+            self._heads[partition] = events[-1].seq
+
+    def _write(self, partition: Partition, events: list[StoredEvent], results: dict[str, str]) -> None:
+        """One transaction: the events, then the idempotency rows (a stored command id: CommandSeen)."""
         db = self.db
         tenant, stream = partition
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("BEGIN IMMEDIATE")
             try:
-                if events:
-                    inserted = db.executemany(
-                        INSERT_AT_HEAD, [(tenant, stream, e.seq, e.type, e.body) for e in events]
-                    ).rowcount
-                    at_head = inserted == len(events) and events[0].seq == expected_head + 1
-                else:
-                    at_head = self._head(partition) == expected_head
-                if not at_head:
-                    db.execute("ROLLBACK")
-                    raise HeadMoved(self._head(partition))
-                db.executemany(
-                    "INSERT INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)",
-                    [(tenant, stream, cid, result) for cid, result in results.items()],
-                )
+                if len(events) == 1:
+                    event = events[0]
+                    db.execute(INSERT_EVENT, (tenant, stream, event.seq, event.type, event.body))
+                elif events:
+                    db.executemany(INSERT_EVENT, [(tenant, stream, e.seq, e.type, e.body) for e in events])
             except sqlite3.IntegrityError:
-                db.execute("ROLLBACK")
+                raise _SeqTaken() from None
+            try:
+                if len(results) == 1:
+                    db.execute(INSERT_RESULT, (tenant, stream, *next(iter(results.items()))))
+                elif results:
+                    db.executemany(INSERT_RESULT, [(tenant, stream, cid, result) for cid, result in results.items()])
+            except sqlite3.IntegrityError:
                 raise CommandSeen() from None
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]:
         rows = self.db.execute(

@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             timeout_graceful_shutdown=5, ws_max_size=settings.ws_max_frame_bytes,
-                            lifespan="on", access_log=False)
+                            lifespan="on", access_log=False, server_header=False)
     Server(config).run()
     return 0
 

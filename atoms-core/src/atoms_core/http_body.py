@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import msgspec
 from starlette.types import Receive, Scope
 
 from atoms_core.errors import BadRequest, PayloadTooLarge, Unprocessable
+
+#: Strict RFC 8259 (no NaN, no lone surrogates, which could not be re-encoded), and fast.
+_decode = msgspec.json.Decoder().decode
 
 
 async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
@@ -28,8 +31,8 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
         if not message.get("more_body", False):
             break
     try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError):
+        return _decode(b"".join(chunks))
+    except msgspec.DecodeError:
         raise BadRequest("invalid_json", "the body is not valid JSON") from None
     except RecursionError:  # the parser's own nesting limit, far below the body size cap
         raise Unprocessable("sidecar_too_deep", "the body is nested too deeply to parse") from None

@@ -126,6 +126,9 @@ def test_bad_commands_are_refused_and_change_nothing(client: StreamClient, body:
 def test_invalid_json_oversize_and_batch_limit(client: StreamClient, shared_server: AtomsServer) -> None:
     url = f"{client.base_url}/v1/streams/{client.stream}/commands"
     _code(httpx.post(url, content=b"{nope", headers=client.headers), 400, "invalid_json")
+    not_json = [b'{"v": NaN}', b'{"v": "\\ud800"}', b"\xff"]  # NaN, a lone surrogate, not UTF-8
+    for body in not_json:
+        _code(httpx.post(url, content=body, headers=client.headers), 400, "invalid_json")
     _code(httpx.post(url, content=b" " * (1_048_576 + 1), headers=client.headers), 413, "body_too_large")
     _code(client.post([patch(client.stream, f"/k{i}", i) for i in range(101)]), 413, "batch_too_large")
     assert client.state()["seq"] == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import msgspec
@@ -16,8 +16,16 @@ def dumps(value: Any) -> str:
     return _encode(value).decode()
 
 
+_second: list[Any] = [None, ""]  # the last whole second seen and its formatted prefix
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC now as ``2026-11-25T12:00:00.123Z``; formats the date and time only once per second."""
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
 
 
 def sse_frame(event: str, data: str, event_id: int | None = None) -> bytes:

@@ -95,6 +95,31 @@ async def test_publish_touches_only_its_partition() -> None:
     waiting.cancel()
 
 
+async def test_a_parked_writer_gets_frames_in_place_and_queued_ones_keep_their_order() -> None:
+    hub = Hub()
+    sub = hub.subscribe(P, 1 << 20)
+    written: list[bytes] = []
+    socket_ready = True
+
+    def write_now(data: bytes) -> bool:
+        if socket_ready:
+            written.append(data)
+        return socket_ready
+
+    sub.write_now = write_now
+    waiting = asyncio.create_task(sub.wait())
+    await asyncio.sleep(0)  # the writer parks
+    assert hub.publish(P, b"1") == 0 and written == [b"1"] and not waiting.done()
+    socket_ready = False  # the transport paused: queue and wake the writer
+    assert hub.publish(P, b"2") == 1
+    await asyncio.sleep(0)
+    assert waiting.done()
+    socket_ready = True
+    hub.publish(P, b"3")  # the writer is not parked: behind "2", never in place
+    assert written == [b"1"] and sub.take() == b"23"
+    assert (hub.inline_frames, hub.queued_frames) == (1, 2)
+
+
 async def test_overflow_closes_only_that_subscriber() -> None:
     hub = Hub()
     small, big = hub.subscribe(P, 10), hub.subscribe(P, 1000)

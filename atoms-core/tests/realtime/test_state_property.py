@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,30 @@ async def test_a_parked_writer_gets_frames_in_place_and_queued_ones_keep_their_o
     hub.publish(P, b"3")  # the writer is not parked: behind "2", never in place
     assert written == [b"1"] and sub.take() == b"23"
     assert (hub.inline_frames, hub.queued_frames) == (1, 2)
+
+
+async def test_snapshot_artifacts_are_stored_off_the_loop_before_their_event(tmp_path: Path) -> None:
+    store = MemoryStore()
+    local = LocalArtifactStore(tmp_path / "artifacts")
+    seen: list[tuple[bool, int]] = []
+
+    class Sink:
+        def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
+            head = len(store._log(partition).events)  # what readers could see while it uploads
+            seen.append((threading.current_thread() is threading.main_thread(), head))
+            return local.put_snapshot(partition, blob)
+
+    parts = Partitions(store, Hub(), Sink(), Recorder(), snapshot_every=0, retention=100, cache_size=10)
+    patch = CommandEnvelope.model_validate({"command_id": "p", "type": "state.patch", "stream_id": P.stream_id,
+                                            "payload": {"ops": [{"op": "add", "path": "/a", "value": 1}]}})
+    snap = CommandEnvelope.model_validate({"command_id": "s", "type": "snapshot.create", "stream_id": P.stream_id})
+    await parts.submit(P, "alice", [patch])
+    [result] = await parts.submit(P, "alice", [snap])
+    assert seen == [(False, 1)]  # a worker thread, before the snapshot_created event (seq 2) existed
+    event = json.loads((await store.read(P, 1, 1))[0].body)
+    assert result.seq == 2 and event["type"] == "snapshot_created"
+    record = local.lookup(P.tenant_id, event["data"]["ref"]["artifact_id"])
+    assert record is not None and record.status == "ready"
 
 
 async def test_overflow_closes_only_that_subscriber() -> None:

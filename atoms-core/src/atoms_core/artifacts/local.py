@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from atoms_core.artifacts.registry import (
-    SNAPSHOT_MIME,
     ArtifactRecord,
     ArtifactSpec,
     SignedUrl,
     mismatch,
     snapshot_info,
+    snapshot_record,
     tenant_prefix,
 )
 from atoms_core.artifacts.signing import UrlSigner
@@ -113,9 +113,7 @@ class LocalArtifactStore:
         return self._signed("GET", tenant, record, base_url)
 
     def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        sha = hashlib.sha256(blob).hexdigest()
-        # The id is the digest: a retried commit re-stores the same snapshot under the same id.
-        record = ArtifactRecord.new(ArtifactSpec(mime=SNAPSHOT_MIME, size=len(blob), sha256=sha), sha).ready()
+        record = snapshot_record(blob)
         path = self.blob_path(partition.tenant_id, record)
         if not path.exists():
             _write_atomic(path, [blob])

@@ -3,6 +3,7 @@ and the ``ArtifactStore`` contract every backend (local, S3) implements."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
@@ -104,12 +105,20 @@ class ArtifactStore(Protocol):
         ...
 
     def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        """Store a state snapshot as a ready artifact; return ``{ref, size, sha256}``."""
+        """Store a state snapshot as a ready artifact (``snapshot_record``); return ``{ref, size, sha256}``.
+        Blocking: the engine calls it from a worker thread."""
         ...
 
 
 def ref_of(artifact_id: str) -> dict[str, str]:
     return {"artifact_id": artifact_id, "uri": f"artifact://{artifact_id}"}
+
+
+def snapshot_record(blob: bytes) -> ArtifactRecord:
+    """A state snapshot's artifact: its id is its sha256, so it is known before it is stored and a
+    retried commit re-stores the same snapshot under the same id."""
+    sha = hashlib.sha256(blob).hexdigest()
+    return ArtifactRecord.new(ArtifactSpec(mime=SNAPSHOT_MIME, size=len(blob), sha256=sha), sha).ready()
 
 
 def snapshot_info(record: ArtifactRecord) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from atoms_core.artifacts.registry import (
     SignedUrl,
     mismatch,
     snapshot_info,
+    snapshot_record,
     tenant_prefix,
 )
 from atoms_core.config.settings import Settings
@@ -126,9 +127,8 @@ class S3ArtifactStore:
         return SignedUrl(url, int(time.time()) + self.ttl_s)
 
     def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        sha = hashlib.sha256(blob).hexdigest()
-        record = ArtifactRecord.new(ArtifactSpec(mime=SNAPSHOT_MIME, size=len(blob), sha256=sha), sha).ready()
+        record = snapshot_record(blob)
         self.client.put_object(Bucket=self.bucket, Key=self._blob_key(partition.tenant_id, record), Body=blob,
-                               ContentType=SNAPSHOT_MIME, ChecksumSHA256=checksum(sha))
+                               ContentType=SNAPSHOT_MIME, ChecksumSHA256=checksum(record.sha256))
         self._save(partition.tenant_id, record)
         return snapshot_info(record)

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from atoms_core.artifacts.registry import snapshot_info, snapshot_record
 from atoms_core.errors import AtomsError, Unavailable
 from atoms_core.realtime.commands import decide
 from atoms_core.realtime.contracts import CommandEnvelope, CommandResult, CommandType
@@ -40,7 +41,8 @@ MAX_HEAD_RETRIES = 16
 
 class SnapshotSink(Protocol):
     def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        """Store a state snapshot as an artifact; return ``{ref, size, sha256}``."""
+        """Store a state snapshot as the artifact ``snapshot_record(blob)`` (blocking: it runs in a
+        worker thread, so an S3 upload never stalls the event loop)."""
         ...
 
 
@@ -93,6 +95,7 @@ class _Outcome:
     results: dict[str, str] = field(default_factory=dict)
     replies: list[list[CommandResult] | AtomsError] = field(default_factory=list)
     snapshots: list[StoredSnapshot] = field(default_factory=list)
+    blobs: list[bytes] = field(default_factory=list)  # snapshot artifacts to store before the commit
 
 
 def result_json(result: CommandResult) -> str:
@@ -278,6 +281,8 @@ class Partitions:
             if known is None and any(isinstance(reply, AtomsError) for reply in outcome.replies):
                 known = await self._lookup(plog, group)
                 continue
+            for blob in outcome.blobs:  # a snapshot_created event never names a missing artifact
+                await asyncio.to_thread(self.snapshots.put_snapshot, plog.partition, blob)
             try:
                 if outcome.events or outcome.results:
                     await self.store.append(plog.partition, plog.state.seq, outcome.events, outcome.results)
@@ -331,6 +336,7 @@ class Partitions:
         events: list[StoredEvent] = []
         results: dict[str, str] = {}
         snapshots: list[StoredSnapshot] = []
+        blobs: list[bytes] = []
         replies: list[CommandResult] = []
         for command in request.commands:
             cid = command.command_id
@@ -349,8 +355,9 @@ class Partitions:
             seq = state.seq + 1
             data = decision.data
             if command.type is CommandType.SNAPSHOT_CREATE:
-                data, snapshot = self._capture(partition, state, seq)
+                data, snapshot, blob = self._capture(state, seq)
                 snapshots.append(snapshot)
+                blobs.append(blob)
             state = apply_event(state, seq, decision.event_type, data)
             envelope = {
                 "id": str(seq), "seq": seq, "stream_id": partition.stream_id, "type": decision.event_type,
@@ -364,16 +371,19 @@ class Partitions:
         outcome.events.extend(events)
         outcome.results.update(results)
         outcome.snapshots.extend(snapshots)
+        outcome.blobs.extend(blobs)
         return replies
 
-    def _capture(self, partition: Partition, state: StreamState, seq: int) -> tuple[dict[str, Any], StoredSnapshot]:
-        """The state as of ``seq`` (a snapshot_created event changes nothing), stored as an artifact."""
+    @staticmethod
+    def _capture(state: StreamState, seq: int) -> tuple[dict[str, Any], StoredSnapshot, bytes]:
+        """The state as of ``seq`` (a snapshot_created event changes nothing): the event's data, the
+        engine's snapshot, and the artifact blob, which ``_commit`` stores before the event."""
         at = StreamState(state.doc, seq, state.version, state.tokens)
-        state_json = dumps(at.to_json())
-        info = self.snapshots.put_snapshot(partition, dumps(state.doc).encode())
+        blob = dumps(state.doc).encode()
+        info = snapshot_info(snapshot_record(blob))
         data = {"ref": info["ref"], "seq": seq, "version": state.version, "size": info["size"],
                 "sha256": info["sha256"]}
-        return data, StoredSnapshot(seq, state_json)
+        return data, StoredSnapshot(seq, dumps(at.to_json())), blob
 
     def _maybe_compact(self, plog: PartitionLog) -> None:
         if self.snapshot_every and plog.state.seq - plog.snapshot_seq >= self.snapshot_every:

@@ -145,6 +145,29 @@ async def test_snapshot_artifacts_are_stored_off_the_loop_before_their_event(tmp
     assert record is not None and record.status == "ready"
 
 
+async def test_concurrent_commands_of_a_partition_share_one_commit(tmp_path: Path) -> None:
+    """Group commit: requests that arrive together are decided and appended in one store call."""
+    parts, store = make(tmp_path)
+    parts.snapshot_every = 0  # no automatic snapshot commit after these
+    appends = 0
+    real_append = store.append
+
+    async def counting_append(*args: Any) -> None:
+        nonlocal appends
+        appends += 1
+        await real_append(*args)
+
+    store.append = counting_append  # type: ignore[method-assign]
+
+    def command(i: int) -> CommandEnvelope:
+        return CommandEnvelope.model_validate({"command_id": f"c{i}", "type": "log.append", "stream_id": P.stream_id,
+                                               "payload": {"level": "info", "message": str(i)}})
+
+    results = await asyncio.gather(*(parts.submit(P, "alice", [command(i)]) for i in range(50)))
+    assert sorted(r[0].seq for r in results) == list(range(1, 51))
+    assert appends == 1
+
+
 async def test_overflow_closes_only_that_subscriber() -> None:
     hub = Hub()
     small, big = hub.subscribe(P, 10), hub.subscribe(P, 1000)

@@ -1,7 +1,7 @@
 """SqliteStore: the embedded default — one WAL database file in the data dir.
 
-Calls run on the event loop: with WAL and ``synchronous=NORMAL`` a commit is a few tens of µs and
-survives a process crash (SIGKILL); ``FULL`` also survives power loss at the cost of an fsync per
+Calls run on the event loop: with WAL and ``synchronous=NORMAL`` a commit takes well under 100 µs
+of CPU and survives a process crash (SIGKILL); ``FULL`` also survives power loss at the cost of an fsync per
 group commit. One process owns the file (the in-memory partition cache relies on it): it holds
 an exclusive lock from ``open`` to ``close``, so a second server on the same data dir fails to start.
 
@@ -51,7 +51,7 @@ HEAD_CACHE_SIZE = 65536
 
 
 class _SeqTaken(Exception):
-    pass
+    """An event's seq is already stored: the cached head was stale."""
 
 
 class SqliteStore:

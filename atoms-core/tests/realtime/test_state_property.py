@@ -58,6 +58,7 @@ async def run(commands: list[dict[str, Any]], tmp: Path) -> None:
     parts, store = make(tmp)
     for i, raw in enumerate(commands):
         envelope = CommandEnvelope.model_validate({**raw, "command_id": f"c{i}", "stream_id": P.stream_id})
+        await parts.drain()  # an automatic snapshot may still be committing (its upload runs in a thread)
         before = (await store.bounds(P), await store.read(P, 0, 10_000))
         try:
             await parts.submit(P, "alice", [envelope])

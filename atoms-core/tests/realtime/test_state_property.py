@@ -120,6 +120,15 @@ async def test_a_parked_writer_gets_frames_in_place_and_queued_ones_keep_their_o
     hub.publish(P, b"3")  # the writer is not parked: behind "2", never in place
     assert written == [b"1"] and sub.take() == b"23"
     assert (hub.inline_frames, hub.queued_frames) == (1, 2)
+    # Woken but not yet run, the writer still looks parked: a queued frame must not be overtaken.
+    waiting = asyncio.create_task(sub.wait())
+    await asyncio.sleep(0)
+    socket_ready = False
+    hub.publish(P, b"4")
+    socket_ready = True
+    hub.publish(P, b"5")
+    assert written == [b"1"] and sub.take() == b"45"
+    await waiting
 
 
 async def test_snapshot_artifacts_are_stored_off_the_loop_before_their_event(tmp_path: Path) -> None:
@@ -167,6 +176,37 @@ async def test_concurrent_commands_of_a_partition_share_one_commit(tmp_path: Pat
     results = await asyncio.gather(*(parts.submit(P, "alice", [command(i)]) for i in range(50)))
     assert sorted(r[0].seq for r in results) == list(range(1, 51))
     assert appends == 1
+
+
+async def test_a_command_another_node_committed_meanwhile_gets_its_first_result(tmp_path: Path) -> None:
+    """Node A looks results up (a refusal in its group), then node B commits one of A's commands
+    before A appends: A's append meets a moved head, and the retry must see B's result."""
+    shared = MemoryStore()
+    node_b = Partitions(shared, Hub(), LocalArtifactStore(tmp_path / "b"), Recorder(), 0, 100, 10)
+
+    def patch(cid: str, base_version: int) -> CommandEnvelope:
+        return CommandEnvelope.model_validate({"command_id": cid, "type": "state.patch", "stream_id": P.stream_id,
+                                               "base_version": base_version,
+                                               "payload": {"ops": [{"op": "add", "path": f"/{cid}", "value": 1}]}})
+
+    class RacingStore(MemoryStore):
+        async def lookup(self, partition: Partition, command_ids: list[str]) -> dict[str, str]:
+            found = await shared.lookup(partition, command_ids)
+            if not await shared.lookup(partition, ["x"]):
+                await node_b.submit(P, "bob", [patch("x", 0)])  # lands between A's lookup and append
+            return found
+
+    node_a_store = RacingStore()
+    for name in ("append", "read", "bounds", "save_snapshot", "latest_snapshot", "prune"):
+        setattr(node_a_store, name, getattr(shared, name))
+    node_a = Partitions(node_a_store, Hub(), LocalArtifactStore(tmp_path / "a"), Recorder(), 0, 100, 10)
+    await node_a.get(P)
+    stale, retried = await asyncio.gather(node_a.submit(P, "alice", [patch("y", 7)]),
+                                          node_a.submit(P, "alice", [patch("x", 0)]), return_exceptions=True)
+    assert isinstance(stale, AtomsError) and stale.code == "version_conflict"
+    assert not isinstance(retried, BaseException)
+    assert retried[0].duplicate and retried[0].seq == 1
+    assert (await shared.bounds(P)) == (1, 1)
 
 
 async def test_overflow_closes_only_that_subscriber() -> None:

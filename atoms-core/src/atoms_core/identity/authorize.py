@@ -10,6 +10,8 @@ from atoms_core.errors import Forbidden, Unauthorized
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.middleware import BEARER_GRANT_KEY, IDENTITY_KEY
 from atoms_core.identity.principal import ALL_SCOPES, Grant, Identity
+from atoms_core.realtime.streams import parse_stream_id
+from atoms_core.realtime.timeline import Partition
 
 
 def query_ticket(scope: Scope) -> str | None:
@@ -46,3 +48,10 @@ def authorize(scope: Scope, verifier: Verifier, stream_id: str | None, needed: s
     if identity is None:
         raise Unauthorized("unauthenticated", "a ticket or a bearer identity token is required")
     return Grant(identity.tenant_id, identity.principal_id, stream_id, ALL_SCOPES, identity.expires_at)
+
+
+def authorize_stream(scope: Scope, verifier: Verifier, needed: str) -> tuple[Grant, Partition]:
+    """``authorize`` for a ``/v1/streams/{stream_id}/...`` route: the grant and its partition."""
+    stream_id = parse_stream_id(scope["path_params"]["stream_id"])
+    grant = authorize(scope, verifier, stream_id, needed)
+    return grant, Partition(grant.tenant_id, stream_id)

@@ -15,11 +15,9 @@ from starlette.types import Receive, Scope, Send
 from atoms_core.context import Context
 from atoms_core.errors import AtomsError, BadRequest, PayloadTooLarge, Unprocessable, refuse
 from atoms_core.http_body import read_json
-from atoms_core.identity.authorize import authorize
+from atoms_core.identity.authorize import authorize_stream
 from atoms_core.realtime.contracts import BatchResult, CommandEnvelope, CommandResult
 from atoms_core.realtime.encoding import dumps
-from atoms_core.realtime.streams import parse_stream_id
-from atoms_core.realtime.timeline import Partition
 from atoms_core.validation import validated
 
 log = logging.getLogger("atoms.commands")
@@ -73,9 +71,8 @@ class CommandEndpoint:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
-        stream_id = parse_stream_id(scope["path_params"]["stream_id"])
-        grant = authorize(scope, ctx.verifier, stream_id, "write")
-        partition = Partition(grant.tenant_id, stream_id)
+        grant, partition = authorize_stream(scope, ctx.verifier, "write")
+        stream_id = partition.stream_id
         try:
             body = await read_json(scope, receive, ctx.settings.max_body_bytes)
             ctx.sidecar_guard(body)  # before parsing: a hostile body gets a sidecar code and pointer

@@ -16,16 +16,20 @@ def dumps(value: Any) -> str:
     return _encode(value).decode()
 
 
-_second: list[Any] = [None, ""]  # the last whole second seen and its formatted prefix
+#: The last whole second seen and its formatted prefix, swapped in one assignment (thread-safe).
+_second: tuple[int, str] = (-1, "")
 
 
 def now_iso() -> str:
     """UTC now as ``2026-11-25T12:00:00.123Z``; formats the date and time only once per second."""
+    global _second
     now = time.time()
-    second = int(now)
-    if second != _second[0]:
-        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
+    second, prefix = _second
+    if int(now) != second:
+        second = int(now)
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = (second, prefix)
+    return f"{prefix}.{int((now - second) * 1000):03d}Z"
 
 
 def sse_frame(event: str, data: str, event_id: int | None = None) -> bytes:

@@ -7,9 +7,8 @@ from starlette.responses import JSONResponse, Response
 
 from atoms_core.context import Context
 from atoms_core.errors import BadRequest
-from atoms_core.identity.authorize import authorize
+from atoms_core.identity.authorize import authorize_stream
 from atoms_core.identity.principal import Grant
-from atoms_core.realtime.streams import parse_stream_id
 from atoms_core.realtime.timeline import Partition
 
 MAX_HISTORY_PAGE = 1000
@@ -22,9 +21,7 @@ def ctx_of(request: Request) -> Context:
 
 def _grant(request: Request, needed: str) -> tuple[Context, Grant, Partition]:
     ctx = ctx_of(request)
-    stream_id = parse_stream_id(request.path_params["stream_id"])
-    grant = authorize(request.scope, ctx.verifier, stream_id, needed)
-    return ctx, grant, Partition(grant.tenant_id, stream_id)
+    return ctx, *authorize_stream(request.scope, ctx.verifier, needed)
 
 
 async def get_state(request: Request) -> Response:

@@ -37,7 +37,7 @@ class Subscriber(Wakeable):
         """Deliver ``data``; True if it was written in place, False if queued for the writer."""
         if self.closed:
             return False
-        if self._idle and self.write_now is not None and self.write_now(data):
+        if self._idle and not self._chunks and self.write_now is not None and self.write_now(data):
             return True
         self._size += len(data)
         if self._size > self._limit:

@@ -288,6 +288,7 @@ class Partitions:
                     await self.store.append(plog.partition, plog.state.seq, outcome.events, outcome.results)
             except HeadMoved:
                 await self._catch_up(plog)
+                known = None  # another writer may have committed one of these commands meanwhile
                 continue
             except CommandSeen:
                 known = await self._lookup(plog, group)

@@ -16,13 +16,11 @@ from starlette.types import Receive, Scope, Send
 
 from atoms_core.context import Context
 from atoms_core.errors import AtomsError, BadRequest, problem_response
-from atoms_core.identity.authorize import authorize
+from atoms_core.identity.authorize import authorize_stream
 from atoms_core.realtime.encoding import dumps, retry_frame, sse_frame
 from atoms_core.realtime.inline_send import inline_writer
 from atoms_core.realtime.partitions import PartitionLog
 from atoms_core.realtime.state import StreamState
-from atoms_core.realtime.streams import parse_stream_id
-from atoms_core.realtime.timeline import Partition
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -64,10 +62,9 @@ class SseEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
         try:
-            stream_id = parse_stream_id(scope["path_params"]["stream_id"])
-            grant = authorize(scope, ctx.verifier, stream_id, "read")
+            grant, partition = authorize_stream(scope, ctx.verifier, "read")
+            stream_id = partition.stream_id
             resume_from = last_event_id(scope)
-            partition = Partition(grant.tenant_id, stream_id)
             plog = await ctx.partitions.get(partition)
             if resume_from is not None and resume_from > plog.state.seq:
                 await ctx.partitions.catch_up(plog)  # another node may be ahead of this one

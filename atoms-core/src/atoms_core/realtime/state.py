@@ -96,7 +96,7 @@ def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _split_pointer(target: str) -> list[str]:
     try:
-        return jsonpointer.JsonPointer(target).parts
+        return _pointer_parts(target)
     except jsonpointer.JsonPointerException as exc:
         raise Unprocessable("patch_failed", f"bad token target: {exc}", pointer="/payload/target") from None
 

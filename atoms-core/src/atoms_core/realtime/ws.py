@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from atoms_core.context import Context
 from atoms_core.errors import AtomsError, refuse
-from atoms_core.identity.authorize import authorize
+from atoms_core.identity.authorize import authorize_stream
 from atoms_core.realtime.contracts import (
     WsClientMessage,
     WsCursor,
@@ -29,7 +29,6 @@ from atoms_core.realtime.contracts import (
     WsPresenceUpdate,
 )
 from atoms_core.realtime.presence import LocalBus, Peer, Presence
-from atoms_core.realtime.streams import parse_stream_id
 from atoms_core.realtime.timeline import Partition
 
 #: Close codes: 1008 stop (policy: repeated refused frames), 1009 frame too big (sent by the server's
@@ -179,22 +178,20 @@ class WsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
         try:
-            stream_id = parse_stream_id(scope["path_params"]["stream_id"])
-            grant = authorize(scope, ctx.verifier, stream_id, "presence")
+            grant, partition = authorize_stream(scope, ctx.verifier, "presence")
         except AtomsError as err:
             await refuse(err, scope, receive, send)
             return
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        partition = Partition(grant.tenant_id, stream_id)
         peer = Peer(secrets.token_hex(8), grant.principal_id, ctx.settings.ws_queue_bytes,
                     asyncio.get_running_loop().time())
         if not self.presence.join(partition, peer):
             await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": "room_full"})
             return
         ctx.metrics.ws_open.inc()
-        ctx.audit.record(grant.tenant_id, "ws.opened", stream_id, grant.principal_id)
+        ctx.audit.record(grant.tenant_id, "ws.opened", partition.stream_id, grant.principal_id)
         writer = asyncio.create_task(write(peer, send))
         try:
             await Session(ctx, self.presence, peer, partition).read(receive)
@@ -203,5 +200,5 @@ class WsEndpoint:
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
             ctx.metrics.ws_open.dec()
-            ctx.audit.record(grant.tenant_id, "ws.closed", stream_id, grant.principal_id,
+            ctx.audit.record(grant.tenant_id, "ws.closed", partition.stream_id, grant.principal_id,
                              reason=peer.close_reason or None)

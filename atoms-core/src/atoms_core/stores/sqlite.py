@@ -6,13 +6,15 @@ group commit. One process owns the file (the in-memory partition cache relies on
 an exclusive lock from ``open`` to ``close``, so a second server on the same data dir fails to start.
 
 A commit writes only what it must: the events rows and the idempotency rows. The head is the last
-event's seq (cached in memory while the lock is held); ``heads`` holds it only for a partition whose
-events were all pruned.
+event's seq (cached in memory while the lock is held); ``heads`` records it at each prune, for the
+partitions whose events were all pruned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from atoms_core.realtime.timeline import (
@@ -128,29 +130,29 @@ class SqliteStore:
 
     def _write(self, partition: Partition, events: list[StoredEvent], results: dict[str, str]) -> None:
         """One transaction: the events, then the idempotency rows (a stored command id: CommandSeen)."""
-        db = self.db
         tenant, stream = partition
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             try:
-                if len(events) == 1:
-                    event = events[0]
-                    db.execute(INSERT_EVENT, (tenant, stream, event.seq, event.type, event.body))
-                elif events:
-                    db.executemany(INSERT_EVENT, [(tenant, stream, e.seq, e.type, e.body) for e in events])
+                db.executemany(INSERT_EVENT, [(tenant, stream, e.seq, e.type, e.body) for e in events])
             except sqlite3.IntegrityError:
                 raise _SeqTaken() from None
             try:
-                if len(results) == 1:
-                    db.execute(INSERT_RESULT, (tenant, stream, *next(iter(results.items()))))
-                elif results:
-                    db.executemany(INSERT_RESULT, [(tenant, stream, cid, result) for cid, result in results.items()])
+                db.executemany(INSERT_RESULT, [(tenant, stream, cid, result) for cid, result in results.items()])
             except sqlite3.IntegrityError:
                 raise CommandSeen() from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; any failure, the COMMIT's included, rolls back."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]:
         rows = self.db.execute(
@@ -191,16 +193,13 @@ class SqliteStore:
         return StoredSnapshot(int(row[0]), row[1]) if row else None
 
     async def prune(self, partition: Partition, through_seq: int) -> None:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(
-                "INSERT INTO heads (tenant, stream, head) VALUES (?,?,?) "
-                "ON CONFLICT (tenant, stream) DO UPDATE SET head=excluded.head",
-                (*partition, self._head(partition)),
-            )
-            db.execute("DELETE FROM events WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO heads (tenant, stream, head) VALUES (?,?,?) "
+                    "ON CONFLICT (tenant, stream) DO UPDATE SET head=excluded.head",
+                    (*partition, self._head(partition)),
+                )
+                db.execute("DELETE FROM events WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atoms_core.artifacts.local import LocalArtifactStore
+from atoms_core.artifacts.registry import ArtifactRecord
 from atoms_core.errors import AtomsError
 from atoms_core.realtime.contracts import CommandEnvelope
 from atoms_core.realtime.hub import Hub
@@ -137,10 +138,10 @@ async def test_snapshot_artifacts_are_stored_off_the_loop_before_their_event(tmp
     seen: list[tuple[bool, int]] = []
 
     class Sink:
-        def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
+        def put_snapshot(self, partition: Partition, record: ArtifactRecord, blob: bytes) -> None:
             head = len(store._log(partition).events)  # what readers could see while it uploads
             seen.append((threading.current_thread() is threading.main_thread(), head))
-            return local.put_snapshot(partition, blob)
+            local.put_snapshot(partition, record, blob)
 
     parts = Partitions(store, Hub(), Sink(), Recorder(), snapshot_every=0, retention=100, cache_size=10)
     patch = CommandEnvelope.model_validate({"command_id": "p", "type": "state.patch", "stream_id": P.stream_id,

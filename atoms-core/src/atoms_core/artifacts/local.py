@@ -14,15 +14,12 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from atoms_core.artifacts.registry import (
     ArtifactRecord,
     ArtifactSpec,
     SignedUrl,
     mismatch,
-    snapshot_info,
-    snapshot_record,
     tenant_prefix,
 )
 from atoms_core.artifacts.signing import UrlSigner
@@ -112,10 +109,8 @@ class LocalArtifactStore:
     def download_url(self, tenant: str, record: ArtifactRecord, base_url: str) -> SignedUrl:
         return self._signed("GET", tenant, record, base_url)
 
-    def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        record = snapshot_record(blob)
+    def put_snapshot(self, partition: Partition, record: ArtifactRecord, blob: bytes) -> None:
         path = self.blob_path(partition.tenant_id, record)
         if not path.exists():
             _write_atomic(path, [blob])
         self._save(partition.tenant_id, record)
-        return snapshot_info(record)

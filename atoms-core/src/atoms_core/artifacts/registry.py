@@ -104,8 +104,8 @@ class ArtifactStore(Protocol):
         """A signed GET URL of a ready artifact, valid ``artifact_url_ttl_s``."""
         ...
 
-    def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        """Store a state snapshot as a ready artifact (``snapshot_record``); return ``{ref, size, sha256}``.
+    def put_snapshot(self, partition: Partition, record: ArtifactRecord, blob: bytes) -> None:
+        """Store a state snapshot (``record = snapshot_record(blob)``) as a ready artifact.
         Blocking: the engine calls it from a worker thread."""
         ...
 

@@ -24,8 +24,6 @@ from atoms_core.artifacts.registry import (
     ArtifactSpec,
     SignedUrl,
     mismatch,
-    snapshot_info,
-    snapshot_record,
     tenant_prefix,
 )
 from atoms_core.config.settings import Settings
@@ -126,9 +124,7 @@ class S3ArtifactStore:
         url = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=self.ttl_s)
         return SignedUrl(url, int(time.time()) + self.ttl_s)
 
-    def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        record = snapshot_record(blob)
+    def put_snapshot(self, partition: Partition, record: ArtifactRecord, blob: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._blob_key(partition.tenant_id, record), Body=blob,
                                ContentType=SNAPSHOT_MIME, ChecksumSHA256=checksum(record.sha256))
         self._save(partition.tenant_id, record)
-        return snapshot_info(record)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from atoms_core.artifacts.registry import snapshot_info, snapshot_record
+from atoms_core.artifacts.registry import ArtifactRecord, snapshot_info, snapshot_record
 from atoms_core.errors import AtomsError, Unavailable
 from atoms_core.realtime.commands import decide
 from atoms_core.realtime.contracts import CommandEnvelope, CommandResult, CommandType
@@ -40,9 +40,9 @@ MAX_HEAD_RETRIES = 16
 
 
 class SnapshotSink(Protocol):
-    def put_snapshot(self, partition: Partition, blob: bytes) -> dict[str, Any]:
-        """Store a state snapshot as the artifact ``snapshot_record(blob)`` (blocking: it runs in a
-        worker thread, so an S3 upload never stalls the event loop)."""
+    def put_snapshot(self, partition: Partition, record: ArtifactRecord, blob: bytes) -> None:
+        """Store a state snapshot as the artifact ``record`` (blocking: it runs in a worker thread,
+        so an S3 upload never stalls the event loop)."""
         ...
 
 
@@ -95,7 +95,8 @@ class _Outcome:
     results: dict[str, str] = field(default_factory=dict)
     replies: list[list[CommandResult] | AtomsError] = field(default_factory=list)
     snapshots: list[StoredSnapshot] = field(default_factory=list)
-    blobs: list[bytes] = field(default_factory=list)  # snapshot artifacts to store before the commit
+    #: Snapshot artifacts to store before the commit.
+    blobs: list[tuple[ArtifactRecord, bytes]] = field(default_factory=list)
 
 
 def result_json(result: CommandResult) -> str:
@@ -281,8 +282,8 @@ class Partitions:
             if known is None and any(isinstance(reply, AtomsError) for reply in outcome.replies):
                 known = await self._lookup(plog, group)
                 continue
-            for blob in outcome.blobs:  # a snapshot_created event never names a missing artifact
-                await asyncio.to_thread(self.snapshots.put_snapshot, plog.partition, blob)
+            for record, blob in outcome.blobs:  # a snapshot_created event never names a missing artifact
+                await asyncio.to_thread(self.snapshots.put_snapshot, plog.partition, record, blob)
             try:
                 if outcome.events or outcome.results:
                     await self.store.append(plog.partition, plog.state.seq, outcome.events, outcome.results)
@@ -337,7 +338,7 @@ class Partitions:
         events: list[StoredEvent] = []
         results: dict[str, str] = {}
         snapshots: list[StoredSnapshot] = []
-        blobs: list[bytes] = []
+        blobs: list[tuple[ArtifactRecord, bytes]] = []
         replies: list[CommandResult] = []
         for command in request.commands:
             cid = command.command_id
@@ -356,9 +357,9 @@ class Partitions:
             seq = state.seq + 1
             data = decision.data
             if command.type is CommandType.SNAPSHOT_CREATE:
-                data, snapshot, blob = self._capture(state, seq)
+                data, snapshot, artifact = self._capture(state, seq)
                 snapshots.append(snapshot)
-                blobs.append(blob)
+                blobs.append(artifact)
             state = apply_event(state, seq, decision.event_type, data)
             envelope = {
                 "id": str(seq), "seq": seq, "stream_id": partition.stream_id, "type": decision.event_type,
@@ -376,15 +377,15 @@ class Partitions:
         return replies
 
     @staticmethod
-    def _capture(state: StreamState, seq: int) -> tuple[dict[str, Any], StoredSnapshot, bytes]:
+    def _capture(state: StreamState, seq: int
+                 ) -> tuple[dict[str, Any], StoredSnapshot, tuple[ArtifactRecord, bytes]]:
         """The state as of ``seq`` (a snapshot_created event changes nothing): the event's data, the
-        engine's snapshot, and the artifact blob, which ``_commit`` stores before the event."""
+        engine's snapshot, and the artifact, which ``_commit`` stores before the event."""
         at = StreamState(state.doc, seq, state.version, state.tokens)
         blob = dumps(state.doc).encode()
-        info = snapshot_info(snapshot_record(blob))
-        data = {"ref": info["ref"], "seq": seq, "version": state.version, "size": info["size"],
-                "sha256": info["sha256"]}
-        return data, StoredSnapshot(seq, dumps(at.to_json())), blob
+        record = snapshot_record(blob)
+        data = {**snapshot_info(record), "seq": seq, "version": state.version}
+        return data, StoredSnapshot(seq, dumps(at.to_json())), (record, blob)
 
     def _maybe_compact(self, plog: PartitionLog) -> None:
         if self.snapshot_every and plog.state.seq - plog.snapshot_seq >= self.snapshot_every:

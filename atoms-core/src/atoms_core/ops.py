@@ -1,4 +1,4 @@
-"""Liveness, readiness (the store answers) and Prometheus metrics."""
+"""Liveness, readiness (the store answers, the fan-out link is up, not draining) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    ok = await ctx.store.ping() and ctx.partitions.live and not ctx.hub.closing
-    return JSONResponse({"status": "ready" if ok else "unavailable", "engine": ctx.settings.engine},
+    checks = {"store": await ctx.store.ping(), "fanout": ctx.partitions.live, "accepting": not ctx.hub.closing}
+    ok = all(checks.values())
+    return JSONResponse({"status": "ready" if ok else "unavailable", "engine": ctx.settings.engine, "checks": checks},
                         status_code=200 if ok else 503)
 
 

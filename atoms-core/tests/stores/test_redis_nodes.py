@@ -89,14 +89,14 @@ async def post(http: httpx.AsyncClient, node: AtomsServer, stream: str, body: An
 
 def wait_status(url: str, status: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    last: int | None = None
+    last: httpx.Response | None = None
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
-            last = httpx.get(url, timeout=2).status_code
-            if last == status:
+            last = httpx.get(url, timeout=2)
+            if last.status_code == status:
                 return
         time.sleep(0.05)
-    raise AssertionError(f"{url} answered {last}, wanted {status}")
+    raise AssertionError(f"{url} answered {last and (last.status_code, last.text)}, wanted {status}")
 
 
 async def test_commands_on_either_node_reach_readers_on_both_in_one_order(nodes: Nodes) -> None:
@@ -179,6 +179,7 @@ async def test_redis_outage_answers_503_then_recovers_without_losing_acknowledge
         server.kill()  # appendfsync always: every 202 above is on disk
         wait_status(f"{node_a.url}/readyz", 503)
         wait_status(f"{node_b.url}/readyz", 503)
+        assert httpx.get(f"{node_a.url}/readyz").json()["checks"]["store"] is False
         refused = await post(http, node_a, stream, patch(stream, "/k10", 10, "c10"), bearer)
         assert refused.status_code == 503
         assert refused.headers["content-type"].startswith("application/problem+json")

@@ -120,11 +120,11 @@ def reachable() -> Iterator[None]:
         raise
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client that fails fast: one quick retry (a pooled connection may be stale), no backoff."""
+def connect(url: str, retries: int = 1) -> aioredis.Redis:
+    """A client that fails fast: by default one quick retry (a pooled connection may be stale), no backoff."""
     client: aioredis.Redis = aioredis.Redis.from_url(
         url, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), retries),
     )
     return client
 

@@ -15,7 +15,7 @@ def attach_redis(ctx: Context) -> None:
     """Call from ``build_context``; the parts start and stop with the app (``on_start``/``on_stop``)."""
     if not isinstance(ctx.store, RedisStore):
         raise TypeError("the redis node parts need the redis store")
-    link = PubSubLink(ctx.store)
+    link = PubSubLink(ctx.store.url)
     fanout = RedisFanout(ctx.store, ctx.partitions, link)
     ctx.partitions.watcher = fanout
     presence = RedisPresence(ctx.store, link, ctx.settings.node_id or uuid.uuid4().hex,

@@ -3,6 +3,10 @@
 A channel's handler gets ``None`` each time its subscription is confirmed — the first time and after
 every reconnect, since whatever was published in between is gone, so its owner catches up then — and
 the payload of every message. ``live`` is False while the link is down; it reconnects with backoff.
+
+The link has its own client, which never retries: redis-py's retry would reconnect and resubscribe
+behind this loop's back, racing the reader and the subscriber on one connection. Any failure ends
+the connection, and this loop alone reconnects and resubscribes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from atoms_core.stores.redis import RedisStore
+from atoms_core.stores.redis import connect
 
 log = logging.getLogger("atoms.pubsub")
 
@@ -28,14 +32,14 @@ SUBSCRIBE_CHUNK = 500
 
 
 class PubSubLink:
-    def __init__(self, store: RedisStore) -> None:
-        self.store = store
+    def __init__(self, url: str) -> None:
         self.live = False
         self._handlers: dict[str, Handler] = {}
         self._subscribed: set[str] = set()
         self._changed = asyncio.Event()
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._client = connect(url, retries=0)
 
     def add(self, channel: str, handler: Handler) -> None:
         self._handlers[channel] = handler
@@ -57,11 +61,12 @@ class PubSubLink:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self._client.aclose()
 
     async def _run(self) -> None:
         delay = RECONNECT_MIN_S
         while True:
-            pubsub: Any = self.store.client.pubsub()
+            pubsub: Any = self._client.pubsub()
             try:
                 await pubsub.connect()
                 delay = RECONNECT_MIN_S
@@ -69,6 +74,8 @@ class PubSubLink:
             except (RedisError, OSError) as exc:
                 if self.live:
                     log.warning("lost the redis pub/sub link: %s", exc)
+            except Exception:  # the link must outlive any surprise, or this node stays unready for good
+                log.exception("the redis pub/sub link failed; reconnecting")
             finally:
                 self.live = False
                 self._subscribed.clear()

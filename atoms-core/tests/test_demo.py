@@ -147,14 +147,16 @@ def test_demo_agents_stop_with_the_server(tmp_path: Path, dist: Path) -> None:
     server = AtomsServer(tmp_path / "data", env={"ATOMS_DEMO_DIST": str(dist)}, args=["--demo"]).start()
     try:
         demo_token(server, name="Ada", canvas="bye")
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while "following canvas:bye" not in server.log_path.read_text():  # the agent runs: now stop under it
+            assert time.monotonic() < deadline, "the demo agent never started"
+            time.sleep(0.05)
         started = time.monotonic()
         server.stop(timeout=10)  # SIGTERM; the test fails if it had to be killed after 10 s
         assert time.monotonic() - started < 5
     finally:
         server.stop()
     log = server.log_path.read_text()
-    assert "following canvas:bye" in log
     assert "Application shutdown complete" in log
     assert "Traceback" not in log
     assert "was destroyed but it is pending" not in log

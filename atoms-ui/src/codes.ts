@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   validation_failed: 422,
   stream_mismatch: 422,
   patch_failed: 422,
+  state_too_deep: 422,
   sidecar_inline_bytes: 422,
   sidecar_missing_ref: 422,
   sidecar_bad_uri: 422,

@@ -9,7 +9,7 @@ Exception tree::
     ├── NotFound               404 (not_found)
     ├── Conflict               409 (version_conflict, token_gap)
     ├── PayloadTooLarge        413 (body_too_large, batch_too_large)
-    ├── Unprocessable          422 (validation_failed, patch_failed, sidecar_*)
+    ├── Unprocessable          422 (validation_failed, patch_failed, state_too_deep, sidecar_*)
     └── Unavailable            503 (store_unavailable), sent with Retry-After
 """
 
@@ -44,6 +44,7 @@ CODES: dict[str, tuple[int, str]] = {
     "validation_failed": (422, "Validation failed"),
     "stream_mismatch": (422, "Envelope stream differs from the path"),
     "patch_failed": (422, "Patch does not apply"),
+    "state_too_deep": (422, "State would nest too deeply"),
     "sidecar_inline_bytes": (422, "Inline media bytes are refused"),
     "sidecar_missing_ref": (422, "Media value without a ref"),
     "sidecar_bad_uri": (422, "URI scheme not allowed"),

@@ -51,7 +51,7 @@ def build_context(settings: Settings) -> Context:
     artifacts = create_artifact_store(settings, loader, keys.ticket_key.reveal())
     audit = AuditLog(settings.data_dir / "audit")
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
-                            settings.state_cache_partitions)
+                            settings.state_cache_partitions, settings.state_max_depth)
     metrics = Metrics()
     metrics.count_sse_frames(lambda: hub.inline_frames, lambda: hub.queued_frames)
     ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from atoms_core.errors import CODES
 from atoms_core.realtime.contracts import SCHEMA_MODELS
 
 CLIENT_SENT = frozenset({"CommandEnvelope", "TicketRequest", "StatePatchPayload", "ChatPostPayload",
@@ -14,15 +15,21 @@ CLIENT_SENT = frozenset({"CommandEnvelope", "TicketRequest", "StatePatchPayload"
                          "WsGesture", "WsPing"})
 
 
+def problem_codes() -> dict[str, object]:
+    """The ``code`` of a problem+json body: every stable code, and in ``x-status`` its HTTP status."""
+    return {"title": "ProblemCode", "type": "string", "enum": sorted(CODES),
+            "x-status": {code: status for code, (status, _) in CODES.items()}}
+
+
 def render() -> dict[str, str]:
     # What the server reads is described as validated (defaults optional); what it sends, as
     # serialized (every field present), so generated client types match the wire both ways.
-    return {
-        f"{name}.json": json.dumps(
-            model.model_json_schema(mode="validation" if name in CLIENT_SENT else "serialization"),
-            indent=2, sort_keys=True) + "\n"
+    schemas = {
+        name: model.model_json_schema(mode="validation" if name in CLIENT_SENT else "serialization")
         for name, model in SCHEMA_MODELS.items()
     }
+    schemas["ProblemCode"] = problem_codes()
+    return {f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in schemas.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

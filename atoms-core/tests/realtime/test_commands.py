@@ -134,6 +134,35 @@ def test_invalid_json_oversize_and_batch_limit(client: StreamClient, shared_serv
     assert client.state()["seq"] == 0
 
 
+def nested(depth: int) -> dict[str, object]:
+    """``{"a": {"a": ...}}``: ``depth`` containers."""
+    value: dict[str, object] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_a_state_too_deep_to_encode_is_refused_and_the_stream_stays_usable(client: StreamClient) -> None:
+    """Each body is shallow, but patches at ever deeper paths could pile up a state no JSON encoder
+    can write (snapshots, /state and new SSE connections would all break): the limit is 128."""
+    s, path = client.stream, ""
+    for _ in range(6):  # 6 x 20 = 120 containers deep
+        assert client.post(patch(s, path + "/a", nested(20))).status_code == 202
+        path += "/a" * 20
+    before = client.state()
+    refused = _code(client.post(patch(s, path + "/a", nested(20))), 422, "state_too_deep")
+    assert refused["pointer"] == "/payload/ops/0" and "limit is 128" in str(refused["detail"])
+    # A move that takes a deep value deeper is refused too; one that stays as deep is fine.
+    deeper = {"ops": [{"op": "add", "path": "/x", "value": nested(12)},
+                      {"op": "move", "from": "/a", "path": "/x" + "/a" * 9}]}  # 120 deep, 9 steps down
+    _code(client.post(command(s, "state.patch", deeper)), 422, "state_too_deep")
+    assert client.state() == before
+    as_deep = {"ops": [{"op": "move", "from": "/a", "path": "/b"}]}
+    assert client.post(command(s, "state.patch", as_deep)).status_code == 202
+    assert client.post(command(s, "snapshot.create", {})).status_code == 202
+    assert client.state()["state"]["b"] == before["state"]["a"]
+
+
 def test_new_stream_has_empty_state_not_404(client: StreamClient) -> None:
     assert client.state() == {"stream_id": client.stream, "state": {}, "seq": 0, "version": 0}
     assert client.history()["events"] == []

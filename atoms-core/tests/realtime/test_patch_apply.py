@@ -68,3 +68,70 @@ def test_a_deep_change_copies_its_path_and_shares_the_rest() -> None:
 def test_the_root_stays_an_object(ops: list[dict[str, Any]]) -> None:
     with pytest.raises(Unprocessable):
         apply_ops({"a": 1}, ops)
+
+
+def nesting(value: Any) -> int:
+    """Containers nested in ``value``, the document's own object included."""
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
+
+
+@settings(max_examples=400, deadline=None)
+@given(DOCS, st.lists(operations(), min_size=1, max_size=4))
+def test_a_depth_limit_refuses_exactly_the_patches_that_would_exceed_it(doc: dict[str, Any],
+                                                                        ops: list[dict[str, Any]]) -> None:
+    limit = 3
+    if nesting(doc) > limit:
+        return  # documents are built under the limit, so they never start above it
+    try:
+        unlimited: Any = apply_ops(doc, ops)
+    except Unprocessable:
+        unlimited = "refused"
+    try:
+        limited: Any = apply_ops(doc, ops, max_depth=limit)
+    except Unprocessable as err:
+        assert err.code in ("patch_failed", "state_too_deep")
+        limited = "refused" if err.code == "patch_failed" else "too deep"
+    if limited == "too deep":  # refused only for depth: some op went above the limit
+        assert unlimited == "refused" or any(
+            nesting(apply_ops(doc, ops[:n])) > limit for n in range(1, len(ops) + 1)
+            if _applies(doc, ops[:n]))
+    else:
+        assert limited == unlimited
+        if limited != "refused":
+            assert nesting(limited) <= limit
+
+
+def _applies(doc: dict[str, Any], ops: list[dict[str, Any]]) -> bool:
+    try:
+        apply_ops(doc, ops)
+    except Unprocessable:
+        return False
+    return True
+
+
+DEEP_DOC = {"a": {"b": {}}, "c": {}, "l": []}  # 3 containers deep
+
+
+@pytest.mark.parametrize(("op", "allowed"), [
+    ({"op": "move", "from": "/a", "path": "/c/x"}, False),  # a 2-deep value, 2 steps down
+    ({"op": "copy", "from": "/a", "path": "/c/x"}, False),
+    ({"op": "move", "from": "/a/b", "path": "/c/x"}, True),
+    ({"op": "move", "from": "/a", "path": "/z"}, True),
+    ({"op": "add", "path": "/c/x", "value": {"y": {}}}, False),
+    ({"op": "add", "path": "/c/x", "value": {"y": 1}}, True),
+    ({"op": "add", "path": "/l/-", "value": {"z": []}}, False),
+    ({"op": "add", "path": "/l/-", "value": {"z": 1}}, True),
+    ({"op": "replace", "path": "", "value": {"a": {"b": {"c": {}}}}}, False),
+])
+def test_depth_limit_on_each_kind_of_op(op: dict[str, Any], allowed: bool) -> None:
+    if allowed:
+        assert nesting(apply_ops(DEEP_DOC, [op], max_depth=3)) <= 3
+    else:
+        with pytest.raises(Unprocessable) as refused:
+            apply_ops(DEEP_DOC, [op], max_depth=3)
+        assert refused.value.code == "state_too_deep"
+        assert nesting(apply_ops(DEEP_DOC, [op])) > 3  # without the limit it would have gone deeper

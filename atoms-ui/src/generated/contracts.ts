@@ -71,6 +71,35 @@ export type Detail = string;
 export type Status = number;
 export type Title = string;
 export type Type = string;
+export type ProblemCode =
+  | "artifact_mismatch"
+  | "bad_request"
+  | "batch_too_large"
+  | "body_too_large"
+  | "forbidden"
+  | "internal_error"
+  | "invalid_json"
+  | "invalid_stream_id"
+  | "invalid_token"
+  | "method_not_allowed"
+  | "missing_scope"
+  | "not_found"
+  | "patch_failed"
+  | "sidecar_bad_uri"
+  | "sidecar_inline_bytes"
+  | "sidecar_missing_ref"
+  | "sidecar_too_deep"
+  | "state_too_deep"
+  | "store_unavailable"
+  | "stream_mismatch"
+  | "tenant_in_query"
+  | "ticket_expired"
+  | "token_gap"
+  | "unauthenticated"
+  | "unsupported_media_type"
+  | "validation_failed"
+  | "version_conflict"
+  | "wrong_stream";
 /**
  * @minItems 1
  */
@@ -144,6 +173,7 @@ export interface AtomsContracts {
   LogAppendPayload: LogAppendPayload;
   MediaValue: MediaValue;
   Problem: Problem;
+  ProblemCode: ProblemCode;
   StatePatchPayload: StatePatchPayload;
   TicketRequest: TicketRequest;
   TicketResponse: TicketResponse;

@@ -57,6 +57,7 @@ class Settings(BaseModel):
     history_retention: int = Field(default=10_000, ge=10)
     snapshot_every: int = Field(default=1_000, ge=0)
     state_cache_partitions: int = Field(default=10_000, ge=1)
+    state_max_depth: int = Field(default=128, ge=2, le=512)  # JSON encoders give up near 1000
 
     # SSE
     sse_heartbeat_s: float = Field(default=15.0, gt=0)

@@ -122,7 +122,7 @@ def resync_frames(stream_id: str, state: StreamState, reason: str) -> bytes:
 
 class Partitions:
     def __init__(self, store: TimelineStore, hub: Hub, snapshots: SnapshotSink, observer: CommandObserver,
-                 snapshot_every: int, retention: int, cache_size: int) -> None:
+                 snapshot_every: int, retention: int, cache_size: int, max_depth: int = 128) -> None:
         self.store = store
         self.hub = hub
         self.snapshots = snapshots
@@ -130,6 +130,7 @@ class Partitions:
         self.snapshot_every = snapshot_every
         self.retention = retention
         self.cache_size = cache_size
+        self.max_depth = max_depth
         self._logs: OrderedDict[Partition, PartitionLog] = OrderedDict()
         self._loading: dict[Partition, asyncio.Future[PartitionLog]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -360,7 +361,7 @@ class Partitions:
                 data, snapshot, artifact = self._capture(state, seq)
                 snapshots.append(snapshot)
                 blobs.append(artifact)
-            state = apply_event(state, seq, decision.event_type, data)
+            state = apply_event(state, seq, decision.event_type, data, max_depth=self.max_depth)
             envelope = {
                 "id": str(seq), "seq": seq, "stream_id": partition.stream_id, "type": decision.event_type,
                 "version": state.version, "ts": ts, "actor": request.actor, "command_id": cid, "data": data,

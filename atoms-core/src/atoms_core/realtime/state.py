@@ -67,8 +67,46 @@ def _copy_spine(root: Any, parts: list[str], fresh: set[int]) -> None:
         node = child
 
 
-def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
-    """Apply RFC 6902 ops (jsonpatch) to a copy of ``doc``; raise 422 ``patch_failed`` without touching it.
+def _depth(value: Any, budget: int) -> int:
+    """How deep containers nest in ``value`` (a scalar: 0), counted no further than ``budget`` + 1."""
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return 0
+    if budget <= 0:
+        return 1
+    return 1 + max((_depth(child, budget - 1) for child in children), default=0)
+
+
+def _check_depth(root: Any, op: dict[str, Any], index: int, max_depth: int) -> None:
+    """Refuse an op that would nest containers deeper than ``max_depth`` (a path of k steps puts its
+    value k containers deep), so that every state stays encodable as JSON. The document already
+    respects the limit, so only a written value is walked, and a copy or move only when it goes deeper."""
+    kind = op.get("op")
+    if kind not in ("add", "replace", "copy", "move"):
+        return
+    steps = len(_pointer_parts(op["path"]))
+    if kind in ("add", "replace"):
+        value = op.get("value")
+    else:
+        source = _pointer_parts(op["from"])
+        if steps <= len(source):
+            return
+        try:
+            value = jsonpointer.JsonPointer.from_parts(source).resolve(root)
+        except jsonpointer.JsonPointerException:
+            return  # jsonpatch refuses the op next
+    depth = steps + _depth(value, max_depth - steps)
+    if depth > max_depth:
+        raise Unprocessable("state_too_deep", f"the op would nest the state {depth} containers deep; "
+                            f"the limit is {max_depth}", pointer=f"/payload/ops/{index}")
+
+
+def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], max_depth: int | None = None) -> dict[str, Any]:
+    """Apply RFC 6902 ops (jsonpatch) to a copy of ``doc``; raise 422 ``patch_failed`` without touching it,
+    or 422 ``state_too_deep`` when ``max_depth`` is given and an op would exceed it.
 
     Path copying instead of a deep copy: only the containers an op changes (the parents of its
     ``path`` and ``from``) are copied, so a patch costs the depth of its paths, not the size of the
@@ -77,7 +115,9 @@ def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     root: Any = doc
     fresh: set[int] = set()
     try:
-        for op in ops:
+        for index, op in enumerate(ops):
+            if max_depth is not None:
+                _check_depth(root, op, index, max_depth)
             if id(root) not in fresh:  # the input, or a value an op put at the root
                 root = copy.copy(root)
                 fresh.add(id(root))
@@ -172,11 +212,13 @@ def _record_token(tokens: dict[str, dict[str, Any]], target: str, index: int, se
     return {**tokens, target: {"last": index, "seqs": seqs}}
 
 
-def apply_event(state: StreamState, seq: int, event_type: str, data: dict[str, Any]) -> StreamState:
-    """The one rule for how a durable event changes the state (live path and replay alike)."""
+def apply_event(state: StreamState, seq: int, event_type: str, data: dict[str, Any],
+                max_depth: int | None = None) -> StreamState:
+    """The one rule for how a durable event changes the state (live path and replay alike). The
+    live path passes ``max_depth``; replay does not, since a committed event is never refused."""
     if event_type == "state_patch":
         ops = data["ops"]
-        return StreamState(apply_ops(state.doc, ops), seq, state.version + 1,
+        return StreamState(apply_ops(state.doc, ops, max_depth), seq, state.version + 1,
                            _forget_tokens_under(state.tokens, ops))
     if event_type == "token_patch":
         target = data["target"]

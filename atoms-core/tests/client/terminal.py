@@ -37,7 +37,7 @@ class Terminal:
     def text(self) -> str:
         return b"".join(self._chunks).decode(errors="replace").replace("\r\n", "\n")
 
-    def wait_for(self, needle: str, timeout: float = 10.0) -> None:
+    def wait_for(self, needle: str, timeout: float = 30.0) -> None:  # a loaded CI box starts Python slowly
         deadline = time.monotonic() + timeout
         while needle not in self.text:
             if time.monotonic() > deadline or self.proc.poll() is not None:

@@ -52,7 +52,7 @@ async def test_atoms_agent_streams_a_reply_to_a_new_user_message_and_nothing_els
         def chat() -> list[dict[str, object]]:
             return list(follower.sub.view.doc.get("chat", []))
 
-        await until(lambda: len(chat()) == 3 and chat()[2]["text"] == reply_text(question), 15, "the reply")
+        await until(lambda: len(chat()) == 3 and chat()[2]["text"] == reply_text(question), 30, "the reply")
         await asyncio.sleep(0.5)  # time for a wrong second answer (to the old or its own message) to show
         messages = chat()
         assert [(m["role"], m["author"]) for m in messages] == [("user", "alice"), ("user", "ann"),

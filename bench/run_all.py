@@ -84,9 +84,11 @@ async def bench_replay(server: AtomsServer, token: str, n: int = 10_000) -> list
         assert page["first_seq"] <= after + 1, page
         start = time.perf_counter()
         got = 0
-        async with http.stream("GET", f"/v1/streams/{stream}/events",
-                               headers={"Last-Event-ID": str(after)}) as response:
+        async with asyncio.timeout(60), http.stream("GET", f"/v1/streams/{stream}/events",
+                                                    headers={"Last-Event-ID": str(after)}) as response:
             async for line in response.aiter_lines():
+                if line == "event: resync":  # the server is running with too short a retention
+                    raise RuntimeError("history was pruned under the replay")
                 if line.startswith("id: "):
                     got += 1
                     if got == n:
@@ -113,7 +115,7 @@ async def bench_fanout(server: AtomsServer, token: str, subs: int = 200, msgs: i
     async def subscriber() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(f"GET /v1/streams/{stream}/events?ticket={ticket} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        await reader.readuntil(b"state_snapshot")
+        await asyncio.wait_for(reader.readuntil(b"state_snapshot"), 30)
         return reader, writer
 
     async def consume(reader: asyncio.StreamReader) -> None:
@@ -159,7 +161,9 @@ async def bench_fanout(server: AtomsServer, token: str, subs: int = 200, msgs: i
 async def main() -> None:
     rows = await bench_append()
     with tempfile.TemporaryDirectory() as tmp:
-        server = AtomsServer(Path(tmp) / "data").start()
+        # Retention above the replay's length: an automatic snapshot landing after the history
+        # read must not prune the first events the replay asks for.
+        server = AtomsServer(Path(tmp) / "data", env={"ATOMS_HISTORY_RETENTION": "100000"}).start()
         try:
             token = server.token("bench", "bench")
             rows += await bench_replay(server, token)

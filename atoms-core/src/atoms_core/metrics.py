@@ -23,6 +23,7 @@ class Metrics:
         commands = Counter("atoms_commands_total", "Commands by outcome", ["outcome"], registry=self.registry)
         self.commands_accepted = commands.labels("accepted")
         self.commands_refused = commands.labels("refused")
+        self.commands_failed = commands.labels("failed")  # a bug answered 500
         self.sse_open = Gauge("atoms_sse_connections", "Open SSE connections", registry=self.registry)
         self.sse_overflow = Counter("atoms_sse_overflow_total", "SSE subscribers cut off at their buffer bound",
                                     registry=self.registry)

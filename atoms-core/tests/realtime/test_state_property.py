@@ -239,3 +239,22 @@ async def test_sqlite_engine_reloads_the_same_state(tmp_path: Path, engine: str)
     first, head = await reopened.bounds(P)
     assert head == live.seq and first > 1  # pruned behind a snapshot
     await reopened.close()
+
+
+async def test_an_artifact_store_outage_refuses_the_snapshot_as_retryable_and_commits_nothing() -> None:
+    store = MemoryStore()
+
+    class DownSink:
+        def put_snapshot(self, partition: Partition, record: ArtifactRecord, blob: bytes) -> None:
+            raise OSError("No space left on device")
+
+    parts = Partitions(store, Hub(), DownSink(), Recorder(), snapshot_every=0, retention=100, cache_size=10)
+    snap = CommandEnvelope.model_validate({"command_id": "s", "type": "snapshot.create", "stream_id": P.stream_id})
+    with pytest.raises(AtomsError) as refused:
+        await parts.submit(P, "alice", [snap])
+    assert (refused.value.status, refused.value.code) == (503, "store_unavailable")
+    assert await store.read(P, 0, 10) == []
+    patch = CommandEnvelope.model_validate({"command_id": "p", "type": "state.patch", "stream_id": P.stream_id,
+                                            "payload": {"ops": [{"op": "add", "path": "/a", "value": 1}]}})
+    [result] = await parts.submit(P, "alice", [patch])
+    assert result.seq == 1

@@ -67,6 +67,7 @@ class CommandEndpoint:
             await refuse(err, scope, receive, send)
         except Exception:
             log.exception("command failed")
+            self.ctx.metrics.commands_failed.inc()
             await refuse(AtomsError("internal_error", "the command could not be processed"), scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:

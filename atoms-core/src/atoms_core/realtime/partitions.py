@@ -263,9 +263,11 @@ class Partitions:
                     async with plog.lock:
                         await self._commit(plog, group)
                 except Exception as exc:
-                    if not isinstance(exc, StoreUnavailable | AtomsError):
+                    error: Exception = exc  # a bug: each request answers 500
+                    if isinstance(exc, StoreUnavailable | AtomsError):
+                        error = Unavailable("store_unavailable", "the timeline store is unreachable; retry")
+                    else:
                         log.exception("commit failed for %s", plog.partition)
-                    error = Unavailable("store_unavailable", "the timeline store is unreachable; retry")
                     for request in group:
                         if not request.future.done():
                             request.future.set_exception(error)
@@ -284,7 +286,10 @@ class Partitions:
                 known = await self._lookup(plog, group)
                 continue
             for record, blob in outcome.blobs:  # a snapshot_created event never names a missing artifact
-                await asyncio.to_thread(self.snapshots.put_snapshot, plog.partition, record, blob)
+                try:
+                    await asyncio.to_thread(self.snapshots.put_snapshot, plog.partition, record, blob)
+                except Exception as exc:  # the artifact store (disk, S3) is down: retryable, like the timeline
+                    raise StoreUnavailable(f"snapshot not stored: {exc}") from exc
             try:
                 if outcome.events or outcome.results:
                     await self.store.append(plog.partition, plog.state.seq, outcome.events, outcome.results)

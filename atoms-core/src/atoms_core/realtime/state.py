@@ -80,14 +80,14 @@ def _depth(value: Any, budget: int) -> int:
     return 1 + max((_depth(child, budget - 1) for child in children), default=0)
 
 
-def _check_depth(root: Any, op: dict[str, Any], index: int, max_depth: int) -> None:
+def _check_depth(root: Any, op: dict[str, Any], path: list[str], index: int, max_depth: int) -> None:
     """Refuse an op that would nest containers deeper than ``max_depth`` (a path of k steps puts its
     value k containers deep), so that every state stays encodable as JSON. The document already
     respects the limit, so only a written value is walked, and a copy or move only when it goes deeper."""
     kind = op.get("op")
     if kind not in ("add", "replace", "copy", "move"):
         return
-    steps = len(_pointer_parts(op["path"]))
+    steps = len(path)
     if kind in ("add", "replace"):
         value = op.get("value")
     else:
@@ -116,13 +116,14 @@ def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], max_depth: int | N
     fresh: set[int] = set()
     try:
         for index, op in enumerate(ops):
+            path = _pointer_parts(op["path"])
             if max_depth is not None:
-                _check_depth(root, op, index, max_depth)
+                _check_depth(root, op, path, index, max_depth)
             if id(root) not in fresh:  # the input, or a value an op put at the root
                 root = copy.copy(root)
                 fresh.add(id(root))
             if op.get("op") != "test":
-                _copy_spine(root, _pointer_parts(op["path"])[:-1], fresh)
+                _copy_spine(root, path[:-1], fresh)
                 if op.get("op") == "move":
                     _copy_spine(root, _pointer_parts(op["from"])[:-1], fresh)
             root = jsonpatch.JsonPatch([op]).apply(root, in_place=True)

@@ -21,6 +21,7 @@ from servers import AtomsServer, running_server
 from streams_api import StreamClient, metric, patch
 
 CURSOR_HZ = 30.0  # the default ws_cursor_hz
+PRESENCE_MAX = 4096  # the default ws_presence_max_bytes
 
 
 def new_stream() -> str:
@@ -33,6 +34,14 @@ def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServ
     env = {"ATOMS_WS_IDLE_TIMEOUT_S": "1", "ATOMS_WS_MAX_PEERS": "2", "ATOMS_WS_MAX_VIOLATIONS": "3",
            "ATOMS_WS_QUEUE_BYTES": "65536", "ATOMS_WS_GESTURE_PER_S": "100000"}
     with running_server(tmp_path_factory.mktemp("ws-tight") / "data", env=env) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def crowd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServer]:
+    """Defaults, except that one principal may hold 100 sockets: the presence fan-out alone must be fair."""
+    env = {"ATOMS_WS_MAX_PER_PRINCIPAL": "100"}
+    with running_server(tmp_path_factory.mktemp("ws-crowd") / "data", env=env) as srv:
         yield srv
 
 
@@ -51,6 +60,55 @@ async def until(condition: Callable[[], bool], timeout: float = 3.0) -> None:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def max_size_state(who: int, round_: int) -> dict[str, object]:
+    """A presence state of exactly ``ws_presence_max_bytes`` encoded bytes."""
+    state: dict[str, object] = {"who": who, "round": round_, "pad": ""}
+    state["pad"] = "x" * (PRESENCE_MAX - len(json.dumps(state, separators=(",", ":"))))
+    return state
+
+
+async def presence_burst(server: AtomsServer, victim: WsPeer, flooders: list[WsPeer], rounds: int = 2) -> float:
+    """Every flooder sends ``rounds`` max-size presence updates at once; wait until the victim holds the last
+    state of each (or was closed). Returns the server's CPU seconds over the burst and one quiet second."""
+    assert server.proc is not None
+    cpu_before = cpu_seconds(server.proc.pid)
+    for round_ in range(rounds):
+        await asyncio.gather(*(peer.send({"type": "presence.update", "state": max_size_state(i, round_)})
+                               for i, peer in enumerate(flooders)))
+    expected = {peer.self_id: max_size_state(i, rounds - 1) for i, peer in enumerate(flooders)}
+    await until(lambda: victim.conn.close_code is not None
+                or all(victim.view().get(peer_id) == state for peer_id, state in expected.items()), timeout=60)
+    await asyncio.sleep(1.0)  # what the burst set off (closes, leaves) settles too
+    return cpu_seconds(server.proc.pid) - cpu_before
+
+
+async def assert_unharmed(victim: WsPeer, flooders: list[WsPeer], rounds: int = 2) -> None:
+    """The victim is still connected and sees the latest state of every flooder, nothing else."""
+    assert victim.conn.close_code is None, (victim.conn.close_code, victim.conn.close_reason)
+    await victim.send({"type": "ping", "ts": 1})
+    await victim.expect("pong")
+    assert victim.view() == {peer.self_id: max_size_state(i, rounds - 1) for i, peer in enumerate(flooders)}
+    assert victim.of_type("error") == []
+
+
+async def test_a_presence_burst_of_80_sockets_keeps_a_fast_reader_with_every_latest_state(
+        crowd_server: AtomsServer) -> None:
+    """The flood of issue 13/5: 80 sockets of one principal each send max-size presence updates in the same
+    tick. An innocent reader that keeps up must stay connected and end with the latest state of every peer."""
+    stream = new_stream()
+    victim = await WsPeer.join(crowd_server, stream, crowd_server.token(principal="victim"))
+    token = crowd_server.token(principal="mallory")
+    flooders = list(await asyncio.gather(*(WsPeer.join(crowd_server, stream, token, check=False)
+                                           for _ in range(80))))
+    await victim.expect_n("presence.join", 80, timeout=30)
+    cpu = await presence_burst(crowd_server, victim, flooders)
+    print(f"\npresence burst: 80 sockets x 2 max-size updates, server CPU {cpu:.2f}s")
+    await assert_unharmed(victim, flooders)
+    for peer in flooders[:5]:  # the flooders, readers too, were not cut off either
+        assert peer.conn.close_code is None
+    await asyncio.gather(victim.close(), *(p.close() for p in flooders))
 
 
 async def test_two_peers_see_presence_cursor_gesture_and_pong(shared_server: AtomsServer) -> None:

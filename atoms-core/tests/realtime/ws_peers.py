@@ -80,6 +80,20 @@ class WsPeer:
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["type"] == kind]
 
+    def view(self) -> dict[str, dict[str, Any]]:
+        """The room as this peer's frames so far describe it: peer id -> its latest state."""
+        room: dict[str, dict[str, Any]] = {}
+        for m in self.messages:
+            if m["type"] == "presence.snapshot":
+                room = {p["peer_id"]: p["state"] for p in m["peers"]}
+            elif m["type"] == "presence.join":
+                room[m["peer"]["peer_id"]] = m["peer"]["state"]
+            elif m["type"] == "presence.update":
+                room[m["peer_id"]] = m["state"]
+            elif m["type"] == "presence.leave":
+                room.pop(m["peer_id"], None)
+        return room
+
     async def expect(self, kind: str, where: Callable[[dict[str, Any]], bool] = lambda m: True,
                      timeout: float = 5.0) -> dict[str, Any]:
         """The first recorded message of ``kind`` matching ``where``, waiting up to ``timeout``."""

@@ -106,8 +106,7 @@ async def test_a_presence_burst_of_80_sockets_keeps_a_fast_reader_with_every_lat
     cpu = await presence_burst(crowd_server, victim, flooders)
     print(f"\npresence burst: 80 sockets x 2 max-size updates, server CPU {cpu:.2f}s")
     await assert_unharmed(victim, flooders)
-    for peer in flooders[:5]:  # the flooders, readers too, were not cut off either
-        assert peer.conn.close_code is None
+    assert all(peer.conn.close_code is None for peer in flooders), "the flooders, readers too, stay connected"
     await asyncio.gather(victim.close(), *(p.close() for p in flooders))
 
 

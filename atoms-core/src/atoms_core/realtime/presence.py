@@ -10,6 +10,7 @@ some room has peers and removes the silent ones.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,10 +33,12 @@ CURSORS_TAIL = "]}"
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One encoded server message for every peer of a room except ``origin``."""
+    """One encoded server message for every peer of a room except ``origin``. ``state`` marks the
+    ``presence.update`` of ``origin``: a receiver keeps only the latest one not yet written."""
 
     text: str
     origin: str | None = None
+    state: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +80,26 @@ class LocalBus:
         return []
 
 
-class Peer(Wakeable):
-    """One connection of this process: who it is, its presence state, and a bounded outbox of encoded
-    frames that the connection's writer drains. Overflowing the outbox closes the peer (1013)."""
+class _StateSlot:
+    """A place in an outbox holding the latest unwritten presence state of one peer."""
 
-    __slots__ = ("_frames", "_limit", "_size", "close_code", "close_reason", "last_seen",
+    __slots__ = ("peer_id", "text")
+
+    def __init__(self, peer_id: str, text: str) -> None:
+        self.peer_id = peer_id
+        self.text = text
+
+
+class Peer(Wakeable):
+    """One connection of this process: who it is, its presence state, and the outbox of encoded frames
+    that the connection's writer drains one at a time.
+
+    The outbox is fair to a reader that keeps up: a peer's newer presence state replaces its older one
+    in place (keeping its turn), so pending states are at most one per peer of the room, whatever the
+    number of updates. Every other frame counts against ``limit_bytes``; overflowing that closes the
+    peer (1013 ``slow_consumer``)."""
+
+    __slots__ = ("_limit", "_queue", "_size", "_states", "close_code", "close_reason", "last_seen",
                  "partition", "peer_id", "principal_id", "state")
 
     def __init__(self, peer_id: str, principal_id: str, limit_bytes: int, now: float) -> None:
@@ -93,8 +111,9 @@ class Peer(Wakeable):
         self.partition: Partition | None = None  # set while in a room
         self.close_code: int | None = None
         self.close_reason = ""
-        self._frames: list[str] = []
-        self._size = 0
+        self._queue: deque[str | _StateSlot] = deque()
+        self._states: dict[str, _StateSlot] = {}  # origin peer id -> its slot in the queue
+        self._size = 0  # bytes of the queued frames that are not states
         self._limit = limit_bytes
 
     @property
@@ -105,26 +124,46 @@ class Peer(Wakeable):
         return PeerInfo(peer_id=self.peer_id, principal_id=self.principal_id, state=self.state)
 
     def push(self, text: str) -> bool:
-        """Queue a frame; False when this frame overflowed the outbox (the peer is now closed). An empty
-        outbox takes any one frame, so a large ``presence.snapshot`` never counts as slowness."""
+        """Queue a frame; False when this frame overflowed the outbox (the peer is now closed). An outbox
+        with no other frame takes any one frame, so a large ``presence.snapshot`` never counts as slowness."""
         if self.close_code is not None:
             return True
         self._size += len(text)
-        if self._size > self._limit and self._frames:
-            self._frames.clear()
+        if self._size > self._limit and self._size > len(text):
+            self._queue.clear()
+            self._states.clear()
             self.close(1013, "slow_consumer")
             return False
-        self._frames.append(text)
+        self._queue.append(text)
         self._wake()
         return True
 
-    def take(self) -> list[str]:
-        frames, self._frames, self._size = self._frames, [], 0
-        return frames
+    def push_state(self, origin: str, text: str) -> None:
+        """Queue ``origin``'s ``presence.update``, replacing the one of it still waiting to be written."""
+        if self.close_code is not None:
+            return
+        slot = self._states.get(origin)
+        if slot is not None:
+            slot.text = text
+            return
+        slot = self._states[origin] = _StateSlot(origin, text)
+        self._queue.append(slot)
+        self._wake()
+
+    def take(self) -> str | None:
+        """The next frame to write, or None when the outbox is empty."""
+        if not self._queue:
+            return None
+        item = self._queue.popleft()
+        if isinstance(item, _StateSlot):
+            del self._states[item.peer_id]
+            return item.text
+        self._size -= len(item)
+        return item
 
     async def wait(self) -> None:
         """Return once a frame is pending or the peer is closed."""
-        if not (self._frames or self.close_code is not None):
+        if not (self._queue or self.close_code is not None):
             await self._park()
 
     def close(self, code: int, reason: str) -> None:
@@ -173,7 +212,7 @@ class Room:
             peer = self.peers.get(peer_id)
             if peer is not None:
                 update = WsPeerUpdate(peer_id=peer_id, state=peer.state).model_dump_json()
-                self.bus.publish(self.partition, Frame(update, peer_id))
+                self.bus.publish(self.partition, Frame(update, peer_id, state=True))
         if cursors:
             items = {peer_id: WsCursorPosition(peer_id=peer_id, x=x, y=y).model_dump_json()
                      for peer_id, (x, y) in cursors.items()}
@@ -183,8 +222,14 @@ class Room:
         """Queue ``message`` for this room's peers; return the peers whose outbox overflowed."""
         overflowed: list[Peer] = []
         if isinstance(message, Frame):
+            origin, text = message.origin, message.text
+            if message.state and origin is not None:
+                for peer in self.peers.values():
+                    if peer.peer_id != origin:
+                        peer.push_state(origin, text)
+                return overflowed
             for peer in self.peers.values():
-                if peer.peer_id != message.origin and not peer.push(message.text):
+                if peer.peer_id != origin and not peer.push(text):
                     overflowed.append(peer)
             return overflowed
         items = message.items

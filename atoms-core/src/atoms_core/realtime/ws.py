@@ -153,11 +153,12 @@ class Session:
 
 
 async def write(peer: Peer, send: Send) -> None:
-    """Drain the outbox in order; after a requested close, send it and stop."""
+    """Drain the outbox in order, one frame at a time (what is still queued can be coalesced meanwhile);
+    after a requested close, send it and stop."""
     try:
         while True:
             await peer.wait()
-            for text in peer.take():
+            while (text := peer.take()) is not None:
                 await send({"type": "websocket.send", "text": text})
             if peer.close_code is not None:
                 await send({"type": "websocket.close", "code": peer.close_code, "reason": peer.close_reason})

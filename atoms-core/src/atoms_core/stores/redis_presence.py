@@ -148,8 +148,11 @@ class RedisPresence:
             return
         frame = Frame(message["f"], message["o"])
         event = presence_event(frame)
-        if event is not None and not self._track_remote(partition, view, event):
-            return  # already known from the hash
+        if event is not None:
+            if not self._track_remote(partition, view, event):
+                return  # already known from the hash
+            if event["type"] == "presence.update":  # receivers keep only the latest state per peer
+                frame = Frame(frame.text, event["peer_id"], state=True)
         self._deliver(partition, frame)
 
     def _track_remote(self, partition: Partition, view: dict[str, PeerInfo], event: dict[str, Any]) -> bool:

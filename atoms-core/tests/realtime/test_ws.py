@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
-from ws_peers import WsPeer, ws_url
+from ws_peers import WsPeer, latest_states, send_presence_burst, ws_url
 
 from atoms_core.config.settings import Settings
 from servers import AtomsServer, running_server
 from streams_api import StreamClient, metric, patch
 
 CURSOR_HZ = 30.0  # the default ws_cursor_hz
-PRESENCE_MAX = 4096  # the default ws_presence_max_bytes
 
 
 def new_stream() -> str:
@@ -71,22 +70,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def max_size_state(who: int, round_: int) -> dict[str, object]:
-    """A presence state of exactly ``ws_presence_max_bytes`` encoded bytes."""
-    state: dict[str, object] = {"who": who, "round": round_, "pad": ""}
-    state["pad"] = "x" * (PRESENCE_MAX - len(json.dumps(state, separators=(",", ":"))))
-    return state
-
-
 async def presence_burst(server: AtomsServer, victim: WsPeer, flooders: list[WsPeer], rounds: int = 2) -> float:
     """Every flooder sends ``rounds`` max-size presence updates at once; wait until the victim holds the last
     state of each (or was closed). Returns the server's CPU seconds over the burst and one quiet second."""
     assert server.proc is not None
     cpu_before = cpu_seconds(server.proc.pid)
-    for round_ in range(rounds):
-        await asyncio.gather(*(peer.send({"type": "presence.update", "state": max_size_state(i, round_)})
-                               for i, peer in enumerate(flooders)))
-    expected = {peer.self_id: max_size_state(i, rounds - 1) for i, peer in enumerate(flooders)}
+    await send_presence_burst(flooders, rounds)
+    expected = latest_states(flooders, rounds)
     await until(lambda: victim.conn.close_code is not None
                 or all(victim.view().get(peer_id) == state for peer_id, state in expected.items()), timeout=60)
     await asyncio.sleep(1.0)  # what the burst set off (closes, leaves) settles too
@@ -98,7 +88,7 @@ async def assert_unharmed(victim: WsPeer, flooders: list[WsPeer], rounds: int = 
     assert victim.conn.close_code is None, (victim.conn.close_code, victim.conn.close_reason)
     await victim.send({"type": "ping", "ts": 1})
     await victim.expect("pong")
-    assert victim.view() == {peer.self_id: max_size_state(i, rounds - 1) for i, peer in enumerate(flooders)}
+    assert victim.view() == latest_states(flooders, rounds)
     assert victim.of_type("error") == []
 
 

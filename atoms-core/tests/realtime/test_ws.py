@@ -145,6 +145,28 @@ async def test_one_principal_gets_at_most_its_cap_of_sockets_and_cannot_harm_a_r
     await until(lambda: metric(shared_server.url, "atoms_ws_connections") == 0)
 
 
+async def test_a_gesture_burst_of_one_principal_drops_gestures_not_readers(shared_server: AtomsServer) -> None:
+    """All the sockets one principal may hold send a second's burst of near-max-size gestures at once. A
+    reader that keeps up misses some gestures (they are ephemeral) but keeps its connection, and so do they."""
+    stream = new_stream()
+    victim = await WsPeer.join(shared_server, stream, shared_server.token(principal="victim"), check=False)
+    cap = Settings.model_fields["ws_max_per_principal"].default
+    token = shared_server.token(principal="mallory")
+    flooders = list(await asyncio.gather(*(WsPeer.join(shared_server, stream, token, check=False)
+                                           for _ in range(cap))))
+    await victim.expect_n("presence.join", cap, timeout=30)
+    gesture = {"type": "gesture", "kind": "drag", "data": {"pad": "x" * 15_000}}  # ws_max_frame_bytes is 16384
+    for _ in range(60):  # ws_gesture_per_s 60, one second of burst: all of it is relayed
+        await asyncio.gather(*(peer.send(gesture) for peer in flooders))
+    await flooders[0].send({"type": "presence.update", "state": {"after": "burst"}})
+    await victim.expect("presence.update", lambda m: m["state"] == {"after": "burst"}, timeout=30)
+    assert victim.conn.close_code is None, (victim.conn.close_code, victim.conn.close_reason)
+    assert victim.of_type("gesture"), "gestures still get through"
+    assert all(peer.conn.close_code is None for peer in flooders)
+    await asyncio.gather(victim.close(), *(p.close() for p in flooders))
+    await until(lambda: metric(shared_server.url, "atoms_ws_connections") == 0)
+
+
 async def test_sockets_beyond_the_principal_or_tenant_cap_get_429_problem_json(capped_server: AtomsServer) -> None:
     url = capped_server.url
 

@@ -13,7 +13,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from atoms_core.realtime.contracts import Peer as PeerInfo
 from atoms_core.realtime.contracts import (
@@ -31,14 +31,19 @@ CURSORS_HEAD = '{"type":"cursors","cursors":['
 CURSORS_TAIL = "]}"
 
 
+#: How a receiver's outbox takes a frame: ``keep`` queues it (overflow closes the receiver), ``latest``
+#: keeps only the newest unwritten one of its origin (``presence.update``), ``lossy`` skips it while the
+#: outbox is half full (gestures), so a burst of states or gestures never closes a reader that keeps up.
+Delivery = Literal["keep", "latest", "lossy"]
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One encoded server message for every peer of a room except ``origin``. ``state`` marks the
-    ``presence.update`` of ``origin``: a receiver keeps only the latest one not yet written."""
+    """One encoded server message for every peer of a room except ``origin``."""
 
     text: str
     origin: str | None = None
-    state: bool = False
+    delivery: Delivery = "keep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +101,9 @@ class Peer(Wakeable):
 
     The outbox is fair to a reader that keeps up: a peer's newer presence state replaces its older one
     in place (keeping its turn), so pending states are at most one per peer of the room, whatever the
-    number of updates. Every other frame counts against ``limit_bytes``; overflowing that closes the
-    peer (1013 ``slow_consumer``)."""
+    number of updates; gestures are skipped while the other frames fill half of ``limit_bytes``. Only
+    the frames that must arrive (joins, leaves, cursors, replies) can overflow ``limit_bytes``, which
+    closes the peer (1013 ``slow_consumer``)."""
 
     __slots__ = ("_limit", "_queue", "_size", "_states", "close_code", "close_reason", "last_seen",
                  "partition", "peer_id", "principal_id", "state")
@@ -137,6 +143,15 @@ class Peer(Wakeable):
         self._queue.append(text)
         self._wake()
         return True
+
+    def push_lossy(self, text: str) -> None:
+        """Queue a frame this peer may miss (a gesture): skipped while the outbox holds half of its bound,
+        unless it is empty."""
+        if self.close_code is not None or (self._size and self._size + len(text) > self._limit // 2):
+            return
+        self._size += len(text)
+        self._queue.append(text)
+        self._wake()
 
     def push_state(self, origin: str, text: str) -> None:
         """Queue ``origin``'s ``presence.update``, replacing the one of it still waiting to be written."""
@@ -212,7 +227,7 @@ class Room:
             peer = self.peers.get(peer_id)
             if peer is not None:
                 update = WsPeerUpdate(peer_id=peer_id, state=peer.state).model_dump_json()
-                self.bus.publish(self.partition, Frame(update, peer_id, state=True))
+                self.bus.publish(self.partition, Frame(update, peer_id, "latest"))
         if cursors:
             items = {peer_id: WsCursorPosition(peer_id=peer_id, x=x, y=y).model_dump_json()
                      for peer_id, (x, y) in cursors.items()}
@@ -223,10 +238,15 @@ class Room:
         overflowed: list[Peer] = []
         if isinstance(message, Frame):
             origin, text = message.origin, message.text
-            if message.state and origin is not None:
+            if message.delivery == "latest" and origin is not None:
                 for peer in self.peers.values():
                     if peer.peer_id != origin:
                         peer.push_state(origin, text)
+                return overflowed
+            if message.delivery == "lossy":
+                for peer in self.peers.values():
+                    if peer.peer_id != origin:
+                        peer.push_lossy(text)
                 return overflowed
             for peer in self.peers.values():
                 if peer.peer_id != origin and not peer.push(text):
@@ -301,9 +321,9 @@ class Presence:
             self._mark(room)
 
     def relay(self, peer: Peer, text: str) -> None:
-        """Send an encoded message from ``peer`` to the other peers now (gestures)."""
+        """Send an encoded gesture from ``peer`` to the other peers now; a busy receiver may skip it."""
         if peer.partition is not None:
-            self.bus.publish(peer.partition, Frame(text, peer.peer_id))
+            self.bus.publish(peer.partition, Frame(text, peer.peer_id, "lossy"))
 
     def deliver_local(self, partition: Partition, message: Outbound) -> None:
         room = self._rooms.get(partition)

@@ -146,13 +146,13 @@ class RedisPresence:
         if "c" in message:
             self._deliver(partition, CursorBatch(message["c"]))
             return
-        frame = Frame(message["f"], message["o"])
+        frame = Frame(message["f"], message["o"], "lossy")  # a gesture, unless it is a presence event
         event = presence_event(frame)
         if event is not None:
             if not self._track_remote(partition, view, event):
                 return  # already known from the hash
-            if event["type"] == "presence.update":  # receivers keep only the latest state per peer
-                frame = Frame(frame.text, event["peer_id"], state=True)
+            latest = event["type"] == "presence.update"  # receivers keep only the newest state per peer
+            frame = Frame(frame.text, frame.origin, "latest" if latest else "keep")
         self._deliver(partition, frame)
 
     def _track_remote(self, partition: Partition, view: dict[str, PeerInfo], event: dict[str, Any]) -> bool:

@@ -6,12 +6,14 @@ whole tenant's share, and one tenant cannot take the whole process from the othe
 
 from __future__ import annotations
 
+from typing import Literal
+
 from atoms_core.errors import TooManyRequests
 from atoms_core.metrics import Metrics
 
 
 class ConnectionCaps:
-    def __init__(self, kind: str, per_principal: int, per_tenant: int, metrics: Metrics) -> None:
+    def __init__(self, kind: Literal["sse", "ws"], per_principal: int, per_tenant: int, metrics: Metrics) -> None:
         self.kind = kind  # "sse" or "ws": the metric label and the settings' prefix
         self.per_principal = per_principal
         self.per_tenant = per_tenant

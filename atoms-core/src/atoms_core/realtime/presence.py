@@ -33,8 +33,9 @@ CURSORS_TAIL = "]}"
 
 #: How a receiver's outbox takes a frame: ``keep`` queues it (overflow closes the receiver), ``latest``
 #: keeps only the newest unwritten one of its origin (``presence.update``), ``lossy`` skips it while the
-#: outbox is half full (gestures), so a burst of states or gestures never closes a reader that keeps up.
-Delivery = Literal["keep", "latest", "lossy"]
+#: outbox is half full (gestures), so a burst of states or gestures never closes a reader that keeps up;
+#: ``leave`` is kept, and drops the unwritten state of its origin (the peer that left).
+Delivery = Literal["keep", "latest", "lossy", "leave"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +87,13 @@ class LocalBus:
 
 
 class _StateSlot:
-    """A place in an outbox holding the latest unwritten presence state of one peer."""
+    """A place in an outbox holding the latest unwritten presence state of one peer (None: it left)."""
 
     __slots__ = ("peer_id", "text")
 
     def __init__(self, peer_id: str, text: str) -> None:
         self.peer_id = peer_id
-        self.text = text
+        self.text: str | None = text
 
 
 class Peer(Wakeable):
@@ -100,10 +101,10 @@ class Peer(Wakeable):
     that the connection's writer drains one at a time.
 
     The outbox is fair to a reader that keeps up: a peer's newer presence state replaces its older one
-    in place (keeping its turn), so pending states are at most one per peer of the room, whatever the
-    number of updates; gestures are skipped while the other frames fill half of ``limit_bytes``. Only
-    the frames that must arrive (joins, leaves, cursors, replies) can overflow ``limit_bytes``, which
-    closes the peer (1013 ``slow_consumer``)."""
+    in place (keeping its turn) and its leave drops it, so pending states are at most one per peer in
+    the room, whatever the number of updates; gestures are skipped while the other frames fill half of
+    ``limit_bytes``. Only the frames that must arrive (joins, leaves, cursors, replies) can overflow
+    ``limit_bytes``, which closes the peer (1013 ``slow_consumer``)."""
 
     __slots__ = ("_limit", "_queue", "_size", "_states", "close_code", "close_reason", "last_seen",
                  "partition", "peer_id", "principal_id", "state")
@@ -165,16 +166,23 @@ class Peer(Wakeable):
         self._queue.append(slot)
         self._wake()
 
+    def forget_state(self, origin: str) -> None:
+        """``origin`` left: its unwritten state is not worth sending."""
+        slot = self._states.pop(origin, None)
+        if slot is not None:
+            slot.text = None
+
     def take(self) -> str | None:
         """The next frame to write, or None when the outbox is empty."""
-        if not self._queue:
-            return None
-        item = self._queue.popleft()
-        if isinstance(item, _StateSlot):
-            del self._states[item.peer_id]
-            return item.text
-        self._size -= len(item)
-        return item
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, str):
+                self._size -= len(item)
+                return item
+            if item.text is not None:
+                del self._states[item.peer_id]
+                return item.text
+        return None
 
     async def wait(self) -> None:
         """Return once a frame is pending or the peer is closed."""
@@ -211,7 +219,8 @@ class Room:
         del self.peers[peer.peer_id]
         self._cursors.pop(peer.peer_id, None)
         self._states.discard(peer.peer_id)
-        self.bus.publish(self.partition, Frame(WsPresenceLeave(peer_id=peer.peer_id).model_dump_json()))
+        leave = WsPresenceLeave(peer_id=peer.peer_id).model_dump_json()
+        self.bus.publish(self.partition, Frame(leave, peer.peer_id, "leave"))
 
     def mark_cursor(self, peer: Peer, x: float, y: float) -> None:
         self._cursors[peer.peer_id] = (x, y)
@@ -248,6 +257,9 @@ class Room:
                     if peer.peer_id != origin:
                         peer.push_lossy(text)
                 return overflowed
+            if message.delivery == "leave" and origin is not None:
+                for peer in self.peers.values():
+                    peer.forget_state(origin)
             for peer in self.peers.values():
                 if peer.peer_id != origin and not peer.push(text):
                     overflowed.append(peer)

@@ -56,6 +56,15 @@ def presence_event(frame: Frame) -> dict[str, Any] | None:
     return event
 
 
+def remote_frame(text: str, event: dict[str, Any]) -> Frame:
+    """A relayed join/leave/update as the local rooms deliver it (see ``presence.Delivery``)."""
+    if event["type"] == "presence.update":
+        return Frame(text, event["peer_id"], "latest")
+    if event["type"] == "presence.leave":
+        return Frame(text, event["peer_id"], "leave")
+    return Frame(text, event["peer"]["peer_id"])
+
+
 class RedisPresence:
     def __init__(self, store: RedisStore, link: PubSubLink, node_id: str, ttl_s: float) -> None:
         self.store = store
@@ -151,8 +160,7 @@ class RedisPresence:
         if event is not None:
             if not self._track_remote(partition, view, event):
                 return  # already known from the hash
-            latest = event["type"] == "presence.update"  # receivers keep only the newest state per peer
-            frame = Frame(frame.text, frame.origin, "latest" if latest else "keep")
+            frame = remote_frame(frame.text, event)
         self._deliver(partition, frame)
 
     def _track_remote(self, partition: Partition, view: dict[str, PeerInfo], event: dict[str, Any]) -> bool:
@@ -193,7 +201,7 @@ class RedisPresence:
                 self._relay(partition, {"n": self.node_id, "f": leave, "o": None})
         for peer_id in [p for p in view if p not in alive]:
             del view[peer_id]
-            self._deliver(partition, Frame(WsPresenceLeave(peer_id=peer_id).model_dump_json()))
+            self._deliver(partition, Frame(WsPresenceLeave(peer_id=peer_id).model_dump_json(), peer_id, "leave"))
         for peer_id, info in alive.items():
             if peer_id not in view and peer_id not in left:
                 view[peer_id] = info

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   sidecar_bad_uri: 422,
   sidecar_too_deep: 422,
   artifact_mismatch: 422,
+  too_many_connections: 429,
   internal_error: 500,
   store_unavailable: 503,
 } as const;

@@ -11,6 +11,7 @@ from atoms_core.config.settings import Settings
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.keys import KeyRing
 from atoms_core.metrics import Metrics
+from atoms_core.realtime.connection_caps import ConnectionCaps
 from atoms_core.realtime.hub import Hub
 from atoms_core.realtime.partitions import Partitions
 from atoms_core.realtime.sidecars import SidecarGuard
@@ -31,3 +32,6 @@ class Context:
     sidecar_guard: SidecarGuard
     #: Optional parts added by engines and modes: "on_start"/"on_stop" hooks, "presence_bus", "demo_routes".
     extras: dict[str, Any]
+    #: Open SSE / WebSocket connections per principal and tenant (``too_many_connections`` beyond).
+    sse_caps: ConnectionCaps
+    ws_caps: ConnectionCaps

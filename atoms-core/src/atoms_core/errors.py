@@ -10,6 +10,7 @@ Exception tree::
     ├── Conflict               409 (version_conflict, token_gap)
     ├── PayloadTooLarge        413 (body_too_large, batch_too_large)
     ├── Unprocessable          422 (validation_failed, patch_failed, state_too_deep, sidecar_*)
+    ├── TooManyRequests        429 (too_many_connections), sent with Retry-After
     └── Unavailable            503 (store_unavailable), sent with Retry-After
 """
 
@@ -50,6 +51,7 @@ CODES: dict[str, tuple[int, str]] = {
     "sidecar_bad_uri": (422, "URI scheme not allowed"),
     "sidecar_too_deep": (422, "Payload nested too deeply"),
     "artifact_mismatch": (422, "Uploaded content does not match its registration"),
+    "too_many_connections": (429, "Too many open connections"),
     "store_unavailable": (503, "Store unavailable"),
     "internal_error": (500, "Internal error"),
 }
@@ -106,13 +108,17 @@ class Unprocessable(AtomsError):
     pass
 
 
+class TooManyRequests(AtomsError):
+    pass
+
+
 class Unavailable(AtomsError):
     pass
 
 
 def problem_response(err: AtomsError, headers: dict[str, str] | None = None) -> JSONResponse:
     hdrs = dict(headers or {})
-    if err.status == 503:
+    if err.status in (429, 503):
         hdrs.setdefault("Retry-After", "1")
     if err.status == 401:
         hdrs.setdefault("WWW-Authenticate", 'Bearer realm="atoms"')

@@ -31,6 +31,7 @@ from atoms_core.logs import RequestIdMiddleware
 from atoms_core.metrics import Metrics
 from atoms_core.realtime import http
 from atoms_core.realtime.command_endpoint import CommandEndpoint
+from atoms_core.realtime.connection_caps import ConnectionCaps
 from atoms_core.realtime.encoding import PING_FRAME
 from atoms_core.realtime.hub import Hub
 from atoms_core.realtime.partitions import Partitions
@@ -54,8 +55,10 @@ def build_context(settings: Settings) -> Context:
                             settings.state_cache_partitions, settings.state_max_depth)
     metrics = Metrics()
     metrics.count_sse_frames(lambda: hub.inline_frames, lambda: hub.queued_frames)
+    sse_caps = ConnectionCaps("sse", settings.sse_max_per_principal, settings.sse_max_per_tenant, metrics)
+    ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
     ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
-                  metrics, SidecarGuard.from_settings(settings), {})
+                  metrics, SidecarGuard.from_settings(settings), {}, sse_caps, ws_caps)
     if settings.engine == "redis":
         from atoms_core.stores.redis_node import attach_redis
 

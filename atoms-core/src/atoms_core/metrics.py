@@ -30,6 +30,12 @@ class Metrics:
         self.ws_open = Gauge("atoms_ws_connections", "Open WebSocket connections", registry=self.registry)
         self.ws_violations = Counter("atoms_ws_violations_total", "Refused WebSocket frames",
                                      registry=self.registry)
+        self.connections_refused = Counter(
+            "atoms_connections_refused_total", "SSE and WebSocket connections refused at a connection cap",
+            ["kind", "scope"], registry=self.registry)  # kind sse|ws, scope principal|tenant
+        for kind in ("sse", "ws"):
+            for scope in ("principal", "tenant"):
+                self.connections_refused.labels(kind, scope)  # exported as 0 before the first refusal
         self.tickets = Counter("atoms_tickets_issued_total", "Tickets issued", registry=self.registry)
         self.tasks = Gauge("atoms_asyncio_tasks", "Live asyncio tasks in this process", registry=self.registry)
         self.tasks.set_function(_task_count)

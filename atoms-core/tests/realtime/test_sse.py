@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,6 +15,14 @@ import pytest
 from servers import AtomsServer, running_server
 from sse_reader import Frame, collect, frames
 from streams_api import StreamClient, metric, patch
+
+
+@pytest.fixture(scope="module")
+def capped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServer]:
+    """Two SSE connections per principal, three per tenant."""
+    env = {"ATOMS_SSE_MAX_PER_PRINCIPAL": "2", "ATOMS_SSE_MAX_PER_TENANT": "3"}
+    with running_server(tmp_path_factory.mktemp("sse-capped") / "data", env=env) as srv:
+        yield srv
 
 
 def event_seqs(got: list[Frame]) -> list[int]:
@@ -210,3 +221,57 @@ async def test_sigterm_ends_streams_cleanly(tmp_path: object) -> None:
     code = await stopper
     # uvicorn re-raises the captured SIGTERM after its graceful shutdown, hence -15
     assert seen[:2] == ["hello", "state_snapshot"] and code in (0, -15)
+
+
+async def test_connections_beyond_the_principal_or_tenant_cap_get_429_problem_json(capped_server: AtomsServer) -> None:
+    url = capped_server.url
+
+    def events_url() -> str:
+        return f"{url}/v1/streams/canvas:c{uuid.uuid4().hex[:12]}/events"
+
+    def auth(tenant: str, principal: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {capped_server.token(tenant=tenant, principal=principal)}"}
+
+    def refusals(scope: str) -> float:
+        return metric(url, "atoms_connections_refused_total", f'kind="sse",scope="{scope}"')
+
+    async def until_open(n: int) -> None:
+        deadline = time.monotonic() + 5
+        while metric(url, "atoms_sse_connections") != n:
+            assert time.monotonic() < deadline, "connection count did not settle"
+            await asyncio.sleep(0.05)
+
+    ann = auth("acme", "ann")
+    async with httpx.AsyncClient() as http, contextlib.AsyncExitStack() as open_streams:
+        async def hold(headers: dict[str, str]) -> httpx.Response:
+            response = await open_streams.enter_async_context(http.stream("GET", events_url(), headers=headers))
+            assert response.status_code == 200
+            return response
+
+        first = await hold(ann)
+        await hold(ann)  # the cap counts across streams
+        refused = await http.get(events_url(), headers=ann)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.headers["retry-after"] == "1"
+        problem = refused.json()
+        assert (problem["code"], problem["scope"], problem["limit"]) == ("too_many_connections", "principal", 2)
+        assert refusals("principal") == 1
+
+        await hold(auth("acme", "bob"))
+        refused = await http.get(events_url(), headers=auth("acme", "cid"))  # acme holds 3: its cap
+        assert refused.status_code == 429
+        assert (refused.json()["scope"], refused.json()["limit"]) == ("tenant", 3)
+        assert refusals("tenant") == 1
+        await hold(auth("globex", "ann"))  # other tenants are not affected
+
+        await first.aclose()  # a closed stream frees its place
+        await until_open(3)
+        again = await hold(ann)
+        opening = b""
+        async for chunk in again.aiter_bytes():
+            opening += chunk
+            if b"event: hello" in opening:
+                break
+    await until_open(0)
+    assert (refusals("principal"), refusals("tenant")) == (1, 1)

@@ -32,6 +32,7 @@ ServerMessage = Annotated[
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[Any] = TypeAdapter(ServerMessage)
+PRESENCE_MAX = 4096  # the default ws_presence_max_bytes
 
 
 def ws_url(server: AtomsServer, stream: str, ticket: str | None = None) -> str:
@@ -80,6 +81,20 @@ class WsPeer:
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["type"] == kind]
 
+    def view(self) -> dict[str, dict[str, Any]]:
+        """The room as this peer's frames so far describe it: peer id -> its latest state."""
+        room: dict[str, dict[str, Any]] = {}
+        for m in self.messages:
+            if m["type"] == "presence.snapshot":
+                room = {p["peer_id"]: p["state"] for p in m["peers"]}
+            elif m["type"] == "presence.join":
+                room[m["peer"]["peer_id"]] = m["peer"]["state"]
+            elif m["type"] == "presence.update":
+                room[m["peer_id"]] = m["state"]
+            elif m["type"] == "presence.leave":
+                room.pop(m["peer_id"], None)
+        return room
+
     async def expect(self, kind: str, where: Callable[[dict[str, Any]], bool] = lambda m: True,
                      timeout: float = 5.0) -> dict[str, Any]:
         """The first recorded message of ``kind`` matching ``where``, waiting up to ``timeout``."""
@@ -112,3 +127,22 @@ class WsPeer:
     def drop(self) -> None:
         """Vanish without a close frame, like a killed browser or a pulled cable."""
         self.conn.transport.abort()
+
+
+def max_size_state(who: int, round_: int) -> dict[str, object]:
+    """A presence state of exactly ``ws_presence_max_bytes`` encoded bytes."""
+    state: dict[str, object] = {"who": who, "round": round_, "pad": ""}
+    state["pad"] = "x" * (PRESENCE_MAX - len(json.dumps(state, separators=(",", ":"))))
+    return state
+
+
+async def send_presence_burst(flooders: list[WsPeer], rounds: int) -> None:
+    """Every flooder sends ``rounds`` max-size presence updates, all at once."""
+    for round_ in range(rounds):
+        await asyncio.gather(*(peer.send({"type": "presence.update", "state": max_size_state(i, round_)})
+                               for i, peer in enumerate(flooders)))
+
+
+def latest_states(flooders: list[WsPeer], rounds: int) -> dict[str, dict[str, object]]:
+    """What a peer that saw the whole burst of ``send_presence_burst`` holds of the flooders."""
+    return {peer.self_id: max_size_state(i, rounds - 1) for i, peer in enumerate(flooders)}

@@ -13,7 +13,7 @@ import pytest
 from redis_server import Nodes, two_nodes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "realtime"))  # the WS test peer lives there
-from ws_peers import WsPeer
+from ws_peers import WsPeer, latest_states, send_presence_burst
 
 STREAM = "canvas:room"
 
@@ -55,6 +55,26 @@ async def test_peers_on_different_nodes_see_each_other_their_state_and_cursors(n
     assert len(ann.of_type("presence.join")) == 2, "each remote peer joins exactly once"
     for peer in (ann, cid):
         await peer.close()
+
+
+async def test_a_presence_burst_relayed_from_another_node_keeps_a_fast_reader(nodes: Nodes) -> None:
+    """80 sockets on node A send max-size states at once; a reader on node B, fed by the relay, stays
+    connected and ends with every latest state (its outbox keeps one pending state per peer)."""
+    _, node_a, node_b = nodes
+    stream = "canvas:burst"
+    victim = await WsPeer.join(node_b, stream, node_a.token(principal="victim"))
+    flooders = list(await asyncio.gather(*(WsPeer.join(node_a, stream, node_a.token(principal=f"f{i}"), check=False)
+                                           for i in range(80))))
+    await victim.expect_n("presence.join", 80, timeout=30)
+    await send_presence_burst(flooders, 2)
+    expected = latest_states(flooders, 2)
+    deadline = asyncio.get_running_loop().time() + 30
+    while victim.conn.close_code is None and victim.view() != expected:
+        assert asyncio.get_running_loop().time() < deadline, "the burst did not arrive"
+        await asyncio.sleep(0.05)
+    assert victim.conn.close_code is None, (victim.conn.close_code, victim.conn.close_reason)
+    assert victim.view() == expected
+    await asyncio.gather(victim.close(), *(p.close() for p in flooders))
 
 
 async def test_peers_of_a_killed_node_leave_after_the_membership_ttl(tmp_path: Path) -> None:

@@ -64,6 +64,10 @@ class Settings(BaseModel):
     sse_retry_ms: int = Field(default=2_000, ge=0)
     sse_queue_bytes: int = Field(default=1_048_576, ge=1024)
     sse_replay_page: int = Field(default=500, ge=1)
+    # Open connections on this process (429 beyond). Sized for service principals: agents, and the shared
+    # bench, which holds 5,000 SSE readers as one principal.
+    sse_max_per_principal: int = Field(default=10_000, ge=1)
+    sse_max_per_tenant: int = Field(default=20_000, ge=1)
 
     # WebSocket
     ws_max_frame_bytes: int = Field(default=16_384, ge=256)
@@ -74,6 +78,8 @@ class Settings(BaseModel):
     ws_idle_timeout_s: float = Field(default=30.0, gt=0)
     ws_max_violations: int = Field(default=5, ge=1)
     ws_queue_bytes: int = Field(default=262_144, ge=4096)  # per-peer outbox; overflow closes with 1013
+    ws_max_per_principal: int = Field(default=32, ge=1)  # open sockets on this process (429 beyond)
+    ws_max_per_tenant: int = Field(default=10_000, ge=1)
 
     # sidecars and artifacts
     sidecar_uri_schemes: list[str] = ["https", "s3", "artifact"]

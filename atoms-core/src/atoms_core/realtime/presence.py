@@ -10,9 +10,10 @@ some room has peers and removes the silent ones.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from atoms_core.realtime.contracts import Peer as PeerInfo
 from atoms_core.realtime.contracts import (
@@ -30,12 +31,20 @@ CURSORS_HEAD = '{"type":"cursors","cursors":['
 CURSORS_TAIL = "]}"
 
 
+#: How a receiver's outbox takes a frame: ``keep`` queues it (overflow closes the receiver), ``latest``
+#: keeps only the newest unwritten one of its origin (``presence.update``), ``lossy`` skips it while the
+#: outbox is half full (gestures), so a burst of states or gestures never closes a reader that keeps up;
+#: ``leave`` is kept, and drops the unwritten state of its origin (the peer that left).
+Delivery = Literal["keep", "latest", "lossy", "leave"]
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One encoded server message for every peer of a room except ``origin``."""
 
     text: str
     origin: str | None = None
+    delivery: Delivery = "keep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +86,27 @@ class LocalBus:
         return []
 
 
-class Peer(Wakeable):
-    """One connection of this process: who it is, its presence state, and a bounded outbox of encoded
-    frames that the connection's writer drains. Overflowing the outbox closes the peer (1013)."""
+class _StateSlot:
+    """A place in an outbox holding the latest unwritten presence state of one peer (None: it left)."""
 
-    __slots__ = ("_frames", "_limit", "_size", "close_code", "close_reason", "last_seen",
+    __slots__ = ("peer_id", "text")
+
+    def __init__(self, peer_id: str, text: str) -> None:
+        self.peer_id = peer_id
+        self.text: str | None = text
+
+
+class Peer(Wakeable):
+    """One connection of this process: who it is, its presence state, and the outbox of encoded frames
+    that the connection's writer drains one at a time.
+
+    The outbox is fair to a reader that keeps up: a peer's newer presence state replaces its older one
+    in place (keeping its turn) and its leave drops it, so pending states are at most one per peer in
+    the room, whatever the number of updates; gestures are skipped while the other frames fill half of
+    ``limit_bytes``. Only the frames that must arrive (joins, leaves, cursors, replies) can overflow
+    ``limit_bytes``, which closes the peer (1013 ``slow_consumer``)."""
+
+    __slots__ = ("_limit", "_queue", "_size", "_states", "close_code", "close_reason", "last_seen",
                  "partition", "peer_id", "principal_id", "state")
 
     def __init__(self, peer_id: str, principal_id: str, limit_bytes: int, now: float) -> None:
@@ -93,8 +118,9 @@ class Peer(Wakeable):
         self.partition: Partition | None = None  # set while in a room
         self.close_code: int | None = None
         self.close_reason = ""
-        self._frames: list[str] = []
-        self._size = 0
+        self._queue: deque[str | _StateSlot] = deque()
+        self._states: dict[str, _StateSlot] = {}  # origin peer id -> its slot in the queue
+        self._size = 0  # bytes of the queued frames that are not states
         self._limit = limit_bytes
 
     @property
@@ -105,26 +131,62 @@ class Peer(Wakeable):
         return PeerInfo(peer_id=self.peer_id, principal_id=self.principal_id, state=self.state)
 
     def push(self, text: str) -> bool:
-        """Queue a frame; False when this frame overflowed the outbox (the peer is now closed). An empty
-        outbox takes any one frame, so a large ``presence.snapshot`` never counts as slowness."""
+        """Queue a frame; False when this frame overflowed the outbox (the peer is now closed). An outbox
+        with no other frame takes any one frame, so a large ``presence.snapshot`` never counts as slowness."""
         if self.close_code is not None:
             return True
         self._size += len(text)
-        if self._size > self._limit and self._frames:
-            self._frames.clear()
+        if self._size > self._limit and self._size > len(text):
+            self._queue.clear()
+            self._states.clear()
             self.close(1013, "slow_consumer")
             return False
-        self._frames.append(text)
+        self._queue.append(text)
         self._wake()
         return True
 
-    def take(self) -> list[str]:
-        frames, self._frames, self._size = self._frames, [], 0
-        return frames
+    def push_lossy(self, text: str) -> None:
+        """Queue a frame this peer may miss (a gesture): skipped while the outbox holds half of its bound,
+        unless it is empty."""
+        if self.close_code is not None or (self._size and self._size + len(text) > self._limit // 2):
+            return
+        self._size += len(text)
+        self._queue.append(text)
+        self._wake()
+
+    def push_state(self, origin: str, text: str) -> None:
+        """Queue ``origin``'s ``presence.update``, replacing the one of it still waiting to be written."""
+        if self.close_code is not None:
+            return
+        slot = self._states.get(origin)
+        if slot is not None:
+            slot.text = text
+            return
+        slot = self._states[origin] = _StateSlot(origin, text)
+        self._queue.append(slot)
+        self._wake()
+
+    def forget_state(self, origin: str) -> None:
+        """``origin`` left: its unwritten state is not worth sending."""
+        slot = self._states.pop(origin, None)
+        if slot is not None:
+            slot.text = None
+
+    def take(self) -> str | None:
+        """The next frame to write, or None when the outbox is empty."""
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, str):
+                self._size -= len(item)
+                return item
+            if item.text is not None:
+                del self._states[item.peer_id]
+                return item.text
+        return None
 
     async def wait(self) -> None:
         """Return once a frame is pending or the peer is closed."""
-        if not (self._frames or self.close_code is not None):
+        if not (self._queue or self.close_code is not None):
             await self._park()
 
     def close(self, code: int, reason: str) -> None:
@@ -157,7 +219,8 @@ class Room:
         del self.peers[peer.peer_id]
         self._cursors.pop(peer.peer_id, None)
         self._states.discard(peer.peer_id)
-        self.bus.publish(self.partition, Frame(WsPresenceLeave(peer_id=peer.peer_id).model_dump_json()))
+        leave = WsPresenceLeave(peer_id=peer.peer_id).model_dump_json()
+        self.bus.publish(self.partition, Frame(leave, peer.peer_id, "leave"))
 
     def mark_cursor(self, peer: Peer, x: float, y: float) -> None:
         self._cursors[peer.peer_id] = (x, y)
@@ -173,7 +236,7 @@ class Room:
             peer = self.peers.get(peer_id)
             if peer is not None:
                 update = WsPeerUpdate(peer_id=peer_id, state=peer.state).model_dump_json()
-                self.bus.publish(self.partition, Frame(update, peer_id))
+                self.bus.publish(self.partition, Frame(update, peer_id, "latest"))
         if cursors:
             items = {peer_id: WsCursorPosition(peer_id=peer_id, x=x, y=y).model_dump_json()
                      for peer_id, (x, y) in cursors.items()}
@@ -183,8 +246,22 @@ class Room:
         """Queue ``message`` for this room's peers; return the peers whose outbox overflowed."""
         overflowed: list[Peer] = []
         if isinstance(message, Frame):
+            origin, text = message.origin, message.text
+            if message.delivery == "latest" and origin is not None:
+                for peer in self.peers.values():
+                    if peer.peer_id != origin:
+                        peer.push_state(origin, text)
+                return overflowed
+            if message.delivery == "lossy":
+                for peer in self.peers.values():
+                    if peer.peer_id != origin:
+                        peer.push_lossy(text)
+                return overflowed
+            if message.delivery == "leave" and origin is not None:
+                for peer in self.peers.values():
+                    peer.forget_state(origin)
             for peer in self.peers.values():
-                if peer.peer_id != message.origin and not peer.push(message.text):
+                if peer.peer_id != origin and not peer.push(text):
                     overflowed.append(peer)
             return overflowed
         items = message.items
@@ -256,9 +333,9 @@ class Presence:
             self._mark(room)
 
     def relay(self, peer: Peer, text: str) -> None:
-        """Send an encoded message from ``peer`` to the other peers now (gestures)."""
+        """Send an encoded gesture from ``peer`` to the other peers now; a busy receiver may skip it."""
         if peer.partition is not None:
-            self.bus.publish(peer.partition, Frame(text, peer.peer_id))
+            self.bus.publish(peer.partition, Frame(text, peer.peer_id, "lossy"))
 
     def deliver_local(self, partition: Partition, message: Outbound) -> None:
         room = self._rooms.get(partition)

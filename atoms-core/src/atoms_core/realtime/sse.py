@@ -75,6 +75,11 @@ class SseEndpoint:
             await problem_response(AtomsError("store_unavailable", "server is shutting down"))(
                 scope, receive, send)
             return
+        try:
+            ctx.sse_caps.acquire(grant.tenant_id, grant.principal_id)
+        except AtomsError as err:
+            await problem_response(err)(scope, receive, send)
+            return
         sub = ctx.hub.subscribe(partition, ctx.settings.sse_queue_bytes)
         sub.writer = asyncio.current_task()
         sub.write_now = inline_writer(send)
@@ -107,6 +112,7 @@ class SseEndpoint:
             # Cut off at the buffer bound: returning mid-response makes the server drop the
             # connection; the client resumes from the timeline with Last-Event-ID.
         finally:
+            ctx.sse_caps.release(grant.tenant_id, grant.principal_id)
             ctx.hub.unsubscribe(sub)
             disconnect.cancel()
             ctx.metrics.sse_open.dec()

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from atoms_core.context import Context
 from atoms_core.errors import AtomsError, refuse
 from atoms_core.identity.authorize import authorize_stream
+from atoms_core.identity.principal import Grant
 from atoms_core.realtime.contracts import (
     WsClientMessage,
     WsCursor,
@@ -153,11 +154,12 @@ class Session:
 
 
 async def write(peer: Peer, send: Send) -> None:
-    """Drain the outbox in order; after a requested close, send it and stop."""
+    """Drain the outbox in order, one frame at a time (what is still queued can be coalesced meanwhile);
+    after a requested close, send it and stop."""
     try:
         while True:
             await peer.wait()
-            for text in peer.take():
+            while (text := peer.take()) is not None:
                 await send({"type": "websocket.send", "text": text})
             if peer.close_code is not None:
                 await send({"type": "websocket.close", "code": peer.close_code, "reason": peer.close_reason})
@@ -179,9 +181,17 @@ class WsEndpoint:
         ctx = self.ctx
         try:
             grant, partition = authorize_stream(scope, ctx.verifier, "presence")
+            ctx.ws_caps.acquire(grant.tenant_id, grant.principal_id)  # 429 as the handshake's answer
         except AtomsError as err:
             await refuse(err, scope, receive, send)
             return
+        try:
+            await self._serve(grant, partition, receive, send)
+        finally:
+            ctx.ws_caps.release(grant.tenant_id, grant.principal_id)
+
+    async def _serve(self, grant: Grant, partition: Partition, receive: Receive, send: Send) -> None:
+        ctx = self.ctx
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})

@@ -56,6 +56,15 @@ def presence_event(frame: Frame) -> dict[str, Any] | None:
     return event
 
 
+def remote_frame(text: str, event: dict[str, Any]) -> Frame:
+    """A relayed join/leave/update as the local rooms deliver it (see ``presence.Delivery``)."""
+    if event["type"] == "presence.update":
+        return Frame(text, event["peer_id"], "latest")
+    if event["type"] == "presence.leave":
+        return Frame(text, event["peer_id"], "leave")
+    return Frame(text, event["peer"]["peer_id"])
+
+
 class RedisPresence:
     def __init__(self, store: RedisStore, link: PubSubLink, node_id: str, ttl_s: float) -> None:
         self.store = store
@@ -146,10 +155,12 @@ class RedisPresence:
         if "c" in message:
             self._deliver(partition, CursorBatch(message["c"]))
             return
-        frame = Frame(message["f"], message["o"])
+        frame = Frame(message["f"], message["o"], "lossy")  # a gesture, unless it is a presence event
         event = presence_event(frame)
-        if event is not None and not self._track_remote(partition, view, event):
-            return  # already known from the hash
+        if event is not None:
+            if not self._track_remote(partition, view, event):
+                return  # already known from the hash
+            frame = remote_frame(frame.text, event)
         self._deliver(partition, frame)
 
     def _track_remote(self, partition: Partition, view: dict[str, PeerInfo], event: dict[str, Any]) -> bool:
@@ -190,7 +201,7 @@ class RedisPresence:
                 self._relay(partition, {"n": self.node_id, "f": leave, "o": None})
         for peer_id in [p for p in view if p not in alive]:
             del view[peer_id]
-            self._deliver(partition, Frame(WsPresenceLeave(peer_id=peer_id).model_dump_json()))
+            self._deliver(partition, Frame(WsPresenceLeave(peer_id=peer_id).model_dump_json(), peer_id, "leave"))
         for peer_id, info in alive.items():
             if peer_id not in view and peer_id not in left:
                 view[peer_id] = info

@@ -117,8 +117,9 @@ def test_every_data_uri_head_is_refused(media: str, params: list[str], before: s
     "data: image/png,AAAA", "data:image/png ,AAAA", "data:text/html ,<script>alert(1)</script>",
     "data:image/svg+xml;charset=utf-8,<svg onload=alert(1)>", "data:text/html;charset=utf-8 ,<b>x</b>",
     'data:image/png;name="a,b.png";base64,AAAA', "data:;base64,AAAA", "data:,hello", "Data:Text/HTML,<p>",
+    "data:" + " " * 2000 + "image/png,AAAA", "data:;x" + " " * 2000 + ";base64" + " " * 2000 + ",AAAA",
 ])
-def test_data_uri_without_base64_flag_is_refused(uri: str) -> None:
+def test_data_uri_heads_a_browser_decodes_are_refused(uri: str) -> None:
     assert refusal({"payload": {"v": uri}}) == (INLINE, "/payload/v")
 
 

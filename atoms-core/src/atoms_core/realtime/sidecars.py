@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from itertools import groupby
 from typing import Any
 
 from atoms_core.config.settings import Settings
@@ -28,14 +29,15 @@ BYTE_KEYS = frozenset({"bytes", "blob", "binary", "buffer", "base64", "b64"})
 SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 #: Spaces, C0/C1 controls and invisible direction/format marks never belong in a URI.
 URI_NOISE = re.compile("[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-#: A ``data:`` scheme inside text (the scheme boundary keeps ``metadata:`` out); the lookahead captures the
-#: head up to the first comma, as a browser reads it, and the character after the comma.
-DATA_URI = re.compile(r"(?<![a-z0-9+.-])data:(?=([^,]{0,256}),(.?))", re.I | re.S)
-#: A head without any space: ``data:,x``, ``data:text,x``, ``data:;charset=utf-8,x`` (today's strict form).
-STRICT_HEAD = re.compile(r"[a-z0-9.+-]*(?:/[a-z0-9.+-]*)?(?:;[a-z0-9=.+-]*)*", re.I)
-#: A media type a browser would honour (RFC 9110 tokens around a slash).
-MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+", re.I)
-HEAD_SPACE = " \t\n\r\f"
+#: A ``data:`` scheme inside text (the scheme boundary keeps ``metadata:`` out).
+DATA_SCHEME = re.compile(r"(?<![a-z0-9+.-])data:", re.I)
+TCHAR = "!#$%&'*+.^_`|~0-9a-z-"
+#: A ``data:`` head a browser honours: a media type (RFC 9110 tokens around a slash, spaces around it allowed)
+#: before ``;`` or ``,``, or a head without any space followed by a body (``data:,x``, ``data:text,x``).
+DATA_HEAD = re.compile(rf"(?<![a-z0-9+.-])data:(?:[ \t\n\r\f]*[{TCHAR}]+/[{TCHAR}]+[ \t\n\r\f]*[;,]"
+                       r"|[a-z0-9.+-]*(?:/[a-z0-9.+-]*)?(?:;[a-z0-9=.+-]*)*,(?=\S))", re.I)
+#: A ``;base64`` flag ending a head, spaces allowed around it.
+BASE64_FLAG = re.compile(r";[ \t\n\r\f]*base64[ \t\n\r\f]*,", re.I)
 #: Media values are recognised however their ``kind``/``mime`` is padded or cased.
 MEDIA_KIND = re.compile(r"[\s\x00-\x20]*(?:image|video|audio)[\s\x00-\x20]*\Z", re.I)
 MEDIA_MIME = re.compile(r"[\s\x00-\x20\x7f-\x9f]*(?:image|video|audio)/", re.I)
@@ -101,15 +103,15 @@ def role_of(key: str) -> str:
 def is_data_uri(text: str) -> bool:
     """A ``data:`` URI anywhere in ``text``, or at its start as a URL parser would read it (leading
     controls and spaces stripped, tabs and newlines dropped) after folding look-alikes."""
-    if ":" in text and "data:" in text.lower() and any(_inline(m[1], m[2]) for m in DATA_URI.finditer(text)):
+    if ":" in text and "data:" in text.lower() and _has_data_uri(text):
         return True
     head = text.lstrip(C0_SPACE)[:HEAD]
     if head.isascii() and (":" not in head or not ("\t" in head or "\n" in head or "\r" in head)):
         return False
     if _url_view(head)[:5].lower() != "data:":
         return False
-    match = DATA_URI.match(_url_view(text.lstrip(C0_SPACE)[:HEAD_LONG]))
-    return match is not None and _inline(match[1], match[2])
+    text = text.lstrip(C0_SPACE)
+    return _has_data_uri(_url_view(text if text.isascii() else text[:HEAD_LONG]))
 
 
 def _url_view(head: str) -> str:
@@ -119,16 +121,17 @@ def _url_view(head: str) -> str:
     return head.replace("\t", "").replace("\n", "").replace("\r", "").lstrip(C0_SPACE)
 
 
-def _inline(head: str, after: str) -> bool:
-    """Whether ``data:<head>,<after>`` is a data URI a browser would decode into something other than prose:
-    a media type (``image/png``, spaces and parameters around it allowed), a final ``;base64`` flag, or a
-    space-free head followed by a body. ``data: names; emails, phones`` stays prose."""
-    media, _, params = head.partition(";")
-    if "/" in media and MEDIA_TYPE.fullmatch(media.strip(HEAD_SPACE)) is not None:
+def _has_data_uri(text: str) -> bool:
+    """A ``data:`` URI a browser would decode into more than prose. Its head runs to the first comma and counts
+    when it names a media type (``data: image/png ;name=x,``), ends in a ``;base64`` flag
+    (``data:;foo bar; base64,``), or has no space and a body follows (``data:,x``); ``data: names; emails,
+    phones`` stays prose. Linear: the heads a flag can end lie between it and the comma before it."""
+    if DATA_HEAD.search(text) is not None:
         return True
-    if params and params.rpartition(";")[2].strip(HEAD_SPACE).lower() == "base64":
-        return True
-    return STRICT_HEAD.fullmatch(head) is not None and after != "" and not after.isspace()
+    for flag in BASE64_FLAG.finditer(text):
+        if DATA_SCHEME.search(text, text.rfind(",", 0, flag.start()) + 1, flag.start()) is not None:
+            return True
+    return False
 
 
 def _mixed(run: str) -> bool:
@@ -294,25 +297,28 @@ class SidecarGuard:
             return True
         # A wrapped run has 2+ whole-token lines of min_token+ characters making up at least half its length;
         # prose rarely has two such tokens (URLs hold ':' and '.'), so the scan below seldom runs.
-        lines = [token for token in long if WRAPPED_LINE.fullmatch(token) is not None]
-        if len(lines) < 2 or 2 * sum(map(len, lines)) < self.min_run:
-            return False
-        return any(self._wrapped(block.group().split()) for block in self._lines.finditer(text))
+        count = total = 0
+        for token in long:
+            if WRAPPED_LINE.fullmatch(token) is not None:
+                count, total = count + 1, total + len(token)
+                if count >= 2 and 2 * total >= self.min_run:
+                    return any(self._wrapped(block.group().split()) for block in self._lines.finditer(text))
+        return False
 
     def _wrapped(self, lines: list[str]) -> bool:
         """Encoders wrap at one width: each stretch of equal-width lines, with one shorter last line, is judged
         as one run. A stretch of hex lines, which lists of digests or UUIDs resemble, needs HEX_FACTOR times
         the length."""
         start = 0
-        for end in range(1, len(lines) + 1):
-            if end < len(lines) and len(lines[end]) == len(lines[start]):
-                continue
-            tail = lines[end] if end < len(lines) and len(lines[end]) < len(lines[start]) else ""
-            run = "".join(lines[start:end])
-            whole = (run + tail).rstrip("=")
-            limit = self.min_run * HEX_FACTOR if _digest_like(run) else self.min_run
-            if end - start + bool(tail) >= 2 and len(whole) >= limit and (_bytes_like(run) or _bytes_like(whole)):
-                return True
+        for width, group in groupby(map(len, lines)):
+            end = start + len(list(group))
+            tail = lines[end] if end < len(lines) and len(lines[end]) < width else ""
+            if end - start + bool(tail) >= 2 and width * (end - start) + len(tail) >= self.min_run:
+                run = "".join(lines[start:end])
+                whole = (run + tail).rstrip("=")
+                limit = self.min_run * HEX_FACTOR if _digest_like(run) else self.min_run
+                if len(whole) >= limit and (_bytes_like(run) or (tail != "" and _bytes_like(whole))):
+                    return True
             start = end
         return False
 

@@ -165,14 +165,13 @@ class SidecarGuard:
         self.max_depth = max_depth
         self.min_run = max_base64_chars
         self._role = lru_cache(maxsize=4096)(self._key_role)
-        alphabet = ALPHABET
         self.min_token = min(WRAP_MIN, max_base64_chars)
         # One unbroken run of the base64(url) alphabet (hex is a subset); the lookbehind anchors each try at
         # the start of a run, so the scan stays linear in the text length.
-        self._base64 = re.compile(rf"(?<![{alphabet}])[{alphabet}]{{{max_base64_chars},}}")
+        self._base64 = re.compile(rf"(?<![{ALPHABET}])[{ALPHABET}]{{{max_base64_chars},}}")
         # Wrapped encodings: whole whitespace-separated tokens of WRAP_MIN+ characters, then a last line of
         # any width (possessive quantifiers keep the scan linear).
-        self._lines = re.compile(rf"(?<!\S)(?:[{alphabet}]{{{self.min_token},}}+=*\s+)+[{alphabet}]++=*(?!\S)")
+        self._lines = re.compile(rf"(?<!\S)(?:[{ALPHABET}]{{{self.min_token},}}+=*\s+)+[{ALPHABET}]++=*(?!\S)")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SidecarGuard:

@@ -21,6 +21,7 @@ INLINE, MISSING, BAD_URI, DEEP = "sidecar_inline_bytes", "sidecar_missing_ref", 
 V = "/payload/ops/0/value"
 REF = {"artifact_id": "0f3a9c1b2d4e5f60718293a4b5c6d7e8"}
 KEY64 = base64.b64encode(bytes(range(256)) * 2).decode()
+SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
@@ -108,6 +109,19 @@ HOSTILE: list[tuple[str, Any, int, str, str | None]] = [
     ("uri_tab_in_scheme", value({"avatar_url": "java\tscript:alert(1)"}), 422, BAD_URI, V + "/avatar_url"),
     ("uri_bidi_override", value({"src": "https://example.com/\u202egnp.exe"}), 422, BAD_URI, V + "/src"),
     ("uri_via_patch_path", value("javascript:alert(1)", path="/avatar_url"), 422, BAD_URI, V),
+    # single-value evasions: data: heads with spaces or parameters, one-case encodings, URI keys, loose media
+    ("data_uri_space_before_base64", value("data:image/png; base64,iVBORw0KGgo="), 422, INLINE, V),
+    ("data_uri_params_before_base64", value({"t": 'data:image/png;name="a b.png";base64,AAAA'}), 422, INLINE, V + "/t"),
+    ("data_uri_space_after_scheme", command(S, "chat.post", {"role": "user", "text": "x data: text/html,<b>"}),
+     422, INLINE, "/payload/text"),
+    ("base64_of_zero_bytes", value({"pixels": base64.b64encode(bytes(300)).decode()}), 422, INLINE, V + "/pixels"),
+    ("hex_of_ff_bytes", value((b"\xff" * 200).hex()), 422, INLINE, V),
+    ("uri_key_camel_src", value({"imageSrc": "javascript:alert(1)"}), 422, BAD_URI, V + "/imageSrc"),
+    ("uri_key_xlink_href", value({"xlink:href": "javascript:alert(1)"}), 422, BAD_URI, V + "/xlink:href"),
+    ("uri_key_poster", value({"poster": "file:///etc/passwd"}), 422, BAD_URI, V + "/poster"),
+    ("srcset_second_url", value({"srcset": "https://cdn.example.com/a.png 1x, javascript:alert(1) 2x"}),
+     422, BAD_URI, V + "/srcset"),
+    ("media_mime_padded_upper", value({"mime": " IMAGE/PNG ", "width": 4}), 422, MISSING, V),
     # size and depth
     ("deeply_nested_value", value(nested(40)), 422, DEEP, V + "/a" * 28),
     ("nested_past_the_parser", "[" * 100_000 + "]" * 100_000, 422, DEEP, None),
@@ -124,6 +138,12 @@ VALID: list[tuple[str, Any]] = [
     ("long_prose", {"text": "the quick brown fox jumps over the lazy dog " * 60}),
     ("filler_runs", {"pad": "x" * 5000, "rule": "-" * 400, "name": "a_very_long_snake_case_name" * 12}),
     ("https_link", {"href": "https://example.com/docs#sidecars", "sha": "f" * 64}),
+    ("prose_data_and_javascript_words", {"text": "Data: names; emails, phones. Never type javascript: in links."}),
+    ("digest_and_uuid_lists", {"sums": "\n".join([SHA] * 12),
+                               "ids": "\n".join(str(uuid.uuid5(uuid.NAMESPACE_URL, str(i))) for i in range(20))}),
+    ("srcset_and_src_keys", {"srcset": "https://cdn.example.com/a.png 1x, https://cdn.example.com/b.png 2x",
+                             "thumbnail_src": "https://cdn.example.com/t.png", "imposter": "Bob"}),
+    ("cjk_and_emoji", {"text": "协作画布上的形状通过引用保存图片。" * 20 + "🎉👩‍👩‍👧 " * 40}),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from itertools import groupby
 from typing import Any
 
 from atoms_core.config.settings import Settings
@@ -16,19 +17,46 @@ MISSING_REF = "sidecar_missing_ref"
 BAD_URI = "sidecar_bad_uri"
 TOO_DEEP = "sidecar_too_deep"
 
-MEDIA_KINDS = frozenset({"image", "video", "audio"})
-MEDIA_MIMES = ("image/", "video/", "audio/")
 ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 URI_KEYS = frozenset({"uri", "url", "src", "href"})
+#: ``imageSrc``, ``thumbnail_src``, ``shape_href``, ``xlink:href``: the key's letters end like a URI key.
+URI_SUFFIXES = ("url", "uri", "src", "href")
+#: URI-bearing words matched as the key's last word only (``videoPoster`` yes, ``imposter`` no).
+URI_WORDS = frozenset({"poster"})
+#: camelCase, snake_case, kebab-case and ``ns:name`` words of a key.
+WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 BYTE_KEYS = frozenset({"bytes", "blob", "binary", "buffer", "base64", "b64"})
 SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 #: Spaces, C0/C1 controls and invisible direction/format marks never belong in a URI.
 URI_NOISE = re.compile("[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-#: A ``data:`` URI inside text (the scheme boundary keeps ``metadata:`` out).
-DATA_URI = re.compile(r"(?<![a-z0-9+.-])data:[a-z0-9.+-]*(?:/[a-z0-9.+-]*)?(?:;[a-z0-9=.+-]*)*,", re.I)
+#: A ``data:`` scheme inside text (the scheme boundary keeps ``metadata:`` out).
+DATA_SCHEME = re.compile(r"(?<![a-z0-9+.-])data:", re.I)
+TCHAR = "!#$%&'*+.^_`|~0-9a-z-"
+#: A ``data:`` head a browser honours: a media type (RFC 9110 tokens around a slash, spaces around it allowed)
+#: before ``;`` or ``,``, or a head without any space followed by a body (``data:,x``, ``data:text,x``).
+DATA_HEAD = re.compile(rf"(?<![a-z0-9+.-])data:(?:[ \t\n\r\f]*[{TCHAR}]+/[{TCHAR}]+[ \t\n\r\f]*[;,]"
+                       r"|[a-z0-9.+-]*(?:/[a-z0-9.+-]*)?(?:;[a-z0-9=.+-]*)*,(?=\S))", re.I)
+#: A ``;base64`` flag ending a head, spaces allowed around it.
+BASE64_FLAG = re.compile(r";[ \t\n\r\f]*base64[ \t\n\r\f]*,", re.I)
+#: Media values are recognised however their ``kind``/``mime`` is padded or cased.
+MEDIA_KIND = re.compile(r"[\s\x00-\x20]*(?:image|video|audio)[\s\x00-\x20]*\Z", re.I)
+MEDIA_MIME = re.compile(r"[\s\x00-\x20\x7f-\x9f]*(?:image|video|audio)/", re.I)
 UPPER, LOWER, DIGIT = re.compile("[A-Z]"), re.compile("[a-z]"), re.compile("[0-9]")
+#: Typed filler: lower-case letters, ``-`` and ``_`` (``xxxx``, ``----``, ``snake_case_names``).
+FILLER = re.compile(r"[a-z_-]*")
+NOT_HEX_LETTER, HEX_LETTER = re.compile("[g-z]"), re.compile("[a-f]", re.I)
+#: Digests and UUIDs: hex digits (and dashes) mixing digits and letters.
+HEXISH = re.compile(r"[0-9A-Fa-f-]*")
+#: Wrapped hex (one digest or UUID per line looks the same) is refused from this many times the base64 limit.
+HEX_FACTOR = 4
+#: Narrowest wrapping judged as wrapped encoding (``base64 -w 16``); encoders wrap at one width.
+WRAP_MIN = 16
+#: The base64 and base64url alphabet (hex is a subset).
+ALPHABET = "A-Za-z0-9+/_-"
+WRAPPED_LINE = re.compile(rf"[{ALPHABET}]+=*")
+SRCSET_URL = re.compile(r"[\s,]*([^\s,]\S*)")
 HEAD = 40
-MIME_LINE = 60
+HEAD_LONG = 300
 C0_SPACE = "".join(map(chr, range(33)))
 KEY_CACHE_LEN = 64
 LANDINGS = (("path", "value"), ("target", "delta"))
@@ -57,11 +85,17 @@ def fold(text: str) -> str:
 
 
 def role_of(key: str) -> str:
-    """``bytes`` for byte-ish keys, ``uri`` for URI-bearing keys, else ``""``."""
+    """``bytes`` for byte-ish keys, ``srcset`` for srcsets, ``uri`` for URI-bearing keys, else ``""``; every
+    spelling alike (``imageSrc``, ``image_src``, ``xlink:href``, look-alikes folded)."""
     skel = "".join(ch for ch in fold(key) if ch.isascii() and ch.isalnum())
     if skel in BYTE_KEYS or "base64" in skel or skel.endswith(("b64", "bytes", "blob")):
         return "bytes"
-    if skel in URI_KEYS or skel.endswith(("url", "uri")):
+    if skel.endswith("srcset"):
+        return "srcset"
+    if skel in URI_KEYS or skel.endswith(URI_SUFFIXES):
+        return "uri"
+    words = WORDS.findall(key if key.isascii() else unicodedata.normalize("NFKC", key).translate(CONFUSABLES))
+    if words and words[-1].lower() in URI_WORDS:
         return "uri"
     return ""
 
@@ -69,21 +103,54 @@ def role_of(key: str) -> str:
 def is_data_uri(text: str) -> bool:
     """A ``data:`` URI anywhere in ``text``, or at its start as a URL parser would read it (leading
     controls and spaces stripped, tabs and newlines dropped) after folding look-alikes."""
-    if ":" in text and "data:" in text.lower() and DATA_URI.search(text) is not None:
+    if ":" in text and "data:" in text.lower() and _has_data_uri(text):
         return True
     head = text.lstrip(C0_SPACE)[:HEAD]
-    if head.isascii():
-        if ":" not in head or not ("\t" in head or "\n" in head or "\r" in head):
-            return False
-    else:
+    if head.isascii() and (":" not in head or not ("\t" in head or "\n" in head or "\r" in head)):
+        return False
+    if _url_view(head)[:5].lower() != "data:":
+        return False
+    text = text.lstrip(C0_SPACE)
+    return _has_data_uri(_url_view(text if text.isascii() else text[:HEAD_LONG]))
+
+
+def _url_view(head: str) -> str:
+    """``head`` as a URL parser sees it: look-alikes and invisible marks folded, tabs and newlines dropped."""
+    if not head.isascii():
         head = "".join(ch for ch in fold(head) if unicodedata.category(ch) != "Cf")
-    head = head.replace("\t", "").replace("\n", "").replace("\r", "").lstrip(C0_SPACE)
-    return DATA_URI.match(head) is not None
+    return head.replace("\t", "").replace("\n", "").replace("\r", "").lstrip(C0_SPACE)
+
+
+def _has_data_uri(text: str) -> bool:
+    """A ``data:`` URI a browser would decode into more than prose. Its head runs to the first comma and counts
+    when it names a media type (``data: image/png ;name=x,``), ends in a ``;base64`` flag
+    (``data:;foo bar; base64,``), or has no space and a body follows (``data:,x``); ``data: names; emails,
+    phones`` stays prose. Linear: the heads a flag can end lie between it and the comma before it."""
+    if DATA_HEAD.search(text) is not None:
+        return True
+    for flag in BASE64_FLAG.finditer(text):
+        if DATA_SCHEME.search(text, text.rfind(",", 0, flag.start()) + 1, flag.start()) is not None:
+            return True
+    return False
 
 
 def _mixed(run: str) -> bool:
     """Encoded bytes mix upper case, lower case and digits; filler such as ``xxxx`` or ``----`` does not."""
     return (UPPER.search(run) is not None) + (LOWER.search(run) is not None) + (DIGIT.search(run) is not None) >= 2
+
+
+def _bytes_like(run: str) -> bool:
+    """A whitespace-free run of the base64/hex alphabet reads as bytes unless it is typed filler: lower-case
+    letters, ``-`` and ``_`` only, with some letter past ``f``. Repetitive bytes encode into one class
+    (``AAAA``, ``////``, ``0000``, ``ffff``), which is why one class alone does not clear a run."""
+    if _mixed(run) or FILLER.fullmatch(run) is None:
+        return True
+    return NOT_HEX_LETTER.search(run) is None and HEX_LETTER.search(run) is not None
+
+
+def _digest_like(run: str) -> bool:
+    """Hex mixing digits and letters, as digests and UUIDs do (``AAAA`` or ``0000`` are not digests)."""
+    return HEXISH.fullmatch(run) is not None and DIGIT.search(run) is not None and HEX_LETTER.search(run) is not None
 
 
 def escape(part: str) -> str:
@@ -98,14 +165,13 @@ class SidecarGuard:
         self.max_depth = max_depth
         self.min_run = max_base64_chars
         self._role = lru_cache(maxsize=4096)(self._key_role)
-        alphabet = "A-Za-z0-9+/_-"
-        lines = max(2, max_base64_chars // 64)
-        self.min_token = min(MIME_LINE, max_base64_chars)
-        # One unbroken run of the base64(url) alphabet, or MIME-style wrapped lines; the lookbehind
-        # anchors each try at the start of a run, so the scan stays linear in the text length.
-        self._base64 = re.compile(
-            rf"(?<![{alphabet}])(?:[{alphabet}]{{{max_base64_chars},}}|(?:[A-Za-z0-9+/]{{{MIME_LINE},}}=*\r?\n){{{lines},}})"
-        )
+        self.min_token = min(WRAP_MIN, max_base64_chars)
+        # One unbroken run of the base64(url) alphabet (hex is a subset); the lookbehind anchors each try at
+        # the start of a run, so the scan stays linear in the text length.
+        self._base64 = re.compile(rf"(?<![{ALPHABET}])[{ALPHABET}]{{{max_base64_chars},}}")
+        # Wrapped encodings: whole whitespace-separated tokens of WRAP_MIN+ characters, then a last line of
+        # any width (possessive quantifiers keep the scan linear).
+        self._lines = re.compile(rf"(?<!\S)(?:[{ALPHABET}]{{{self.min_token},}}+=*\s+)+[{ALPHABET}]++=*(?!\S)")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SidecarGuard:
@@ -207,6 +273,8 @@ class SidecarGuard:
                                    "upload them with POST /v1/artifacts and send a ref")
         if role == "uri" and type(value) is str:
             self._uri(value)
+        elif role == "srcset" and type(value) is str:
+            self._srcset(value)
         else:
             self._walk(value, depth + 1)
 
@@ -219,11 +287,39 @@ class SidecarGuard:
                                    "upload the bytes with POST /v1/artifacts and send a ref")
 
     def _encoded(self, text: str) -> bool:
-        """Base64-looking runs. Runs and wrapped lines are whitespace-free tokens of ``min_token``+
-        characters, so prose without such tokens is cleared by one C-speed split, not a regex scan."""
-        if all(len(token) < self.min_token for token in text.split()):
+        """Base64- or hex-looking runs, unbroken or wrapped. Both are made of whitespace-free tokens of
+        ``min_token``+ characters, so prose without such tokens is cleared by one C-speed split."""
+        long = [token for token in text.split() if len(token) >= self.min_token]
+        if not long:
             return False
-        return any(_mixed(run.group()) for run in self._base64.finditer(text))
+        if max(map(len, long)) >= self.min_run and any(_bytes_like(m.group()) for m in self._base64.finditer(text)):
+            return True
+        # A wrapped run has 2+ whole-token lines of min_token+ characters making up at least half its length;
+        # prose rarely has two such tokens (URLs hold ':' and '.'), so the scan below seldom runs.
+        count = total = 0
+        for token in long:
+            if WRAPPED_LINE.fullmatch(token) is not None:
+                count, total = count + 1, total + len(token)
+                if count >= 2 and 2 * total >= self.min_run:
+                    return any(self._wrapped(block.group().split()) for block in self._lines.finditer(text))
+        return False
+
+    def _wrapped(self, lines: list[str]) -> bool:
+        """Encoders wrap at one width: each stretch of equal-width lines, with one shorter last line, is judged
+        as one run. A stretch of hex lines, which lists of digests or UUIDs resemble, needs HEX_FACTOR times
+        the length."""
+        start = 0
+        for width, group in groupby(map(len, lines)):
+            end = start + len(list(group))
+            tail = lines[end] if end < len(lines) and len(lines[end]) < width else ""
+            if end - start + bool(tail) >= 2 and width * (end - start) + len(tail) >= self.min_run:
+                run = "".join(lines[start:end])
+                whole = (run + tail).rstrip("=")
+                limit = self.min_run * HEX_FACTOR if _digest_like(run) else self.min_run
+                if len(whole) >= limit and (_bytes_like(run) or (tail != "" and _bytes_like(whole))):
+                    return True
+            start = end
+        return False
 
     def _uri(self, uri: str) -> None:
         self._text(uri)
@@ -238,13 +334,26 @@ class SidecarGuard:
         if URI_NOISE.search(uri) is not None:
             raise _Refusal(BAD_URI, "a uri may not contain spaces, control or invisible characters")
 
+    def _srcset(self, srcset: str) -> None:
+        """Each candidate URL of a srcset (``url [descriptor], ...``, split as the HTML parser does) is a uri."""
+        self._text(srcset)
+        pos = 0
+        while (match := SRCSET_URL.match(srcset, pos)) is not None:
+            url = match.group(1)
+            if url.endswith(","):
+                url, pos = url.rstrip(","), match.end()
+            else:
+                comma = srcset.find(",", match.end())
+                pos = len(srcset) if comma < 0 else comma + 1
+            self._uri(url)
+
     def _media(self, obj: dict[str, Any]) -> None:
         kind = obj.get("kind")
         mime = obj.get("mime")
         if obj.get("type") == "Buffer" and type(obj.get("data")) is list:
             raise _Refusal(INLINE, "a serialised Buffer carries inline bytes; send a ref")
-        is_media = (type(kind) is str and kind in MEDIA_KINDS) or (
-            type(mime) is str and mime.lower().startswith(MEDIA_MIMES))
+        is_media = (type(kind) is str and MEDIA_KIND.match(kind) is not None) or (
+            type(mime) is str and MEDIA_MIME.match(mime) is not None)
         if not is_media:
             return
         ref = obj.get("ref")

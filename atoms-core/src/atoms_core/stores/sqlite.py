@@ -36,9 +36,17 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS commands (
   tenant TEXT NOT NULL, stream TEXT NOT NULL, command_id TEXT NOT NULL, result TEXT NOT NULL,
   PRIMARY KEY (tenant, stream, command_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots (
-  tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
-  PRIMARY KEY (tenant, stream)) WITHOUT ROWID;
+-- A rowid table: a lookup walks the small (tenant, stream) index and integer keys, and reads only its
+-- own row's overflow pages. (In a WITHOUT ROWID table every key comparison on the way to another
+-- partition loaded a big neighbour's whole state.)
+CREATE TABLE IF NOT EXISTS snapshot_states (
+  id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
+  UNIQUE (tenant, stream));
+"""
+#: Data dirs written before ``snapshot_states`` keep their snapshots in this table: moved at open.
+MIGRATE_SNAPSHOTS = """
+INSERT INTO snapshot_states (tenant, stream, seq, state) SELECT tenant, stream, seq, state FROM snapshots;
+DROP TABLE snapshots;
 """
 
 #: The head: the last event's seq, or the one recorded when pruning emptied the partition.
@@ -54,6 +62,13 @@ HEAD_CACHE_SIZE = 65536
 
 class _SeqTaken(Exception):
     """An event's seq is already stored: the cached head was stale."""
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file of an older schema up to date (inside the caller's transaction)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='snapshots'").fetchone():
+        for statement in MIGRATE_SNAPSHOTS.strip().split(";\n"):
+            db.execute(statement)
 
 
 class SqliteStore:
@@ -84,6 +99,7 @@ class SqliteStore:
             db.execute("PRAGMA cache_size=-65536")
             db.executescript(SCHEMA)
             db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, held until close
+            _migrate(db)
             db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             db.close()
@@ -180,15 +196,15 @@ class SqliteStore:
 
     async def save_snapshot(self, partition: Partition, snapshot: StoredSnapshot) -> None:
         self.db.execute(
-            "INSERT INTO snapshots (tenant, stream, seq, state) VALUES (?,?,?,?) "
+            "INSERT INTO snapshot_states (tenant, stream, seq, state) VALUES (?,?,?,?) "
             "ON CONFLICT (tenant, stream) DO UPDATE SET seq=excluded.seq, state=excluded.state "
-            "WHERE excluded.seq > snapshots.seq",
+            "WHERE excluded.seq > snapshot_states.seq",
             (*partition, snapshot.seq, snapshot.state_json),
         )
 
     async def latest_snapshot(self, partition: Partition) -> StoredSnapshot | None:
         row = self.db.execute(
-            "SELECT seq, state FROM snapshots WHERE tenant=? AND stream=?", partition
+            "SELECT seq, state FROM snapshot_states WHERE tenant=? AND stream=?", partition
         ).fetchone()
         return StoredSnapshot(int(row[0]), row[1]) if row else None
 

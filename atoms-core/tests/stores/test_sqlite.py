@@ -1,14 +1,22 @@
 """What only the embedded SQLite engine promises: a stream's big snapshot costs no other stream a read,
-and a data dir written by an older release still opens with everything in it."""
+a data dir written by an older release still opens with everything in it, and a lost or corrupt
+``timeline.db`` stops the start with one line instead of becoming an empty store."""
 
 from __future__ import annotations
 
 import json
+import random
+import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from atoms_core.realtime.timeline import Partition, StoredEvent, StoredSnapshot
 from atoms_core.stores.sqlite import SqliteStore
+from servers import ATOMS, free_port, running_server
+from streams_api import StreamClient, patch
 
 BIG = 20 << 20  # a 20 MiB state
 OTHERS = [Partition("acme", f"canvas:s{i:02d}") for i in range(40)]
@@ -90,3 +98,68 @@ async def test_a_timeline_db_of_the_previous_schema_opens_with_its_snapshots_and
         await store.close()
     # the migrated file keeps the big snapshot, out of the other partitions' way
     assert await _first_access_of_others_reads(path) < 1 << 20
+
+
+def _serve(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``atoms serve`` on a data dir it must refuse: it exits by itself, before listening."""
+    return subprocess.run([ATOMS, "serve", "--port", str(free_port()), "--data-dir", str(data_dir), *extra],
+                          capture_output=True, text=True, timeout=60)
+
+
+def _served_once(data_dir: Path) -> None:
+    with running_server(data_dir) as server:
+        client = StreamClient(server.url, server.token(), "canvas:kept")
+        assert client.post(patch(client.stream, "/a", 1)).status_code == 202
+
+
+@pytest.mark.parametrize("loss", ["truncated", "deleted"])
+def test_a_lost_timeline_db_is_refused_at_start_until_allowed(tmp_path: Path, loss: str) -> None:
+    data = tmp_path / "data"
+    _served_once(data)
+    db = data / "timeline.db"
+    if loss == "truncated":
+        db.write_bytes(b"")
+    else:
+        db.unlink()
+    refused = _serve(data)
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert str(db) in line and "--allow-empty-store" in line
+    assert ("empty" if loss == "truncated" else "missing") in line
+
+    with running_server(data, args=["--allow-empty-store"]) as server:  # told to: a new, empty timeline
+        assert StreamClient(server.url, server.token(), "canvas:kept").state()["seq"] == 0
+    with running_server(data) as server:  # and from then on that is the data dir's timeline
+        assert StreamClient(server.url, server.token(), "canvas:kept").state()["seq"] == 0
+
+
+def test_a_corrupt_timeline_db_is_refused_with_its_path_and_no_traceback(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _served_once(data)
+    db = data / "timeline.db"
+    db.write_bytes(random.Random(7).randbytes(64 * 1024))
+    refused = _serve(data)
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert str(db) in line and "not a readable" in line
+    assert db.stat().st_size == 64 * 1024  # left as it was, for the operator
+
+
+def test_a_timeline_db_of_another_data_dir_is_refused(tmp_path: Path) -> None:
+    _served_once(tmp_path / "one")
+    _served_once(tmp_path / "two")
+    shutil.copy(tmp_path / "two" / "timeline.db", tmp_path / "one" / "timeline.db")
+    refused = _serve(tmp_path / "one")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert str(tmp_path / "one" / "timeline.db") in refused.stderr and "timeline.id" in refused.stderr
+
+
+def test_a_data_dir_of_an_older_release_gets_its_marker_and_keeps_its_events(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _served_once(data)
+    (data / "timeline.id").unlink()  # as an older release left it
+    with running_server(data) as server:
+        assert StreamClient(server.url, server.token(), "canvas:kept").state()["seq"] == 1
+    assert (data / "timeline.id").read_text().strip()

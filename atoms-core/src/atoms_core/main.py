@@ -49,11 +49,12 @@ def build_context(settings: Settings) -> Context:
     store = create_store(settings, redis_url)
     hub = Hub()
     artifacts = create_artifact_store(settings, loader, keys.ticket_key.reveal())
-    audit = AuditLog(settings.data_dir / "audit")
+    audit = AuditLog(settings.data_dir / "audit", settings.audit_buffer_bytes)
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
                             settings.state_cache_partitions, settings.state_max_depth)
     metrics = Metrics()
     metrics.count_sse_frames(lambda: hub.inline_frames, lambda: hub.queued_frames)
+    metrics.count_audit(lambda: audit.write_errors, lambda: audit.dropped)
     ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
                   metrics, SidecarGuard.from_settings(settings), {})
     if settings.engine == "redis":

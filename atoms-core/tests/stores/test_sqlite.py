@@ -9,13 +9,16 @@ import random
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from atoms_core.realtime.timeline import Partition, StoredEvent, StoredSnapshot
 from atoms_core.stores.sqlite import SqliteStore
-from servers import ATOMS, free_port, running_server
+from filesystems import fill, small_tmpfs
+from servers import ATOMS, AtomsServer, free_port, running_server
 from streams_api import StreamClient, patch
 
 BIG = 20 << 20  # a 20 MiB state
@@ -163,3 +166,52 @@ def test_a_data_dir_of_an_older_release_gets_its_marker_and_keeps_its_events(tmp
     with running_server(data) as server:
         assert StreamClient(server.url, server.token(), "canvas:kept").state()["seq"] == 1
     assert (data / "timeline.id").read_text().strip()
+
+
+def _readyz(server: AtomsServer) -> tuple[int, dict[str, bool]]:
+    response = httpx.get(f"{server.url}/readyz")
+    return response.status_code, response.json()["checks"]
+
+
+def test_a_full_data_disk_turns_readyz_unready_until_writes_work_again(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with small_tmpfs(data, "8m"), running_server(data) as server:
+        client = StreamClient(server.url, server.token(), "canvas:disk")
+        assert client.post(patch(client.stream, "/a", 0)).status_code == 202
+        filler = fill(data)
+        big = "x" * 200_000
+        codes = [client.post(patch(client.stream, f"/b{i}", big)).status_code for i in range(30)]
+        assert 503 in codes and 500 not in codes
+        status, checks = _readyz(server)
+        assert status == 503 and checks["store"] is False
+        filler.unlink()
+        deadline = time.monotonic() + 20
+        while _readyz(server)[1]["store"] is not True:  # a probe write tells when writes work again
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert client.post(patch(client.stream, "/after", 1)).status_code == 202
+
+
+def test_a_corrupt_page_met_while_running_answers_503_and_keeps_readyz_unready(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as server:
+        for i in range(300):  # enough streams for the events table to span many pages
+            client = StreamClient(server.url, server.token(), f"canvas:c{i}")
+            assert client.post(patch(client.stream, "/k", "v" * 200)).status_code == 202
+    db = data / "timeline.db"
+    with sqlite3.connect(db) as conn:
+        [root] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='events'").fetchone()
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with db.open("r+b") as handle:  # the events table's root page: garbage
+        handle.seek((root - 1) * page_size)
+        handle.write(random.Random(3).randbytes(page_size))
+    with running_server(data) as server:  # its identity reads fine: it starts
+        assert _readyz(server)[0] == 200
+        client = StreamClient(server.url, server.token(), "canvas:c7")
+        assert client.post(patch(client.stream, "/k2", 1)).status_code == 503
+        for _ in range(3):  # and stays unready: a corrupt file needs an operator
+            status, checks = _readyz(server)
+            assert status == 503 and checks["store"] is False
+            time.sleep(0.2)
+        assert "corrupt" in server.log_path.read_text()

@@ -228,6 +228,16 @@ async def test_a_reopened_store_keeps_everything(engine: str, tmp_path: Path, re
         await second.close()
 
 
+async def test_opening_an_open_store_again_changes_nothing(store: TimelineStore, part: Partition) -> None:
+    """``atoms serve`` opens the store before uvicorn starts; the app's lifespan opens it again."""
+    await store.append(part, 0, events(1, 2), {"c": "r"})
+    await store.open()
+    assert await store.bounds(part) == (1, 2)
+    await store.append(part, 2, events(3, 3), {})
+    assert await store.lookup(part, ["c"]) == {"c": "r"}
+    assert await store.ping()
+
+
 async def test_a_second_sqlite_store_on_the_same_file_is_refused_until_the_first_closes(tmp_path: Path,
                                                                                         part: Partition) -> None:
     """One process owns the embedded database: a second server on the same data dir fails to start."""

@@ -5,9 +5,9 @@ of CPU and survives a process crash (SIGKILL); ``FULL`` also survives power loss
 group commit. One process owns the file (the in-memory partition cache relies on it): it holds
 an exclusive lock from ``open`` to ``close``, so a second server on the same data dir fails to start.
 
-A commit writes only what it must: the events rows and the idempotency rows. The head is the last
-event's seq (cached in memory while the lock is held); ``heads`` records it at each prune, for the
-partitions whose events were all pruned.
+A commit writes only what it must: the events rows (and, for a long body, an ``event_bodies`` row) and
+the idempotency rows. The head is the last event's seq (cached in memory while the lock is held);
+``heads`` records it at each prune, for the partitions whose events were all pruned.
 """
 
 from __future__ import annotations
@@ -44,13 +44,19 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS commands (
   tenant TEXT NOT NULL, stream TEXT NOT NULL, command_id TEXT NOT NULL, result TEXT NOT NULL,
   PRIMARY KEY (tenant, stream, command_id)) WITHOUT ROWID;
--- A rowid table: a lookup walks the small (tenant, stream) index and integer keys, and reads only its
--- own row's overflow pages. (In a WITHOUT ROWID table every key comparison on the way to another
--- partition loaded a big neighbour's whole state.)
+-- Big values live in rowid tables: a lookup walks a small index and integer keys, and reads only
+-- its own row's overflow pages. (In a WITHOUT ROWID table every key comparison on the way to another
+-- partition loads a big neighbour's whole row.) An event whose body is longer than INLINE_BODY keeps
+-- body '' in ``events`` and its body in ``event_bodies``.
+CREATE TABLE IF NOT EXISTS event_bodies (
+  id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL,
+  UNIQUE (tenant, stream, seq));
 CREATE TABLE IF NOT EXISTS snapshot_states (
   id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
   UNIQUE (tenant, stream));
 """
+#: The longest event body kept in its ``events`` row: at most about one overflow page on 4 KiB pages.
+INLINE_BODY = 1024
 #: Data dirs written before ``snapshot_states`` keep their snapshots in this table: moved at open.
 MIGRATE_SNAPSHOTS = """
 INSERT INTO snapshot_states (tenant, stream, seq, state) SELECT tenant, stream, seq, state FROM snapshots;
@@ -62,6 +68,7 @@ HEAD = """
 SELECT max(coalesce((SELECT max(seq) FROM events WHERE tenant=?1 AND stream=?2), 0),
            coalesce((SELECT head FROM heads WHERE tenant=?1 AND stream=?2), 0))"""
 INSERT_EVENT = "INSERT INTO events (tenant, stream, seq, type, body) VALUES (?,?,?,?,?)"
+INSERT_BODY = "INSERT INTO event_bodies (tenant, stream, seq, body) VALUES (?,?,?,?)"
 INSERT_RESULT = "INSERT INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)"
 #: Heads of recently written partitions, kept in memory: exact, because this process holds the
 #: file's exclusive lock, so no other writer can move them.
@@ -240,9 +247,13 @@ class SqliteStore:
         tenant, stream = partition
         with self._transaction() as db:
             try:
-                db.executemany(INSERT_EVENT, [(tenant, stream, e.seq, e.type, e.body) for e in events])
+                db.executemany(INSERT_EVENT, [(tenant, stream, e.seq, e.type, e.body if len(e.body) <= INLINE_BODY
+                                               else "") for e in events])
             except sqlite3.IntegrityError:
                 raise _SeqTaken() from None
+            big = [(tenant, stream, e.seq, e.body) for e in events if len(e.body) > INLINE_BODY]
+            if big:
+                db.executemany(INSERT_BODY, big)
             try:
                 db.executemany(INSERT_RESULT, [(tenant, stream, cid, result) for cid, result in results.items()])
             except sqlite3.IntegrityError:
@@ -267,7 +278,13 @@ class SqliteStore:
                 "SELECT seq, type, body FROM events WHERE tenant=? AND stream=? AND seq>? ORDER BY seq LIMIT ?",
                 (*partition, after, limit),
             ).fetchall()
-        return [StoredEvent(seq, kind, body) for seq, kind, body in rows]
+            if not any(body == "" for _, _, body in rows):
+                return [StoredEvent(seq, kind, body) for seq, kind, body in rows]
+            bodies = dict(db.execute(
+                "SELECT seq, body FROM event_bodies WHERE tenant=? AND stream=? AND seq>? AND seq<=?",
+                (*partition, after, rows[-1][0]),
+            ).fetchall())
+        return [StoredEvent(seq, kind, body or bodies[seq]) for seq, kind, body in rows]
 
     async def bounds(self, partition: Partition) -> tuple[int, int]:
         head = self._head(partition)
@@ -311,4 +328,5 @@ class SqliteStore:
                 (*partition, head),
             )
             db.execute("DELETE FROM events WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
+            db.execute("DELETE FROM event_bodies WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
         self._failing = None

@@ -1,14 +1,18 @@
 """The DatasetEvent audit log: one record per accepted/refused command, ticket and SSE open/close,
-per tenant, exported with `atoms audit export`."""
+per tenant, exported with `atoms audit export`; a full disk neither loses records silently nor
+leaves the node ready."""
 
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import httpx
 
-from servers import AtomsServer
-from streams_api import StreamClient, patch
+from filesystems import fill, small_tmpfs
+from servers import AtomsServer, running_server
+from streams_api import StreamClient, metric, patch
 
 
 def test_audit_export_records_each_outcome_per_tenant(server: AtomsServer) -> None:
@@ -37,3 +41,76 @@ def test_audit_export_records_each_outcome_per_tenant(server: AtomsServer) -> No
     since = server.cli("audit", "export", "--data-dir", str(server.data_dir), "--tenant", "acme",
                        "--since", "2999-01-01T00:00:00Z")
     assert since == ""
+
+
+def _ready(server: AtomsServer) -> tuple[int, dict[str, bool]]:
+    response = httpx.get(f"{server.url}/readyz")
+    return response.status_code, response.json()["checks"]
+
+
+def _wait_ready(server: AtomsServer, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _ready(server)[0] != 200:
+        assert time.monotonic() < deadline, f"still unready: {_ready(server)}"
+        time.sleep(0.1)
+
+
+def _accepted_ids(server: AtomsServer, tenant: str = "acme") -> list[str]:
+    out = server.cli("audit", "export", "--data-dir", str(server.data_dir), "--tenant", tenant)
+    return [e["command_id"] for e in map(json.loads, out.splitlines()) if e["kind"] == "command.accepted"]
+
+
+def test_a_full_audit_disk_turns_readyz_unready_and_loses_no_record_once_space_returns(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with small_tmpfs(data / "audit", "1m") as audit_dir, running_server(data) as server:
+        client = StreamClient(server.url, server.token(), "canvas:full")
+        assert client.post(patch(client.stream, "/a", 0, command_id="before")).status_code == 202
+        filler = fill(audit_dir)
+        ids = [f"full-{i}" for i in range(40)]
+        for i, command_id in enumerate(ids):  # the timeline is on another disk: commands go on
+            assert client.post(patch(client.stream, f"/k{i}", i, command_id=command_id)).status_code == 202
+        status, checks = _ready(server)
+        assert status == 503 and checks["audit"] is False and checks["store"] is True
+        assert metric(server.url, "atoms_audit_write_errors_total") >= 1
+        filler.unlink()
+        _wait_ready(server)  # the retry (with backoff) writes what was kept
+        assert metric(server.url, "atoms_audit_dropped_total") == 0
+        server.stop()
+        assert _accepted_ids(server) == ["before", *ids]
+        assert "audit log not writable" in server.log_path.read_text()
+
+
+def test_records_past_the_audit_buffer_are_dropped_counted_and_logged(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"ATOMS_AUDIT_BUFFER_BYTES": "4096"}
+    with small_tmpfs(data / "audit", "1m") as audit_dir, running_server(data, env=env) as server:
+        client = StreamClient(server.url, server.token(), "canvas:bounded")
+        assert client.post(patch(client.stream, "/a", 0, command_id="before")).status_code == 202
+        filler = fill(audit_dir)
+        ids = [f"b-{i}" for i in range(60)]  # ~350 bytes of record each: far more than 4 KiB
+        for i, command_id in enumerate(ids):
+            assert client.post(patch(client.stream, f"/k{i}", i, command_id=command_id)).status_code == 202
+        dropped = metric(server.url, "atoms_audit_dropped_total")
+        assert dropped >= 1
+        filler.unlink()
+        _wait_ready(server)
+        server.stop()
+        written = _accepted_ids(server)
+        assert len(written) + dropped == 1 + len(ids)
+        assert written == ["before", *ids][:len(written)]  # the kept ones are the oldest, in order
+        log = server.log_path.read_text()
+        assert "audit records dropped" in log
+        assert f"{int(dropped)} audit records were dropped since the last write" in log
+
+
+def test_sigkill_right_after_202s_loses_no_audit_record(tmp_path: Path) -> None:
+    server = AtomsServer(tmp_path / "data").start()
+    try:
+        client = StreamClient(server.url, server.token(), "canvas:killed")
+        ids = [f"k-{i}" for i in range(30)]
+        for i, command_id in enumerate(ids):
+            assert client.post(patch(client.stream, f"/k{i}", i, command_id=command_id)).status_code == 202
+        server.kill()  # SIGKILL at once: no flush timer, no shutdown
+        assert _accepted_ids(server) == ids
+    finally:
+        server.stop()

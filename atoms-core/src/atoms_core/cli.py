@@ -10,6 +10,7 @@ from typing import Any
 
 from atoms_core.config.settings import ConfigError, Settings, load_settings
 from atoms_core.config.vault import SecretError, loader_for, redacted
+from atoms_core.realtime.timeline import StoreUnavailable
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -24,7 +25,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from atoms_core.logs import configure
     from atoms_core.main import build_context, create_app
 
-    settings = _settings(args, demo=True if args.demo else None, engine=args.engine)
+    settings = _settings(args, demo=True if args.demo else None, engine=args.engine,
+                         allow_empty_store=True if args.allow_empty_store else None)
     configure(settings.log_level)
     ctx = build_context(settings)
     if settings.demo:
@@ -34,6 +36,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, ctx)
 
     class Server(uvicorn.Server):
+        async def serve(self, sockets: Any = None) -> None:
+            # Open the store before anything listens: a refused data dir ends the command with one line.
+            await ctx.store.open()
+            await super().serve(sockets)
+
         async def shutdown(self, sockets: Any = None) -> None:
             # End SSE streams first so clients resume elsewhere; uvicorn then drains and exits.
             ctx.hub.close_all()
@@ -112,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--engine", choices=["memory", "sqlite", "redis"], default=None)
     serve.add_argument("--demo", action="store_true", help="serve the demo canvas at / with a dev identity")
+    serve.add_argument("--allow-empty-store", action="store_true",
+                       help="start although timeline.db is missing, empty or another data dir's (begins anew)")
     serve.set_defaults(func=cmd_serve)
 
     token = sub.add_parser("token", help="print an identity JWT the server accepts (dev keys)")
@@ -162,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (ConfigError, SecretError) as exc:
+    except (ConfigError, SecretError, StoreUnavailable) as exc:
         print(f"atoms: {exc}", file=sys.stderr)
         return 2
 

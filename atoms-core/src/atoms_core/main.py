@@ -50,11 +50,12 @@ def build_context(settings: Settings) -> Context:
     store = create_store(settings, redis_url)
     hub = Hub()
     artifacts = create_artifact_store(settings, loader, keys.ticket_key.reveal())
-    audit = AuditLog(settings.data_dir / "audit")
+    audit = AuditLog(settings.data_dir / "audit", settings.audit_buffer_bytes)
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
                             settings.state_cache_partitions, settings.state_max_depth)
     metrics = Metrics()
     metrics.count_sse_frames(lambda: hub.inline_frames, lambda: hub.queued_frames)
+    metrics.count_audit(lambda: audit.write_errors, lambda: audit.dropped)
     sse_caps = ConnectionCaps("sse", settings.sse_max_per_principal, settings.sse_max_per_tenant, metrics)
     ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
     ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,

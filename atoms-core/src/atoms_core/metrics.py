@@ -44,6 +44,10 @@ class Metrics:
         """Expose the hub's plain counters (an int increment per delivery, no lock on the hot path)."""
         self.registry.register(_SseFrames(inline, queued))
 
+    def count_audit(self, write_errors: Callable[[], int], dropped: Callable[[], int]) -> None:
+        """Expose the audit log's plain counters."""
+        self.registry.register(_AuditCounters(write_errors, dropped))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -59,3 +63,15 @@ class _SseFrames(Collector):
         family.add_metric(["inline"], self.inline())
         family.add_metric(["queued"], self.queued())
         yield family
+
+
+class _AuditCounters(Collector):
+    def __init__(self, write_errors: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self.write_errors = write_errors
+        self.dropped = dropped
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("atoms_audit_write_errors", "Failed writes of the audit log (each is retried)",
+                                  value=self.write_errors())
+        yield CounterMetricFamily("atoms_audit_dropped", "Audit records never written: the buffer was full, "
+                                  "or shutdown came while the log could not be written", value=self.dropped())

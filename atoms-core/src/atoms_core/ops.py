@@ -1,4 +1,5 @@
-"""Liveness, readiness (the store answers, the fan-out link is up, not draining) and Prometheus metrics."""
+"""Liveness, readiness (the store answers and writes, the audit log writes, the fan-out link is up, not
+draining) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    checks = {"store": await ctx.store.ping(), "fanout": ctx.partitions.live, "accepting": not ctx.hub.closing}
+    checks = {"store": await ctx.store.ping(), "audit": ctx.audit.healthy, "fanout": ctx.partitions.live,
+              "accepting": not ctx.hub.closing}
     ok = all(checks.values())
     return JSONResponse({"status": "ready" if ok else "unavailable", "engine": ctx.settings.engine, "checks": checks},
                         status_code=200 if ok else 503)

@@ -47,6 +47,8 @@ class Recorder:
 
     def refused(self, *args: Any) -> None: ...
 
+    def committed(self) -> None: ...
+
 
 def make(tmp: Path) -> tuple[Partitions, MemoryStore]:
     store = MemoryStore()

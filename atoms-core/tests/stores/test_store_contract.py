@@ -140,6 +140,19 @@ async def test_results_without_events_keep_the_head(store: TimelineStore, part: 
     assert await store.bounds(part) == (1, 2)
 
 
+async def test_large_event_bodies_read_back_whole_among_small_ones_and_prune(store: TimelineStore,
+                                                                             part: Partition) -> None:
+    big = [StoredEvent(seq, "state_patch", '{"v":"' + chr(0x41 + seq) * (200_000 + seq) + '"}') for seq in (2, 4)]
+    mixed = [events(1, 1)[0], big[0], events(3, 3)[0], big[1], events(5, 5)[0]]
+    await store.append(part, 0, mixed, {})
+    assert await store.read(part, 0, 10) == mixed
+    assert await store.read(part, 1, 2) == mixed[1:3]
+    await store.prune(part, 2)
+    assert await store.read(part, 0, 10) == mixed[2:]
+    await store.prune(part, 5)
+    assert await store.read(part, 0, 10) == []
+
+
 async def test_latest_snapshot_is_the_highest_saved(store: TimelineStore, part: Partition) -> None:
     await store.append(part, 0, events(1, 9), {})
     await store.save_snapshot(part, StoredSnapshot(4, '{"doc":4}'))
@@ -226,6 +239,16 @@ async def test_a_reopened_store_keeps_everything(engine: str, tmp_path: Path, re
         assert await second.latest_snapshot(part) == StoredSnapshot(3, '{"doc":3}')
     finally:
         await second.close()
+
+
+async def test_opening_an_open_store_again_changes_nothing(store: TimelineStore, part: Partition) -> None:
+    """``atoms serve`` opens the store before uvicorn starts; the app's lifespan opens it again."""
+    await store.append(part, 0, events(1, 2), {"c": "r"})
+    await store.open()
+    assert await store.bounds(part) == (1, 2)
+    await store.append(part, 2, events(3, 3), {})
+    assert await store.lookup(part, ["c"]) == {"c": "r"}
+    assert await store.ping()
 
 
 async def test_a_second_sqlite_store_on_the_same_file_is_refused_until_the_first_closes(tmp_path: Path,

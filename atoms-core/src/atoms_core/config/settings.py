@@ -34,6 +34,8 @@ class Settings(BaseModel):
     engine: Literal["memory", "sqlite", "redis"] = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
+    allow_empty_store: bool = False  # start although timeline.db is missing, empty or another data dir's
+    audit_buffer_bytes: int = Field(default=8 * 1024 * 1024, ge=4096)  # unwritten audit records kept
     demo: bool = False
     demo_dist: str = ""  # built atoms-app served by --demo; "" = atoms-app/dist beside atoms-core
     demo_max_agents: int = Field(default=32, ge=0)  # --demo: canvases with a running demo agent

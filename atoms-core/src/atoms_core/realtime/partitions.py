@@ -68,6 +68,8 @@ class CommandObserver(Protocol):
     def refused(self, partition: Partition, actor: str, command: CommandEnvelope | None,
                 error: AtomsError) -> None: ...
 
+    def committed(self) -> None: ...  # a group's outcomes are observed; its replies go out next
+
 
 @dataclass(slots=True)
 class _Request:
@@ -321,6 +323,7 @@ class Partitions:
                     if not result.duplicate:
                         self.observer.accepted(plog.partition, request.actor, command, result.seq)
                 request.future.set_result(reply)
+        self.observer.committed()  # before any 202 is written: the waiters run on the next loop pass
         if outcome.snapshots:
             await self._prune(plog)
 

@@ -55,8 +55,12 @@ class StoreUnavailable(Exception):
     """The store cannot be reached; nothing was committed."""
 
 
+class StoreRefused(StoreUnavailable):
+    """The store will not open as it is (a lost or foreign file); the message says what to do."""
+
+
 class TimelineStore(Protocol):
-    async def open(self) -> None: ...
+    async def open(self) -> None: ...  # a second call while open does nothing
 
     async def close(self) -> None: ...
 

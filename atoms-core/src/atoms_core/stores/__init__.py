@@ -14,7 +14,7 @@ def create_store(settings: Settings, redis_url: str | None = None) -> TimelineSt
     if settings.engine == "sqlite":
         from atoms_core.stores.sqlite import SqliteStore
 
-        return SqliteStore(settings.data_dir / "timeline.db", settings.sqlite_synchronous)
+        return SqliteStore(settings.data_dir / "timeline.db", settings.sqlite_synchronous, settings.allow_empty_store)
     from atoms_core.stores.redis import RedisStore
 
     return RedisStore(redis_url or settings.redis_url)

@@ -144,6 +144,8 @@ class RedisStore:
 
     async def open(self) -> None:
         # No round trip here: a node starts while Redis is down and reports not-ready until it is up.
+        if self._client is not None:
+            return
         self._client = connect(self.url)
         self._append = self._client.register_script(APPEND)
         self._save_snapshot = self._client.register_script(SAVE_SNAPSHOT)

@@ -5,15 +5,18 @@ of CPU and survives a process crash (SIGKILL); ``FULL`` also survives power loss
 group commit. One process owns the file (the in-memory partition cache relies on it): it holds
 an exclusive lock from ``open`` to ``close``, so a second server on the same data dir fails to start.
 
-A commit writes only what it must: the events rows and the idempotency rows. The head is the last
-event's seq (cached in memory while the lock is held); ``heads`` records it at each prune, for the
-partitions whose events were all pruned.
+A commit writes only what it must: the events rows (and, for a long body, an ``event_bodies`` row) and
+the idempotency rows. The head is the last event's seq (cached in memory while the lock is held);
+``heads`` records it at each prune, for the partitions whose events were all pruned.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +26,15 @@ from atoms_core.realtime.timeline import (
     Partition,
     StoredEvent,
     StoredSnapshot,
+    StoreRefused,
     StoreUnavailable,
 )
+from atoms_core.stores.marker import StoreMarker
+
+log = logging.getLogger("atoms.sqlite")
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);  -- store_id, probe
 CREATE TABLE IF NOT EXISTS heads (
   tenant TEXT NOT NULL, stream TEXT NOT NULL, head INTEGER NOT NULL,
   PRIMARY KEY (tenant, stream)) WITHOUT ROWID;  -- the head at the last prune
@@ -36,9 +44,23 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS commands (
   tenant TEXT NOT NULL, stream TEXT NOT NULL, command_id TEXT NOT NULL, result TEXT NOT NULL,
   PRIMARY KEY (tenant, stream, command_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS snapshots (
-  tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
-  PRIMARY KEY (tenant, stream)) WITHOUT ROWID;
+-- Big values live in rowid tables: a lookup walks a small index and integer keys, and reads only
+-- its own row's overflow pages. (In a WITHOUT ROWID table every key comparison on the way to another
+-- partition loads a big neighbour's whole row.) An event whose body is longer than INLINE_BODY keeps
+-- body '' in ``events`` and its body in ``event_bodies``.
+CREATE TABLE IF NOT EXISTS event_bodies (
+  id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL,
+  UNIQUE (tenant, stream, seq));
+CREATE TABLE IF NOT EXISTS snapshot_states (
+  id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL,
+  UNIQUE (tenant, stream));
+"""
+#: The longest event body kept in its ``events`` row: at most about one overflow page on 4 KiB pages.
+INLINE_BODY = 1024
+#: Data dirs written before ``snapshot_states`` keep their snapshots in this table: moved at open.
+MIGRATE_SNAPSHOTS = """
+INSERT INTO snapshot_states (tenant, stream, seq, state) SELECT tenant, stream, seq, state FROM snapshots;
+DROP TABLE snapshots;
 """
 
 #: The head: the last event's seq, or the one recorded when pruning emptied the partition.
@@ -46,6 +68,7 @@ HEAD = """
 SELECT max(coalesce((SELECT max(seq) FROM events WHERE tenant=?1 AND stream=?2), 0),
            coalesce((SELECT head FROM heads WHERE tenant=?1 AND stream=?2), 0))"""
 INSERT_EVENT = "INSERT INTO events (tenant, stream, seq, type, body) VALUES (?,?,?,?,?)"
+INSERT_BODY = "INSERT INTO event_bodies (tenant, stream, seq, body) VALUES (?,?,?,?)"
 INSERT_RESULT = "INSERT INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)"
 #: Heads of recently written partitions, kept in memory: exact, because this process holds the
 #: file's exclusive lock, so no other writer can move them.
@@ -56,12 +79,27 @@ class _SeqTaken(Exception):
     """An event's seq is already stored: the cached head was stale."""
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file of an older schema up to date (inside the caller's transaction)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='snapshots'").fetchone():
+        for statement in MIGRATE_SNAPSHOTS.strip().split(";\n"):
+            db.execute(statement)
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
 class SqliteStore:
-    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, synchronous: str = "NORMAL", allow_empty: bool = False) -> None:
         self.path = path
         self.synchronous = synchronous
+        self.allow_empty = allow_empty
+        self.marker = StoreMarker(path.with_suffix(".id"))
         self._db: sqlite3.Connection | None = None
         self._heads: dict[Partition, int] = {}
+        self._failing: str | None = None  # the last write error, until a write succeeds again
+        self._corrupt: str | None = None  # a corrupt page was met: unready until an operator acts
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -70,7 +108,11 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
+        """Open (again: a no-op) and take the lock; refuse a file that is not the data dir's timeline."""
+        if self._db is not None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._refuse_lost_file()
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA busy_timeout=1000")
@@ -84,11 +126,50 @@ class SqliteStore:
             db.execute("PRAGMA cache_size=-65536")
             db.executescript(SCHEMA)
             db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, held until close
+            _migrate(db)
+            store_id = self._identify(db)
             db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             db.close()
-            raise StoreUnavailable(f"{self.path} is in use by another process ({exc})") from exc
+            raise self._open_error(exc) from exc
+        except BaseException:
+            db.close()
+            raise
+        self.marker.write(store_id)
         self._db = db
+
+    def _refuse_lost_file(self) -> None:
+        """A data dir that held a timeline must not restart as an empty one without a word."""
+        known = self.marker.read()
+        if known is None or self.allow_empty or (self.path.exists() and self.path.stat().st_size > 0):
+            return
+        state = "empty (0 bytes)" if self.path.exists() else "missing"
+        raise StoreRefused(f"{self.path} is {state}, but {self.marker.path} says this data dir holds timeline "
+                           f"{known}: restore the file from a backup, or start once with --allow-empty-store to begin "
+                           "an empty timeline")
+
+    def _identify(self, db: sqlite3.Connection) -> str:
+        """The file's store id (made at its first open), checked against the data dir's marker."""
+        row = db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+        if row is None:
+            store_id = uuid.uuid4().hex
+            db.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (store_id,))
+            return store_id
+        known = self.marker.read()
+        if known is not None and known != row[0] and not self.allow_empty:
+            raise StoreRefused(f"{self.path} holds timeline {row[0]}, but {self.marker.path} says this data dir "
+                               f"holds {known}: put the right file back, or start once with --allow-empty-store "
+                               "to adopt this one")
+        return str(row[0])
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreUnavailable:
+        code = _primary_code(exc)
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreUnavailable(f"{self.path} is in use by another process ({exc})")
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return StoreRefused(f"{self.path} is not a readable timeline database ({exc}): restore it from a "
+                                "backup, or move it away and start once with --allow-empty-store")
+        return StoreRefused(f"{self.path} cannot be opened ({exc})")
 
     async def close(self) -> None:
         self._heads.clear()  # the lock goes with the connection
@@ -97,16 +178,48 @@ class SqliteStore:
             self._db = None
 
     async def ping(self) -> bool:
-        try:
-            self.db.execute("SELECT 1").fetchone()
-            return True
-        except (sqlite3.Error, StoreUnavailable):
+        """False while the file is corrupt or writes fail (a full disk); while they fail, a tiny write
+        probes whether they work again."""
+        if self._corrupt is not None or self._db is None:
             return False
+        try:
+            if self._failing is None:
+                self.db.execute("SELECT 1").fetchone()
+                return True
+            with self._transaction() as db:
+                db.execute("INSERT INTO meta (key, value) VALUES ('probe', ?) "
+                           "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (str(time.time()),))
+        except sqlite3.Error as exc:
+            self._fault(exc)
+            return False
+        self._failing = None
+        return True
+
+    def _fault(self, exc: sqlite3.Error) -> StoreUnavailable:
+        """Remember a failing disk or a corrupt file for ``ping`` (readiness); the caller answers 503."""
+        message = f"{self.path}: {exc}"
+        if _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            if self._corrupt is None:
+                log.error("timeline database is corrupt: %s", message)
+            self._corrupt = message
+        elif self._failing is None:
+            log.error("timeline database write failed: %s", message)
+        self._failing = message
+        return StoreUnavailable(message)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Any SQLite error of a call becomes ``StoreUnavailable`` (a 503) and is remembered."""
+        try:
+            yield self.db
+        except sqlite3.Error as exc:
+            raise self._fault(exc) from exc
 
     def _head(self, p: Partition) -> int:
         head = self._heads.get(p)
         if head is None:
-            head = int(self.db.execute(HEAD, p).fetchone()[0])
+            with self._guard() as db:
+                head = int(db.execute(HEAD, p).fetchone()[0])
             if len(self._heads) >= HEAD_CACHE_SIZE:
                 del self._heads[next(iter(self._heads))]
             self._heads[p] = head
@@ -124,7 +237,8 @@ class SqliteStore:
             raise HeadMoved(self._head(partition)) from None
         except sqlite3.Error as exc:
             self._heads.pop(partition, None)
-            raise StoreUnavailable(str(exc)) from exc
+            raise self._fault(exc) from exc
+        self._failing = None
         if events:
             self._heads[partition] = events[-1].seq
 
@@ -133,9 +247,13 @@ class SqliteStore:
         tenant, stream = partition
         with self._transaction() as db:
             try:
-                db.executemany(INSERT_EVENT, [(tenant, stream, e.seq, e.type, e.body) for e in events])
+                db.executemany(INSERT_EVENT, [(tenant, stream, e.seq, e.type, e.body if len(e.body) <= INLINE_BODY
+                                               else "") for e in events])
             except sqlite3.IntegrityError:
                 raise _SeqTaken() from None
+            big = [(tenant, stream, e.seq, e.body) for e in events if len(e.body) > INLINE_BODY]
+            if big:
+                db.executemany(INSERT_BODY, big)
             try:
                 db.executemany(INSERT_RESULT, [(tenant, stream, cid, result) for cid, result in results.items()])
             except sqlite3.IntegrityError:
@@ -155,51 +273,60 @@ class SqliteStore:
             raise
 
     async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]:
-        rows = self.db.execute(
-            "SELECT seq, type, body FROM events WHERE tenant=? AND stream=? AND seq>? ORDER BY seq LIMIT ?",
-            (*partition, after, limit),
-        ).fetchall()
-        return [StoredEvent(seq, kind, body) for seq, kind, body in rows]
+        with self._guard() as db:
+            rows = db.execute(
+                "SELECT seq, type, body FROM events WHERE tenant=? AND stream=? AND seq>? ORDER BY seq LIMIT ?",
+                (*partition, after, limit),
+            ).fetchall()
+            if not any(body == "" for _, _, body in rows):
+                return [StoredEvent(seq, kind, body) for seq, kind, body in rows]
+            bodies = dict(db.execute(
+                "SELECT seq, body FROM event_bodies WHERE tenant=? AND stream=? AND seq>? AND seq<=?",
+                (*partition, after, rows[-1][0]),
+            ).fetchall())
+        return [StoredEvent(seq, kind, body or bodies[seq]) for seq, kind, body in rows]
 
     async def bounds(self, partition: Partition) -> tuple[int, int]:
         head = self._head(partition)
-        row = self.db.execute(
-            "SELECT MIN(seq) FROM events WHERE tenant=? AND stream=?", partition
-        ).fetchone()
+        with self._guard() as db:
+            row = db.execute("SELECT MIN(seq) FROM events WHERE tenant=? AND stream=?", partition).fetchone()
         return (int(row[0]) if row and row[0] is not None else head + 1), head
 
     async def lookup(self, partition: Partition, command_ids: list[str]) -> dict[str, str]:
         if not command_ids:
             return {}
         marks = ",".join("?" * len(command_ids))
-        rows = self.db.execute(
-            f"SELECT command_id, result FROM commands WHERE tenant=? AND stream=? AND command_id IN ({marks})",
-            (*partition, *command_ids),
-        ).fetchall()
+        with self._guard() as db:
+            rows = db.execute(
+                f"SELECT command_id, result FROM commands WHERE tenant=? AND stream=? AND command_id IN ({marks})",
+                (*partition, *command_ids),
+            ).fetchall()
         return dict(rows)
 
     async def save_snapshot(self, partition: Partition, snapshot: StoredSnapshot) -> None:
-        self.db.execute(
-            "INSERT INTO snapshots (tenant, stream, seq, state) VALUES (?,?,?,?) "
-            "ON CONFLICT (tenant, stream) DO UPDATE SET seq=excluded.seq, state=excluded.state "
-            "WHERE excluded.seq > snapshots.seq",
-            (*partition, snapshot.seq, snapshot.state_json),
-        )
+        with self._guard() as db:
+            db.execute(
+                "INSERT INTO snapshot_states (tenant, stream, seq, state) VALUES (?,?,?,?) "
+                "ON CONFLICT (tenant, stream) DO UPDATE SET seq=excluded.seq, state=excluded.state "
+                "WHERE excluded.seq > snapshot_states.seq",
+                (*partition, snapshot.seq, snapshot.state_json),
+            )
+        self._failing = None
 
     async def latest_snapshot(self, partition: Partition) -> StoredSnapshot | None:
-        row = self.db.execute(
-            "SELECT seq, state FROM snapshots WHERE tenant=? AND stream=?", partition
-        ).fetchone()
+        with self._guard() as db:
+            row = db.execute("SELECT seq, state FROM snapshot_states WHERE tenant=? AND stream=?",
+                             partition).fetchone()
         return StoredSnapshot(int(row[0]), row[1]) if row else None
 
     async def prune(self, partition: Partition, through_seq: int) -> None:
-        try:
-            with self._transaction() as db:
-                db.execute(
-                    "INSERT INTO heads (tenant, stream, head) VALUES (?,?,?) "
-                    "ON CONFLICT (tenant, stream) DO UPDATE SET head=excluded.head",
-                    (*partition, self._head(partition)),
-                )
-                db.execute("DELETE FROM events WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        head = self._head(partition)
+        with self._guard(), self._transaction() as db:
+            db.execute(
+                "INSERT INTO heads (tenant, stream, head) VALUES (?,?,?) "
+                "ON CONFLICT (tenant, stream) DO UPDATE SET head=excluded.head",
+                (*partition, head),
+            )
+            db.execute("DELETE FROM events WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
+            db.execute("DELETE FROM event_bodies WHERE tenant=? AND stream=? AND seq<=?", (*partition, through_seq))
+        self._failing = None

@@ -242,10 +242,17 @@ export class LiveServer extends FakeServer {
   version = 0;
   /** False: every command POST fails with a network error (the device is offline). */
   reachable = true;
+  /** True: every request fails with a network error, as when the device is offline. */
+  offline = false;
   private readonly committed = new Map<string, Committed>();
 
   constructor(readonly streamId = 'canvas:demo') {
     super();
+    const inner = this.fetch;
+    (this as { fetch: FetchLike }).fetch = async (url, init) => {
+      if (this.offline) throw new TypeError('Failed to fetch');
+      return inner(url, init);
+    };
     this.onSseOpen = (s, call) => {
       const last = call.headers['last-event-id'];
       const head = this.events.length;

@@ -424,8 +424,9 @@ export class CanvasTransport {
         this.onSseEvent(ev, conn);
       },
       gaveUp: () => {
+        this.setStatus('closed', 'offline'); // followers learn it too
         this.running = false;
-        this.setStatus('closed', 'offline');
+        this.tabs?.stop(); // the next tab tries with its own credentials
       },
     };
   }

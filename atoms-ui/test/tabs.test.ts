@@ -105,6 +105,23 @@ describe('one SSE connection per stream across tabs', () => {
     for (const { t } of tabs) await expect.poll(() => t.get('/shapes/after')).toEqual({ x: 0 });
   });
 
+  it('a follower that missed an event (seq gap) gets the state from the leader again', async () => {
+    const { server, world, tabs } = await tenTabs();
+    const follower = tabs[4]!.t;
+    const errors: string[] = [];
+    follower.on('error', (e) => errors.push(e.kind));
+    let lost = 0;
+    world.drop = (m, index) => index === 4 && (m as { t: string }).t === 'sse' && lost++ === 0;
+    server.commitAs('user:bob', add('lost').ops); // never reaches tab 4
+    server.commitAs('user:bob', add('next').ops); // tab 4 sees seq 3 after 1: a gap
+    const want = { shapes: { lost: { x: 0 }, next: { x: 0 } } };
+    await expect.poll(() => follower.getState()).toEqual(want);
+    expect(follower.getSeq()).toBe(3);
+    expect(errors).toEqual(['gap']);
+    await expect.poll(() => follower.syncStatus).toBe('synced');
+    expect(server.sseRequests).toHaveLength(1);
+  });
+
   it('shareAcrossTabs: false keeps a connection of its own', async () => {
     const server = new LiveServer();
     const world = new TabWorld();

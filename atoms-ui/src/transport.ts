@@ -8,11 +8,9 @@ import { type BatchItem, CommandClient, type CommandOptions } from './commands.j
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import {
   type CanvasTransportOptions,
-  emitTyped,
   type PendingCommand,
   type PresenceTuning,
   type StateChange,
-  type StateChangeCause,
   type StatusContext,
   type TabRole,
   type TransportErrorContext,
@@ -20,12 +18,11 @@ import {
   type UndoOutcome,
 } from './events.js';
 import { uuid } from './ids.js';
-import { applyStatePatchWithInverse } from './inverse.js';
-import { applyEnvelope, getAtPointer } from './patch.js';
+import { getAtPointer } from './patch.js';
 import { PendingQueue } from './pending.js';
 import { PresenceClient } from './presence.js';
+import { Replica } from './replica.js';
 import { SidecarResolver } from './sidecars.js';
-import type { SseEvent } from './sse.js';
 import { type Connection, EventStream, type EventStreamHost } from './stream.js';
 import { platformTabs, TabLink, type TabMessage } from './tabs.js';
 import { TicketClient } from './tickets.js';
@@ -35,15 +32,10 @@ import type {
   CommandResult,
   CommandType,
   ConnectionStatus,
-  EventEnvelope,
   FetchLike,
-  HelloData,
   JsonValue,
   MediaRef,
   MediaValue,
-  PatchOperation,
-  ResyncData,
-  StatePatchData,
   StateSnapshotData,
   SyncStatus,
   WebSocketCtor,
@@ -59,23 +51,6 @@ export function isStreamId(s: string): boolean {
   return STREAM_ID_RE.test(s);
 }
 
-interface SeqWaiter {
-  seq: number;
-  resolve: () => void;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 export class CanvasTransport {
   readonly streamId: string;
   readonly presence: PresenceClient;
@@ -88,19 +63,12 @@ export class CanvasTransport {
   private readonly sidecars: SidecarResolver;
   private readonly backoff: Backoff;
 
-  private state: JsonValue = {};
-  private lastSeq = 0;
-  private version = 0;
-  private hasState = false;
-  private needSnapshot = false;
-  private awaitingSnapshot = false;
-  private headSeq: number | undefined;
+  private readonly replica: Replica;
   private _status: ConnectionStatus = 'closed';
   private _syncStatus: SyncStatus = 'offline';
   private _detail: string | undefined;
   private running = false;
   private readonly stream: EventStream;
-  private waiters: SeqWaiter[] = [];
   private readonly history: UndoHistory;
   private readonly undoSender: UndoSender = {
     send: (ops, kind) => this.issue('state.patch', { ops }, {}, kind),
@@ -150,6 +118,7 @@ export class CanvasTransport {
       this.streamHost(),
     );
     this.history = new UndoHistory((h) => this.emitter.emit('history', h));
+    this.replica = new Replica(this.emitter, this.history, () => this.updateSync());
     this.queue = new PendingQueue({
       client: this.commands,
       now: options.now ?? Date.now,
@@ -197,22 +166,22 @@ export class CanvasTransport {
   }
 
   getState(): JsonValue {
-    return this.state;
+    return this.replica.state;
   }
 
   /** Value at a JSON Pointer in the materialised state. */
   get(pointer: string): JsonValue | undefined {
-    return getAtPointer(this.state, pointer);
+    return getAtPointer(this.replica.state, pointer);
   }
 
   /** Last applied timeline position. */
   getSeq(): number {
-    return this.lastSeq;
+    return this.replica.lastSeq;
   }
 
   /** State version after the last applied event. */
   getVersion(): number {
-    return this.version;
+    return this.replica.version;
   }
 
   on<K extends keyof TransportEventMap>(event: K, listener: Listener<TransportEventMap[K]>): Unsubscribe {
@@ -238,10 +207,10 @@ export class CanvasTransport {
     this.running = true;
     if (this.tabs) {
       // a follower until the lock is granted (at once when no other tab of this stream holds it)
-      this.awaitingSnapshot = !this.hasState;
+      this.replica.awaitingSnapshot = !this.replica.hasState;
       this.setStatus('connecting', 'syncing');
       this.tabs.start();
-      this.tabs.post({ t: 'join', from: this.tabId, seq: this.hasState ? this.lastSeq : null, force: false });
+      this.tabs.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: false });
       this.emitter.emit('tab_role', { role: this.tabRole });
     } else this.stream.start();
     if (this.opts.presence !== false) {
@@ -269,19 +238,7 @@ export class CanvasTransport {
 
   /** Resolves once an event with seq >= `seq` was applied (e.g. a command's result.seq). */
   waitForSeq(seq: number, signal?: AbortSignal): Promise<void> {
-    if (this.lastSeq >= seq) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const w: SeqWaiter = { seq, resolve };
-      this.waiters.push(w);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.waiters = this.waiters.filter((x) => x !== w);
-          reject(signal.reason ?? new Error('aborted'));
-        },
-        { once: true },
-      );
-    });
+    return this.replica.waitForSeq(seq, signal);
   }
 
   /**
@@ -302,7 +259,7 @@ export class CanvasTransport {
     this.history.endBatch();
     const p = this.queue.enqueue(envs, true, options.signal) as Promise<BatchResult>;
     p.then(
-      (r) => r.results.forEach((res) => this.history.acked(res.command_id, res.seq, this.lastSeq)),
+      (r) => r.results.forEach((res) => this.history.acked(res.command_id, res.seq, this.replica.lastSeq)),
       () => tracked.forEach((id) => this.history.dropped(id)),
     );
     return p;
@@ -366,7 +323,7 @@ export class CanvasTransport {
     const p = this.queue.enqueue([env], false, options.signal) as Promise<CommandResult>;
     if (type === 'state.patch') {
       p.then(
-        (r) => this.history.acked(env.command_id, r.seq, this.lastSeq),
+        (r) => this.history.acked(env.command_id, r.seq, this.replica.lastSeq),
         () => this.history.dropped(env.command_id),
       );
     }
@@ -392,13 +349,8 @@ export class CanvasTransport {
     this.emitter.emit('status', ctx);
   }
 
-  private caughtUp(): boolean {
-    if (this.awaitingSnapshot || !this.hasState) return false;
-    return this.headSeq === undefined || this.lastSeq >= this.headSeq;
-  }
-
   private updateSync(): void {
-    if (this._status === 'open') this.setStatus('open', this.caughtUp() ? 'synced' : 'syncing');
+    if (this._status === 'open') this.setStatus('open', this.replica.caughtUp() ? 'synced' : 'syncing');
   }
 
   /** What the SSE loop needs from the transport. */
@@ -413,15 +365,15 @@ export class CanvasTransport {
       },
       setStatus: (status, syncStatus, detail) => this.setStatus(status, syncStatus, detail),
       emitError: (ctx) => this.emitError(ctx),
-      resumeFrom: () => (this.hasState && !this.needSnapshot ? this.lastSeq : undefined),
+      resumeFrom: () => (this.replica.hasState && !this.replica.needSnapshot ? this.replica.lastSeq : undefined),
       opened: () => {
-        this.headSeq = undefined;
+        this.replica.headSeq = undefined;
         this.setStatus('open', 'syncing');
         this.updateSync();
       },
       onEvent: (ev, conn) => {
         if (this.tabs?.isLeader) this.tabs.post({ t: 'sse', type: ev.type, data: ev.data });
-        this.onSseEvent(ev, conn);
+        this.replica.onSseEvent(ev, conn);
       },
       gaveUp: () => {
         this.setStatus('closed', 'offline'); // followers learn it too
@@ -435,109 +387,12 @@ export class CanvasTransport {
     this.emitter.emit('error', ctx);
   }
 
-  // ------------------------------------------------------------------ frames
-
-  private onSseEvent(ev: SseEvent, conn: Connection): void {
-    if (conn.stopped) return;
-    const data = parseJson(ev.data);
-    switch (ev.type) {
-      case 'hello':
-        if (!isRecord(data) || typeof data.head_seq !== 'number') return this.protocolError(conn, 'bad hello');
-        this.headSeq = data.head_seq;
-        this.emitter.emit('hello', data as unknown as HelloData);
-        this.updateSync();
-        return;
-      case 'state_snapshot':
-        if (!isRecord(data) || typeof data.seq !== 'number' || !('state' in data)) {
-          return this.protocolError(conn, 'bad state_snapshot');
-        }
-        this.applySnapshot(data as unknown as StateSnapshotData);
-        return;
-      case 'resync':
-        this.awaitingSnapshot = true;
-        if (isRecord(data) && typeof data.head_seq === 'number') this.headSeq = data.head_seq;
-        this.emitter.emit('resync', (isRecord(data) ? data : {}) as unknown as ResyncData);
-        this.updateSync();
-        return;
-      default:
-        break;
-    }
-    if (!isRecord(data)) return this.protocolError(conn, `unparseable ${ev.type} event`);
-    if (typeof data.seq !== 'number' || !Number.isInteger(data.seq)) return; // unknown control event: ignore
-    this.onEnvelope(data as unknown as EventEnvelope, conn);
-  }
-
-  private protocolError(conn: Connection, message: string): void {
-    conn.stop({ kind: 'protocol', error: new Error(`SSE protocol error: ${message}`), code: 'protocol_error' });
-  }
-
-  private applySnapshot(snap: StateSnapshotData): void {
-    this.state = snap.state;
-    this.lastSeq = snap.seq;
-    this.version = typeof snap.version === 'number' ? snap.version : this.version;
-    this.hasState = true;
-    this.needSnapshot = false;
-    this.awaitingSnapshot = false;
-    this.history.skippedTo(snap.seq);
-    this.emitter.emit('state_snapshot', snap);
-    this.emitter.emit('state', { state: this.state, seq: this.lastSeq, version: this.version, cause: 'snapshot' });
-    this.updateSync();
-    this.releaseWaiters();
-  }
-
-  private onEnvelope(env: EventEnvelope, conn: Connection): void {
-    if (env.seq <= this.lastSeq) return; // duplicate
-    if (this.awaitingSnapshot) return; // a fresh snapshot follows and covers it
-    if (env.seq !== this.lastSeq + 1) {
-      conn.stop({
-        kind: 'gap',
-        error: new Error(`seq gap: expected ${this.lastSeq + 1}, got ${env.seq}`),
-        code: 'seq_gap',
-      });
-      return;
-    }
-    const prev = this.state;
-    let next: JsonValue;
-    let inverse: PatchOperation[] | undefined;
-    try {
-      if (env.type === 'state_patch' && this.history.isTracked(env.command_id)) {
-        // our own change: apply it and learn its inverse in one pass
-        ({ state: next, inverse } = applyStatePatchWithInverse(prev, (env.data as unknown as StatePatchData).ops));
-      } else next = applyEnvelope(prev, env);
-    } catch (err) {
-      // Local state diverged: keep showing it, but reload from a fresh snapshot.
-      this.needSnapshot = true;
-      conn.stop({ kind: 'patch', error: err as Error, code: 'patch_failed' });
-      return;
-    }
-    this.state = next;
-    this.lastSeq = env.seq;
-    if (typeof env.version === 'number') this.version = env.version;
-    this.hasState = true;
-    if (inverse) this.history.applied(env.command_id, inverse);
-    if (next !== prev) {
-      const cause: StateChangeCause = env.type === 'token_patch' ? 'token_patch' : 'state_patch';
-      this.emitter.emit('state', { state: next, seq: env.seq, version: this.version, cause, envelope: env });
-    }
-    emitTyped(this.emitter, env, this.state);
-    this.emitter.emit('event', { envelope: env });
-    this.updateSync();
-    this.releaseWaiters();
-  }
-
-  private releaseWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const ready = this.waiters.filter((w) => w.seq <= this.lastSeq);
-    this.waiters = this.waiters.filter((w) => w.seq > this.lastSeq);
-    for (const w of ready) w.resolve();
-  }
-
   // ------------------------------------------------------------------ tab sharing
 
   /** This tab got the lock: it opens the stream, resuming from its own last seq. */
   private becomeLeader(): void {
     if (!this.running) return;
-    this.awaitingSnapshot = false;
+    this.replica.awaitingSnapshot = false;
     this.tabs?.post({ t: 'leader' });
     this.emitter.emit('tab_role', { role: 'leader' });
     this.stream.start();
@@ -551,19 +406,19 @@ export class CanvasTransport {
     }
     switch (msg.t) {
       case 'sse':
-        this.onSseEvent({ type: msg.type, data: msg.data, lastEventId: '', id: undefined }, this.followerConn);
+        this.replica.onSseEvent({ type: msg.type, data: msg.data, lastEventId: '', id: undefined }, this.followerConn);
         return;
       case 'status':
-        if (msg.status === 'open') this.setStatus('open', this.caughtUp() ? 'synced' : 'syncing');
+        if (msg.status === 'open') this.setStatus('open', this.replica.caughtUp() ? 'synced' : 'syncing');
         else this.setStatus(msg.status, msg.syncStatus, msg.detail);
         return;
       case 'state':
         if (msg.to !== this.tabId) return;
-        this.headSeq = msg.head_seq;
-        this.applySnapshot(msg.snapshot);
+        this.replica.headSeq = msg.head_seq;
+        this.replica.applySnapshot(msg.snapshot);
         return;
       case 'leader':
-        this.tabs?.post({ t: 'join', from: this.tabId, seq: this.hasState ? this.lastSeq : null, force: this.awaitingSnapshot });
+        this.tabs?.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: this.replica.awaitingSnapshot });
         return;
       default:
         return;
@@ -575,18 +430,18 @@ export class CanvasTransport {
     const tabs = this.tabs;
     if (!tabs) return;
     tabs.post({ t: 'status', status: this._status, syncStatus: this._syncStatus, ...(this._detail ? { detail: this._detail } : {}) });
-    if (!this.hasState || this.awaitingSnapshot || this.needSnapshot) return; // our server snapshot will be forwarded
-    if (!msg.force && msg.seq !== null && msg.seq >= this.lastSeq) return;
-    const snapshot: StateSnapshotData = { stream_id: this.streamId, seq: this.lastSeq, version: this.version, state: this.state };
-    tabs.post({ t: 'state', to: msg.from, head_seq: this.headSeq ?? this.lastSeq, snapshot });
+    if (!this.replica.hasState || this.replica.awaitingSnapshot || this.replica.needSnapshot) return; // our server snapshot will be forwarded
+    if (!msg.force && msg.seq !== null && msg.seq >= this.replica.lastSeq) return;
+    const snapshot: StateSnapshotData = { stream_id: this.streamId, seq: this.replica.lastSeq, version: this.replica.version, state: this.replica.state };
+    tabs.post({ t: 'state', to: msg.from, head_seq: this.replica.headSeq ?? this.replica.lastSeq, snapshot });
   }
 
   /** A follower's state cannot go on (gap, patch that does not apply): ignore events until a fresh state. */
   private followerResync(ctx?: Omit<TransportErrorContext, 'willRetry'>): void {
     if (ctx) this.emitError({ ...ctx, willRetry: true });
-    this.awaitingSnapshot = true;
+    this.replica.awaitingSnapshot = true;
     this.updateSync();
-    this.tabs?.post({ t: 'join', from: this.tabId, seq: this.hasState ? this.lastSeq : null, force: true });
+    this.tabs?.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: true });
   }
 
   // ------------------------------------------------------------------ presence wiring

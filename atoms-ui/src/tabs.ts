@@ -42,6 +42,14 @@ export interface TabLinkOptions {
   onMessage: (msg: TabMessage) => void;
 }
 
+/** Version of the messages below: tabs running another atoms-ui release never share a group. */
+export const TAB_PROTOCOL = 1;
+
+/** The Web Lock and BroadcastChannel name of one stream's tab group. */
+export function tabGroupName(baseUrl: string, streamId: string): string {
+  return `atoms-ui/${TAB_PROTOCOL}:${baseUrl.replace(/\/+$/, '')}:${streamId}`;
+}
+
 /** The platform pieces for tab sharing, or undefined where this runtime lacks one of them. */
 export function platformTabs(): { locks: LockManagerLike; BroadcastChannel: BroadcastChannelCtor } | undefined {
   const g = globalThis as { navigator?: { locks?: LockManagerLike }; BroadcastChannel?: BroadcastChannelCtor };

@@ -24,7 +24,7 @@ import { PresenceClient } from './presence.js';
 import { Replica } from './replica.js';
 import { SidecarResolver } from './sidecars.js';
 import { type Connection, EventStream, type EventStreamHost } from './stream.js';
-import { platformTabs, TabLink, type TabMessage } from './tabs.js';
+import { platformTabs, TabLink, tabGroupName, type TabMessage } from './tabs.js';
 import { TicketClient } from './tickets.js';
 import type {
   BatchResult,
@@ -132,7 +132,7 @@ export class CanvasTransport {
       ? { locks: options.locks, BroadcastChannel: options.BroadcastChannel }
       : platformTabs();
     this.tabs = platform && new TabLink({
-      name: `atoms-ui:${options.baseUrl.replace(/\/+$/, '')}:${options.streamId}`,
+      name: tabGroupName(options.baseUrl, options.streamId),
       ...platform,
       onLeader: () => this.becomeLeader(),
       onMessage: (msg) => this.onTabMessage(msg),
@@ -230,7 +230,7 @@ export class CanvasTransport {
     this.running = false;
     const role = this.tabRole;
     this.tabs?.stop(); // hands the connection over to the next tab in line
-    if (role === 'leader') this.emitter.emit('tab_role', { role: this.tabRole });
+    if (role !== 'solo') this.emitter.emit('tab_role', { role: 'solo' });
     this.stream.stop();
     this.presence.close();
     this.setStatus('closed', 'offline');

@@ -3,6 +3,7 @@
  * and the dispatch of a durable event to its typed hook.
  */
 import type { PeerInfo, PeersChange, PresenceClientOptions } from './presence.js';
+import type { NetworkEvents } from './stream.js';
 import type { BroadcastChannelCtor, LockManagerLike } from './tabs.js';
 import type { BackoffOptions } from './backoff.js';
 import type { Emitter } from './emitter.js';
@@ -73,6 +74,8 @@ export interface CanvasTransportOptions {
   openTimeoutMs?: number;
   /** Whether the device is online; defaults to `navigator.onLine` (true where unknown). */
   isOnline?: () => boolean;
+  /** Where `online` / `offline` fire (default: globalThis when it has addEventListener, i.e. window). */
+  networkEvents?: NetworkEvents;
 }
 
 export type StateChangeCause = 'snapshot' | 'state_patch' | 'token_patch';

@@ -18,6 +18,7 @@ export type {
   UndoSkipped,
 } from './events.js';
 export type { BroadcastChannelCtor, BroadcastChannelLike, LockManagerLike } from './tabs.js';
+export type { NetworkEvents } from './stream.js';
 export { PresenceClient } from './presence.js';
 export type { Cursor, FrameScheduler, PeerInfo, PeersChange, PresenceClientOptions, PresenceEventMap } from './presence.js';
 export { CommandClient } from './commands.js';

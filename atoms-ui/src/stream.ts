@@ -41,6 +41,14 @@ export interface EventStreamOptions {
   heartbeatTimeoutMs?: number | undefined;
   openTimeoutMs?: number | undefined;
   isOnline?: (() => boolean) | undefined;
+  /** Where the browser's `online` / `offline` events fire (default: globalThis, if it has them). */
+  networkEvents?: NetworkEvents | undefined;
+}
+
+/** The subset of `window` whose `online` / `offline` events the loop listens to. */
+export interface NetworkEvents {
+  addEventListener(type: 'online' | 'offline', listener: () => void): void;
+  removeEventListener(type: 'online' | 'offline', listener: () => void): void;
 }
 
 interface Outcome {
@@ -53,22 +61,36 @@ export class EventStream {
   private readonly host: EventStreamHost;
   private loopCtrl: AbortController | undefined;
   private openTimer: ReturnType<typeof setTimeout> | undefined;
+  private conn: Connection | undefined;
+  private wakeCtrl = new AbortController();
+  private readonly net: NetworkEvents | undefined;
+  /** The browser went offline: drop the connection now rather than after the heartbeat timeout. */
+  private readonly onOffline = (): void =>
+    this.conn?.stop({ kind: 'network', error: new Error('the browser went offline'), code: 'network_error' });
+  /** Back online: reconnect now rather than after the backoff. */
+  private readonly onOnline = (): void => this.wakeCtrl.abort();
 
   constructor(options: EventStreamOptions, host: EventStreamHost) {
     this.opts = options;
     this.host = host;
+    const g = globalThis as Partial<NetworkEvents>;
+    this.net = options.networkEvents ?? (typeof g.addEventListener === 'function' ? (g as NetworkEvents) : undefined);
   }
 
   /** (Re)starts the loop; a running one is aborted first. */
   start(): void {
     this.loopCtrl?.abort();
     this.loopCtrl = new AbortController();
+    this.net?.addEventListener('offline', this.onOffline);
+    this.net?.addEventListener('online', this.onOnline);
     void this.loop(this.loopCtrl.signal);
   }
 
   stop(): void {
     this.loopCtrl?.abort();
     this.loopCtrl = undefined;
+    this.net?.removeEventListener('offline', this.onOffline);
+    this.net?.removeEventListener('online', this.onOnline);
   }
 
   /** The connect attempt got no answer in time although the device is online: say why we wait. */
@@ -112,7 +134,12 @@ export class EventStream {
         return;
       }
       this.host.setStatus('connecting', 'offline');
-      await sleep(Math.max(this.opts.backoff.next(), outcome.minDelayMs ?? 0), signal);
+      const wake = new AbortController(); // aborted by close() or by the browser coming back online
+      this.wakeCtrl = wake;
+      const onAbort = (): void => wake.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      await sleep(Math.max(this.opts.backoff.next(), outcome.minDelayMs ?? 0), wake.signal);
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -201,7 +228,7 @@ export class EventStream {
     const reader = body.getReader();
     const heartbeatMs = this.opts.heartbeatTimeoutMs ?? 35_000;
     let watchdog: ReturnType<typeof setTimeout> | undefined;
-    const conn: Connection = {
+    const conn: Connection = (this.conn = {
       stopped: false,
       stop: (ctx) => {
         if (conn.stopped) return;
@@ -212,7 +239,7 @@ export class EventStream {
         reader.cancel().catch(() => undefined);
         if (ctx) this.host.emitError({ ...ctx, willRetry: true });
       },
-    };
+    });
     const parser = new SseParser({
       onEvent: (ev) => this.host.onEvent(ev, conn),
       onRetry: (ms) => this.opts.backoff.setMinBase(ms),

@@ -114,6 +114,7 @@ export class CanvasTransport {
         heartbeatTimeoutMs: options.heartbeatTimeoutMs,
         openTimeoutMs: options.openTimeoutMs,
         isOnline: options.isOnline,
+        networkEvents: options.networkEvents,
       },
       this.streamHost(),
     );

@@ -6,7 +6,7 @@
 import type { CanvasTransport, ConnectionStatus, SyncStatus } from 'atoms-ui';
 import { h } from './dom.js';
 
-const LABELS: Record<SyncStatus, string> = { synced: 'Live', syncing: 'Syncing…', offline: 'Offline' };
+const LABELS: Record<SyncStatus, string> = { synced: 'Live', syncing: 'Syncing…', offline: 'Offline', blocked: 'Blocked' };
 
 export class StatusBadge {
   readonly element: HTMLElement;

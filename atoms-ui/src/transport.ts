@@ -3,15 +3,28 @@
  * SSE (via fetch streaming) is downstream truth; commands go up over HTTP; the WebSocket
  * carries presence only. Keeps the materialised state of one stream.
  */
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff } from './backoff.js';
 import { type BatchItem, CommandClient, type CommandOptions } from './commands.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
-import { AtomsHttpError, errorFromResponse, isAbortError, networkError } from './errors.js';
-import { applyEnvelope, getAtPointer } from './patch.js';
-import { type PeerInfo, PresenceClient, type PresenceClientOptions, type PeersChange } from './presence.js';
+import {
+  type CanvasTransportOptions,
+  type PendingCommand,
+  type PresenceTuning,
+  type StateChange,
+  type StatusContext,
+  type TabRole,
+  type TransportErrorContext,
+  type TransportEventMap,
+  type UndoOutcome,
+} from './events.js';
+import { uuid } from './ids.js';
+import { getAtPointer } from './patch.js';
+import { PendingQueue } from './pending.js';
+import { PresenceClient } from './presence.js';
+import { Replica } from './replica.js';
 import { SidecarResolver } from './sidecars.js';
-import { sleep } from './sleep.js';
-import { type SseEvent, SseParser } from './sse.js';
+import { type Connection, EventStream, type EventStreamHost } from './stream.js';
+import { platformTabs, TabLink, tabGroupName, type TabMessage } from './tabs.js';
 import { TicketClient } from './tickets.js';
 import type {
   BatchResult,
@@ -19,140 +32,23 @@ import type {
   CommandResult,
   CommandType,
   ConnectionStatus,
-  EventEnvelope,
   FetchLike,
-  GetToken,
-  HelloData,
-  JsonObject,
   JsonValue,
-  LogData,
   MediaRef,
   MediaValue,
-  PatchOperation,
-  Problem,
-  ResyncData,
-  SnapshotCreatedData,
   StateSnapshotData,
   SyncStatus,
-  TokenPatchData,
-  TypedEnvelope,
   WebSocketCtor,
 } from './types.js';
-import { eventsUrl, toWsBase } from './url.js';
+import { type StepKind, UndoHistory, type UndoSender } from './undo.js';
+import { toWsBase } from './url.js';
+
+export type * from './events.js';
 
 export const STREAM_ID_RE = /^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function isStreamId(s: string): boolean {
   return STREAM_ID_RE.test(s);
-}
-
-export type PresenceTuning = Pick<PresenceClientOptions, 'pingIntervalMs' | 'pongTimeoutMs' | 'scheduleFrame' | 'cursorIntervalMs'>;
-
-export interface CanvasTransportOptions {
-  /** atoms-core base URL, e.g. "https://api.example.com". */
-  baseUrl: string;
-  /** `canvas:<id>`, `thread:<id>` or `run:<id>`. */
-  streamId: string;
-  /** Returns the caller's identity JWT; called for every ticket and artifact lookup. */
-  getToken: GetToken;
-  /** Defaults to the global fetch. */
-  fetch?: FetchLike;
-  /** Defaults to the global WebSocket. */
-  WebSocket?: WebSocketCtor;
-  /** ws(s):// base for the presence socket; derived from baseUrl by default. */
-  wsBaseUrl?: string;
-  /** Abort and reconnect when no byte arrives for this long (default 35 000 ms). */
-  heartbeatTimeoutMs?: number;
-  /** Reconnect backoff (full jitter; base 250 ms, cap 10 s). */
-  backoff?: BackoffOptions;
-  /** Retries for a command after network errors / 5xx (default 4). */
-  commandRetries?: number;
-  /** Open the presence WebSocket on connect() (default true), optionally with tuning. */
-  presence?: boolean | PresenceTuning;
-  /** Cached write tickets and artifact URLs are renewed this long before expiry (default 5000 ms). */
-  expirySkewMs?: number;
-  /** Command id generator (default UUID v4). */
-  generateId?: () => string;
-  now?: () => number;
-}
-
-export type StateChangeCause = 'snapshot' | 'state_patch' | 'token_patch';
-
-export interface StateChange {
-  state: JsonValue;
-  seq: number;
-  version: number;
-  cause: StateChangeCause;
-  envelope?: EventEnvelope;
-}
-
-export type TransportErrorKind = 'auth' | 'http' | 'network' | 'heartbeat' | 'gap' | 'protocol' | 'patch' | 'presence';
-
-export interface TransportErrorContext {
-  kind: TransportErrorKind;
-  error: Error;
-  status?: number;
-  code?: string;
-  problem?: Problem;
-  /** False when the transport gave up (it is then `closed`). */
-  willRetry: boolean;
-}
-
-export interface StatusContext {
-  status: ConnectionStatus;
-  syncStatus: SyncStatus;
-  previous: ConnectionStatus;
-}
-
-export type PresenceChange =
-  | { type: 'status'; status: ConnectionStatus }
-  | { type: 'peers'; peers: ReadonlyMap<string, PeerInfo>; change: PeersChange; peerId?: string }
-  | { type: 'cursor'; peerId: string; x: number; y: number; peer: PeerInfo | undefined }
-  | { type: 'gesture'; peerId: string; kind: string; data: JsonObject; peer: PeerInfo | undefined };
-
-export interface TransportEventMap {
-  /** The materialised state changed. */
-  state: StateChange;
-  /** Every durable event envelope, after it was applied. */
-  event: { envelope: EventEnvelope };
-  state_patch: { envelope: TypedEnvelope<'state_patch'>; ops: PatchOperation[] };
-  /** `value` is the whole string at `target` after the append. */
-  token_patch: TokenPatchData & { envelope: TypedEnvelope<'token_patch'>; final: boolean; value: string | undefined };
-  log: LogData & { envelope: TypedEnvelope<'log'> };
-  snapshot_created: SnapshotCreatedData & { envelope: TypedEnvelope<'snapshot_created'> };
-  hello: HelloData;
-  state_snapshot: StateSnapshotData;
-  resync: ResyncData;
-  status: StatusContext;
-  error: TransportErrorContext;
-  presence: PresenceChange;
-}
-
-interface Outcome {
-  fatal?: boolean;
-  minDelayMs?: number;
-}
-
-interface Connection {
-  stopped: boolean;
-  stop: (ctx?: Omit<TransportErrorContext, 'willRetry'>) => void;
-}
-
-interface SeqWaiter {
-  seq: number;
-  resolve: () => void;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export class CanvasTransport {
@@ -161,25 +57,29 @@ export class CanvasTransport {
 
   private readonly opts: CanvasTransportOptions;
   private readonly emitter = new Emitter<TransportEventMap>();
-  private readonly fetchImpl: FetchLike;
   private readonly wsCtor: WebSocketCtor | undefined;
   private readonly tickets: TicketClient;
   private readonly commands: CommandClient;
   private readonly sidecars: SidecarResolver;
   private readonly backoff: Backoff;
 
-  private state: JsonValue = {};
-  private lastSeq = 0;
-  private version = 0;
-  private hasState = false;
-  private needSnapshot = false;
-  private awaitingSnapshot = false;
-  private headSeq: number | undefined;
+  private readonly replica: Replica;
   private _status: ConnectionStatus = 'closed';
   private _syncStatus: SyncStatus = 'offline';
+  private _detail: string | undefined;
   private running = false;
-  private loopCtrl: AbortController | undefined;
-  private waiters: SeqWaiter[] = [];
+  private readonly stream: EventStream;
+  private readonly history: UndoHistory;
+  private readonly undoSender: UndoSender = {
+    send: (ops, kind) => this.issue('state.patch', { ops }, {}, kind),
+    waitForSeq: (seq) => this.waitForSeq(seq),
+    skipped: (e) => this.emitter.emit('undo_skipped', e),
+  };
+  private readonly queue: PendingQueue;
+  private readonly tabs: TabLink | undefined;
+  private readonly tabId = uuid();
+  /** The SSE connection of a follower: its "stop" asks the leader for a fresh state. */
+  private readonly followerConn: Connection = { stopped: false, stop: (ctx) => this.followerResync(ctx) };
 
   constructor(options: CanvasTransportOptions) {
     if (!isStreamId(options.streamId)) throw new TypeError(`invalid stream id "${options.streamId}"`);
@@ -189,7 +89,6 @@ export class CanvasTransport {
     const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
     const f = options.fetch ?? (globalFetch ? globalFetch.bind(globalThis) : undefined);
     if (!f) throw new TypeError('no fetch available: pass options.fetch');
-    this.fetchImpl = f;
     this.wsCtor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
     const skew = options.expirySkewMs ?? 5000;
     const common = { baseUrl: options.baseUrl, getToken: options.getToken, fetch: f, expirySkewMs: skew, ...(options.now ? { now: options.now } : {}) };
@@ -205,6 +104,40 @@ export class CanvasTransport {
       ...(options.generateId ? { generateId: options.generateId } : {}),
     });
     this.backoff = new Backoff(options.backoff);
+    this.stream = new EventStream(
+      {
+        baseUrl: options.baseUrl,
+        streamId: options.streamId,
+        fetch: f,
+        tickets: this.tickets,
+        backoff: this.backoff,
+        heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+        openTimeoutMs: options.openTimeoutMs,
+        isOnline: options.isOnline,
+        networkEvents: options.networkEvents,
+      },
+      this.streamHost(),
+    );
+    this.history = new UndoHistory((h) => this.emitter.emit('history', h));
+    this.replica = new Replica(this.emitter, this.history, () => this.updateSync());
+    this.queue = new PendingQueue({
+      client: this.commands,
+      now: options.now ?? Date.now,
+      backoff: options.backoff,
+      onChange: (commands) => {
+        this.emitter.emit('pending', { count: commands.length, commands: [...commands] });
+        this.emitStatus(this._status);
+      },
+    });
+    const platform = options.shareAcrossTabs === false ? undefined : options.locks && options.BroadcastChannel
+      ? { locks: options.locks, BroadcastChannel: options.BroadcastChannel }
+      : platformTabs();
+    this.tabs = platform && new TabLink({
+      name: tabGroupName(options.baseUrl, options.streamId),
+      ...platform,
+      onLeader: () => this.becomeLeader(),
+      onMessage: (msg) => this.onTabMessage(msg),
+    });
     const tuning: PresenceTuning = typeof options.presence === 'object' ? options.presence : {};
     const missingWs: WebSocketCtor = class {
       constructor() {
@@ -234,22 +167,22 @@ export class CanvasTransport {
   }
 
   getState(): JsonValue {
-    return this.state;
+    return this.replica.state;
   }
 
   /** Value at a JSON Pointer in the materialised state. */
   get(pointer: string): JsonValue | undefined {
-    return getAtPointer(this.state, pointer);
+    return getAtPointer(this.replica.state, pointer);
   }
 
   /** Last applied timeline position. */
   getSeq(): number {
-    return this.lastSeq;
+    return this.replica.lastSeq;
   }
 
   /** State version after the last applied event. */
   getVersion(): number {
-    return this.version;
+    return this.replica.version;
   }
 
   on<K extends keyof TransportEventMap>(event: K, listener: Listener<TransportEventMap[K]>): Unsubscribe {
@@ -273,8 +206,14 @@ export class CanvasTransport {
   connect(): void {
     if (this.running) return;
     this.running = true;
-    this.loopCtrl = new AbortController();
-    void this.loop(this.loopCtrl.signal);
+    if (this.tabs) {
+      // a follower until the lock is granted (at once when no other tab of this stream holds it)
+      this.replica.awaitingSnapshot = !this.replica.hasState;
+      this.setStatus('connecting', 'syncing');
+      this.tabs.start();
+      this.tabs.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: false });
+      this.emitter.emit('tab_role', { role: this.tabRole });
+    } else this.stream.start();
     if (this.opts.presence !== false) {
       if (this.wsCtor) this.presence.connect();
       else
@@ -290,37 +229,41 @@ export class CanvasTransport {
   /** Stops everything; the state stays readable. connect() may be called again. */
   close(): void {
     this.running = false;
-    this.loopCtrl?.abort();
-    this.loopCtrl = undefined;
+    const role = this.tabRole;
+    this.tabs?.stop(); // hands the connection over to the next tab in line
+    if (role !== 'solo') this.emitter.emit('tab_role', { role: 'solo' });
+    this.stream.stop();
     this.presence.close();
     this.setStatus('closed', 'offline');
   }
 
   /** Resolves once an event with seq >= `seq` was applied (e.g. a command's result.seq). */
   waitForSeq(seq: number, signal?: AbortSignal): Promise<void> {
-    if (this.lastSeq >= seq) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const w: SeqWaiter = { seq, resolve };
-      this.waiters.push(w);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.waiters = this.waiters.filter((x) => x !== w);
-          reject(signal.reason ?? new Error('aborted'));
-        },
-        { once: true },
-      );
-    });
+    return this.replica.waitForSeq(seq, signal);
   }
 
-  /** Sends one command; throws {@link CommandError} (e.g. 409 `version_conflict` with currentVersion). */
-  command<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options?: CommandOptions): Promise<CommandResult> {
-    return this.commands.send(type, payload, options);
+  /**
+   * Sends one command; throws {@link CommandError} (e.g. 409 `version_conflict` with currentVersion).
+   * Commands go out in the order issued; while offline they stay pending (see `pendingCommands`)
+   * and are sent with their original command_id once the server is reachable again.
+   */
+  command<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options: CommandOptions = {}): Promise<CommandResult> {
+    return this.issue(type, payload, options, 'do');
   }
 
-  /** Sends several commands in one request (all or nothing). */
-  commandBatch(items: readonly BatchItem[], options?: { signal?: AbortSignal }): Promise<BatchResult> {
-    return this.commands.sendBatch(items, options);
+  /** Sends several commands in one request (all or nothing); its state.patch commands are one undo step. */
+  commandBatch(items: readonly BatchItem[], options: { signal?: AbortSignal } = {}): Promise<BatchResult> {
+    const envs = items.map((i) => this.commands.envelope(i.type, i.payload as never, i));
+    const tracked = envs.filter((e) => e.type === 'state.patch').map((e) => e.command_id);
+    this.history.beginBatch();
+    for (const id of tracked) this.history.track(id, 'do');
+    this.history.endBatch();
+    const p = this.queue.enqueue(envs, true, options.signal) as Promise<BatchResult>;
+    p.then(
+      (r) => r.results.forEach((res) => this.history.acked(res.command_id, res.seq, this.replica.lastSeq)),
+      () => tracked.forEach((id) => this.history.dropped(id)),
+    );
+    return p;
   }
 
   /** Resolves a sidecar ref (or media value) to a URL. */
@@ -328,319 +271,178 @@ export class CanvasTransport {
     return this.sidecars.resolve(ref);
   }
 
+  // ------------------------------------------------------------------ undo / redo
+
+  get canUndo(): boolean {
+    return this.history.canUndo;
+  }
+
+  get canRedo(): boolean {
+    return this.history.canRedo;
+  }
+
+  /**
+   * Undoes this user's last step by sending its inverse as an ordinary command (others' changes
+   * are never undone). `skipped` (and an `undo_skipped` event) when the server refuses it because
+   * the values this step produced were changed or deleted since; the step is then dropped.
+   */
+  undo(): Promise<UndoOutcome> {
+    return this.history.run('undo', this.undoSender);
+  }
+
+  /** Redoes the last undone step (same rules as undo). */
+  redo(): Promise<UndoOutcome> {
+    return this.history.run('redo', this.undoSender);
+  }
+
+  /** Runs `fn`; every state.patch command sent until it settles becomes ONE undo step. */
+  async batch<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.history.beginBatch();
+    try {
+      return await fn();
+    } finally {
+      this.history.endBatch();
+    }
+  }
+
+  // ------------------------------------------------------------------ pending, tabs
+
+  /** Commands issued and not yet acknowledged, in the order they will be sent. */
+  get pendingCommands(): readonly PendingCommand[] {
+    return this.queue.commands;
+  }
+
+  /** `leader` holds this stream's SSE connection for the origin's tabs; `solo` when not sharing. */
+  get tabRole(): TabRole {
+    if (!this.tabs || !this.running) return 'solo';
+    return this.tabs.isLeader ? 'leader' : 'follower';
+  }
+
+  private issue<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options: CommandOptions, kind: StepKind): Promise<CommandResult> {
+    const env = this.commands.envelope(type, payload, options);
+    if (type === 'state.patch') this.history.track(env.command_id, kind);
+    const p = this.queue.enqueue([env], false, options.signal) as Promise<CommandResult>;
+    if (type === 'state.patch') {
+      p.then(
+        (r) => this.history.acked(env.command_id, r.seq, this.replica.lastSeq),
+        () => this.history.dropped(env.command_id),
+      );
+    }
+    return p;
+  }
+
   // ------------------------------------------------------------------ status
 
-  private setStatus(status: ConnectionStatus, syncStatus: SyncStatus): void {
-    if (status === this._status && syncStatus === this._syncStatus) return;
+  private setStatus(status: ConnectionStatus, syncStatus: SyncStatus, detail?: string): void {
+    if (status === this._status && syncStatus === this._syncStatus && detail === this._detail) return;
     const previous = this._status;
     this._status = status;
     this._syncStatus = syncStatus;
-    this.emitter.emit('status', { status, syncStatus, previous });
+    this._detail = detail;
+    if (this.tabs?.isLeader) this.tabs.post({ t: 'status', status, syncStatus, ...(detail ? { detail } : {}) });
+    if (status === 'open') this.queue.wake();
+    this.emitStatus(previous);
+  }
+
+  private emitStatus(previous: ConnectionStatus): void {
+    const ctx: StatusContext = { status: this._status, syncStatus: this._syncStatus, previous, pending: this.queue.commands.length };
+    if (this._detail !== undefined) ctx.detail = this._detail;
+    this.emitter.emit('status', ctx);
   }
 
   private updateSync(): void {
-    if (this._status !== 'open') return;
-    const caughtUp = this.awaitingSnapshot
-      ? false
-      : this.headSeq !== undefined
-        ? this.hasState && this.lastSeq >= this.headSeq
-        : this.hasState;
-    this.setStatus('open', caughtUp ? 'synced' : 'syncing');
+    if (this._status === 'open') this.setStatus('open', this.replica.caughtUp() ? 'synced' : 'syncing');
+  }
+
+  /** What the SSE loop needs from the transport. */
+  private streamHost(): EventStreamHost {
+    const t = this;
+    return {
+      get status() {
+        return t._status;
+      },
+      get syncStatus() {
+        return t._syncStatus;
+      },
+      setStatus: (status, syncStatus, detail) => this.setStatus(status, syncStatus, detail),
+      emitError: (ctx) => this.emitError(ctx),
+      resumeFrom: () => (this.replica.hasState && !this.replica.needSnapshot ? this.replica.lastSeq : undefined),
+      opened: () => {
+        this.replica.headSeq = undefined;
+        this.setStatus('open', 'syncing');
+        this.updateSync();
+      },
+      onEvent: (ev, conn) => {
+        if (this.tabs?.isLeader) this.tabs.post({ t: 'sse', type: ev.type, data: ev.data });
+        this.replica.onSseEvent(ev, conn);
+      },
+      gaveUp: () => {
+        this.setStatus('closed', 'offline'); // followers learn it too
+        this.running = false;
+        this.tabs?.stop(); // the next tab tries with its own credentials
+      },
+    };
   }
 
   private emitError(ctx: TransportErrorContext): void {
     this.emitter.emit('error', ctx);
   }
 
-  private httpErrorContext(kind: TransportErrorKind, err: AtomsHttpError, willRetry: boolean): TransportErrorContext {
-    return {
-      kind,
-      error: err,
-      status: err.status,
-      code: err.code,
-      ...(err.problem ? { problem: err.problem } : {}),
-      willRetry,
-    };
+  // ------------------------------------------------------------------ tab sharing
+
+  /** This tab got the lock: it opens the stream, resuming from its own last seq. */
+  private becomeLeader(): void {
+    if (!this.running) return;
+    this.replica.awaitingSnapshot = false;
+    this.tabs?.post({ t: 'leader' });
+    this.emitter.emit('tab_role', { role: 'leader' });
+    this.stream.start();
   }
 
-  // ------------------------------------------------------------------ SSE loop
-
-  private async loop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      let outcome: Outcome;
-      try {
-        outcome = await this.connectOnce(signal);
-      } catch (err) {
-        // defensive: connectOnce handles its own errors
-        outcome = {};
-        if (!signal.aborted) this.emitError({ kind: 'protocol', error: err as Error, willRetry: true });
-      }
-      if (signal.aborted) return;
-      if (outcome.fatal) {
-        this.running = false;
-        this.setStatus('closed', 'offline');
-        return;
-      }
-      this.setStatus('connecting', 'offline');
-      await sleep(Math.max(this.backoff.next(), outcome.minDelayMs ?? 0), signal);
-    }
-  }
-
-  private async connectOnce(loopSignal: AbortSignal): Promise<Outcome> {
-    this.setStatus('connecting', this._syncStatus === 'offline' && this._status !== 'closed' ? 'offline' : 'syncing');
-    const ctrl = new AbortController();
-    const onLoopAbort = (): void => ctrl.abort();
-    loopSignal.addEventListener('abort', onLoopAbort, { once: true });
-    try {
-      return await this.runConnection(ctrl);
-    } finally {
-      loopSignal.removeEventListener('abort', onLoopAbort);
-      ctrl.abort();
-    }
-  }
-
-  private async runConnection(ctrl: AbortController): Promise<Outcome> {
-    const what = `GET /v1/streams/${this.streamId}/events`;
-    let ticket: string;
-    try {
-      ticket = (await this.tickets.issue(this.streamId, ['read'], ctrl.signal)).ticket;
-    } catch (err) {
-      if (ctrl.signal.aborted) return {};
-      return this.requestFailed(err, 'POST /v1/tickets');
-    }
-    if (ctrl.signal.aborted) return {};
-
-    const headers: Record<string, string> = { Accept: 'text/event-stream' };
-    if (this.hasState && !this.needSnapshot) headers['Last-Event-ID'] = String(this.lastSeq);
-    let res: Response;
-    try {
-      res = await this.fetchImpl(eventsUrl(this.opts.baseUrl, this.streamId, ticket), {
-        method: 'GET',
-        headers,
-        cache: 'no-store',
-        signal: ctrl.signal,
-      });
-    } catch (err) {
-      if (ctrl.signal.aborted) return {};
-      return this.requestFailed(err, what);
-    }
-    if (ctrl.signal.aborted) {
-      void res.body?.cancel().catch(() => undefined);
-      return {};
-    }
-    if (!res.ok) return this.requestFailed(await errorFromResponse(res, what), what);
-    const contentType = res.headers.get('Content-Type') ?? '';
-    if (!res.body || !contentType.toLowerCase().includes('text/event-stream')) {
-      void res.body?.cancel().catch(() => undefined);
-      this.emitError({ kind: 'protocol', error: new Error(`${what}: not an event stream (${contentType})`), willRetry: true });
-      return {};
-    }
-    return this.readStream(res.body, ctrl);
-  }
-
-  /** Classifies a failed ticket / SSE request into retry or give up, and reports it. */
-  private requestFailed(err: unknown, what: string): Outcome {
-    const e = err instanceof AtomsHttpError ? err : networkError(what, err);
-    const s = e.status;
-    if (e.code === 'token_error') {
-      this.emitError(this.httpErrorContext('auth', e, true));
-      return {};
-    }
-    if (s === 0) {
-      this.emitError(this.httpErrorContext('network', e, true));
-      return {};
-    }
-    if (s === 401 || s === 403) {
-      // next attempt fetches a fresh ticket (and so calls getToken again)
-      this.emitError(this.httpErrorContext('auth', e, true));
-      return {};
-    }
-    if (s >= 500 || s === 408 || s === 429) {
-      this.emitError(this.httpErrorContext('http', e, true));
-      return e.retryAfterMs !== undefined ? { minDelayMs: e.retryAfterMs } : {};
-    }
-    this.emitError(this.httpErrorContext('http', e, false));
-    return { fatal: true };
-  }
-
-  private async readStream(body: ReadableStream<Uint8Array>, ctrl: AbortController): Promise<Outcome> {
-    const reader = body.getReader();
-    const heartbeatMs = this.opts.heartbeatTimeoutMs ?? 35_000;
-    let watchdog: ReturnType<typeof setTimeout> | undefined;
-    const conn: Connection = {
-      stopped: false,
-      stop: (ctx) => {
-        if (conn.stopped) return;
-        conn.stopped = true;
-        parser.stop();
-        if (watchdog !== undefined) clearTimeout(watchdog);
-        ctrl.abort();
-        reader.cancel().catch(() => undefined);
-        if (ctx) this.emitError({ ...ctx, willRetry: true });
-      },
-    };
-    const parser = new SseParser({
-      onEvent: (ev) => this.onSseEvent(ev, conn),
-      onRetry: (ms) => this.backoff.setMinBase(ms),
-    });
-    const arm = (): void => {
-      if (watchdog !== undefined) clearTimeout(watchdog);
-      watchdog = setTimeout(
-        () => conn.stop({ kind: 'heartbeat', error: new Error(`no data for ${heartbeatMs} ms`), code: 'heartbeat_timeout' }),
-        heartbeatMs,
-      );
-    };
-
-    ctrl.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
-    this.backoff.reset();
-    this.headSeq = undefined;
-    this.setStatus('open', 'syncing');
-    this.updateSync();
-    arm();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done || conn.stopped || ctrl.signal.aborted) break;
-        arm();
-        if (value && value.byteLength > 0) parser.push(value);
-        if (conn.stopped) break;
-      }
-      if (!conn.stopped) parser.end();
-    } catch (err) {
-      if (!conn.stopped && !ctrl.signal.aborted) {
-        const kind: TransportErrorKind = !isAbortError(err) && err instanceof Error && err.name.startsWith('Sse') ? 'protocol' : 'network';
-        conn.stop({ kind, error: err instanceof Error ? err : new Error(String(err)) });
-      }
-    } finally {
-      conn.stopped = true;
-      if (watchdog !== undefined) clearTimeout(watchdog);
-      reader.cancel().catch(() => undefined);
-    }
-    return {};
-  }
-
-  // ------------------------------------------------------------------ frames
-
-  private onSseEvent(ev: SseEvent, conn: Connection): void {
-    if (conn.stopped) return;
-    const data = parseJson(ev.data);
-    switch (ev.type) {
-      case 'hello':
-        if (!isRecord(data) || typeof data.head_seq !== 'number') return this.protocolError(conn, 'bad hello');
-        this.headSeq = data.head_seq;
-        this.emitter.emit('hello', data as unknown as HelloData);
-        this.updateSync();
-        return;
-      case 'state_snapshot':
-        if (!isRecord(data) || typeof data.seq !== 'number' || !('state' in data)) {
-          return this.protocolError(conn, 'bad state_snapshot');
-        }
-        this.applySnapshot(data as unknown as StateSnapshotData);
-        return;
-      case 'resync':
-        this.awaitingSnapshot = true;
-        if (isRecord(data) && typeof data.head_seq === 'number') this.headSeq = data.head_seq;
-        this.emitter.emit('resync', (isRecord(data) ? data : {}) as unknown as ResyncData);
-        this.updateSync();
-        return;
-      default:
-        break;
-    }
-    if (!isRecord(data)) return this.protocolError(conn, `unparseable ${ev.type} event`);
-    if (typeof data.seq !== 'number' || !Number.isInteger(data.seq)) return; // unknown control event: ignore
-    this.onEnvelope(data as unknown as EventEnvelope, conn);
-  }
-
-  private protocolError(conn: Connection, message: string): void {
-    conn.stop({ kind: 'protocol', error: new Error(`SSE protocol error: ${message}`), code: 'protocol_error' });
-  }
-
-  private applySnapshot(snap: StateSnapshotData): void {
-    this.state = snap.state;
-    this.lastSeq = snap.seq;
-    this.version = typeof snap.version === 'number' ? snap.version : this.version;
-    this.hasState = true;
-    this.needSnapshot = false;
-    this.awaitingSnapshot = false;
-    this.emitter.emit('state_snapshot', snap);
-    this.emitter.emit('state', { state: this.state, seq: this.lastSeq, version: this.version, cause: 'snapshot' });
-    this.updateSync();
-    this.releaseWaiters();
-  }
-
-  private onEnvelope(env: EventEnvelope, conn: Connection): void {
-    if (env.seq <= this.lastSeq) return; // duplicate
-    if (this.awaitingSnapshot) return; // a fresh snapshot follows and covers it
-    if (env.seq !== this.lastSeq + 1) {
-      conn.stop({
-        kind: 'gap',
-        error: new Error(`seq gap: expected ${this.lastSeq + 1}, got ${env.seq}`),
-        code: 'seq_gap',
-      });
+  private onTabMessage(msg: TabMessage): void {
+    if (!this.running) return;
+    if (this.tabs?.isLeader) {
+      if (msg.t === 'join') this.answerJoin(msg);
       return;
     }
-    const prev = this.state;
-    let next: JsonValue;
-    try {
-      next = applyEnvelope(prev, env);
-    } catch (err) {
-      // Local state diverged: keep showing it, but reload from a fresh snapshot.
-      this.needSnapshot = true;
-      conn.stop({ kind: 'patch', error: err as Error, code: 'patch_failed' });
-      return;
-    }
-    this.state = next;
-    this.lastSeq = env.seq;
-    if (typeof env.version === 'number') this.version = env.version;
-    this.hasState = true;
-    if (next !== prev) {
-      const cause: StateChangeCause = env.type === 'token_patch' ? 'token_patch' : 'state_patch';
-      this.emitter.emit('state', { state: next, seq: env.seq, version: this.version, cause, envelope: env });
-    }
-    this.emitTyped(env);
-    this.emitter.emit('event', { envelope: env });
-    this.updateSync();
-    this.releaseWaiters();
-  }
-
-  private emitTyped(env: EventEnvelope): void {
-    switch (env.type) {
-      case 'state_patch': {
-        const e = env as unknown as TypedEnvelope<'state_patch'>;
-        this.emitter.emit('state_patch', { envelope: e, ops: e.data.ops });
-        break;
-      }
-      case 'token_patch': {
-        const e = env as unknown as TypedEnvelope<'token_patch'>;
-        const v = getAtPointer(this.state, e.data.target);
-        this.emitter.emit('token_patch', {
-          ...e.data,
-          final: e.data.final === true,
-          envelope: e,
-          value: typeof v === 'string' ? v : undefined,
-        });
-        break;
-      }
-      case 'log': {
-        const e = env as unknown as TypedEnvelope<'log'>;
-        this.emitter.emit('log', { ...e.data, envelope: e });
-        break;
-      }
-      case 'snapshot_created': {
-        const e = env as unknown as TypedEnvelope<'snapshot_created'>;
-        this.emitter.emit('snapshot_created', { ...e.data, envelope: e });
-        break;
-      }
+    switch (msg.t) {
+      case 'sse':
+        this.replica.onSseEvent({ type: msg.type, data: msg.data, lastEventId: '', id: undefined }, this.followerConn);
+        return;
+      case 'status':
+        if (msg.status === 'open') this.setStatus('open', this.replica.caughtUp() ? 'synced' : 'syncing');
+        else this.setStatus(msg.status, msg.syncStatus, msg.detail);
+        return;
+      case 'state':
+        if (msg.to !== this.tabId) return;
+        this.replica.headSeq = msg.head_seq;
+        this.replica.applySnapshot(msg.snapshot);
+        return;
+      case 'leader':
+        this.tabs?.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: this.replica.awaitingSnapshot });
+        return;
       default:
-        break;
+        return;
     }
   }
 
-  private releaseWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const ready = this.waiters.filter((w) => w.seq <= this.lastSeq);
-    this.waiters = this.waiters.filter((w) => w.seq > this.lastSeq);
-    for (const w of ready) w.resolve();
+  /** A follower asks for the state: send ours if it has none, an older one, or an unusable one. */
+  private answerJoin(msg: Extract<TabMessage, { t: 'join' }>): void {
+    const tabs = this.tabs;
+    if (!tabs) return;
+    tabs.post({ t: 'status', status: this._status, syncStatus: this._syncStatus, ...(this._detail ? { detail: this._detail } : {}) });
+    if (!this.replica.hasState || this.replica.awaitingSnapshot || this.replica.needSnapshot) return; // our server snapshot will be forwarded
+    if (!msg.force && msg.seq !== null && msg.seq >= this.replica.lastSeq) return;
+    const snapshot: StateSnapshotData = { stream_id: this.streamId, seq: this.replica.lastSeq, version: this.replica.version, state: this.replica.state };
+    tabs.post({ t: 'state', to: msg.from, head_seq: this.replica.headSeq ?? this.replica.lastSeq, snapshot });
+  }
+
+  /** A follower's state cannot go on (gap, patch that does not apply): ignore events until a fresh state. */
+  private followerResync(ctx?: Omit<TransportErrorContext, 'willRetry'>): void {
+    if (ctx) this.emitError({ ...ctx, willRetry: true });
+    this.replica.awaitingSnapshot = true;
+    this.updateSync();
+    this.tabs?.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: true });
   }
 
   // ------------------------------------------------------------------ presence wiring

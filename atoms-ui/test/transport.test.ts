@@ -335,6 +335,25 @@ describe('CanvasTransport SSE', () => {
     expect(server.sseRequests[1]!.headers['last-event-id']).toBe('0');
   });
 
+  it("drops the stream at the browser's offline event and reconnects at online without waiting for the backoff", async () => {
+    const net = new EventTarget();
+    const { server, t, errors } = setup({ networkEvents: net, backoff: { baseMs: 60_000, capMs: 60_000, random: () => 1 } });
+    const s = await openWithSnapshot(server, t, { a: 1 }, 3, 3);
+    net.dispatchEvent(new Event('offline'));
+    await expect.poll(() => t.syncStatus).toBe('offline');
+    expect(s.aborted).toBe(true);
+    expect(errors.map((e) => [e.kind, e.willRetry])).toEqual([['network', true]]);
+    await tick(20);
+    expect(server.sseRequests).toHaveLength(1); // waiting out a one-minute backoff
+    net.dispatchEvent(new Event('online'));
+    await expect.poll(() => server.sseRequests.length).toBe(2);
+    expect(server.sseRequests[1]!.headers['last-event-id']).toBe('3');
+    t.close();
+    net.dispatchEvent(new Event('online')); // listeners are gone after close()
+    await tick(20);
+    expect(server.sseRequests).toHaveLength(2);
+  });
+
   it('rejects invalid stream ids', () => {
     const server = new FakeServer();
     expect(() => new CanvasTransport({ baseUrl: 'http://x', streamId: 'canvas:../x', getToken: async () => '', fetch: server.fetch })).toThrow(

@@ -87,11 +87,11 @@ function toJson(shape: Shape): JsonObject {
   return v;
 }
 
-/** Adds the shape; `withContainer` also creates `/shapes` (sent with a base version, see canvas). */
-export function createOps(shape: Shape, withContainer: boolean): PatchOperation[] {
+/** Adds the shapes; `withContainer` also creates `/shapes` (sent with a base version, see canvas). */
+export function createOps(shapes: readonly Shape[], withContainer: boolean): PatchOperation[] {
   const ops: PatchOperation[] = [];
   if (withContainer) ops.push({ op: 'add', path: '/shapes', value: {} });
-  ops.push({ op: 'add', path: shapePath(shape.id), value: toJson(shape) });
+  for (const shape of shapes) ops.push({ op: 'add', path: shapePath(shape.id), value: toJson(shape) });
   return ops;
 }
 
@@ -104,8 +104,13 @@ export function fieldOps(id: string, field: 'fill' | 'text' | 'z', value: string
   return [{ op: 'replace', path: shapePath(id, field), value }];
 }
 
-export function deleteOps(id: string): PatchOperation[] {
-  return [{ op: 'remove', path: shapePath(id) }];
+export function deleteOps(ids: readonly string[]): PatchOperation[] {
+  return ids.map((id) => ({ op: 'remove', path: shapePath(id) }));
+}
+
+/** A copy of `s` with a fresh id, moved by (dx, dy), at stacking position `z`. */
+export function copyOf(s: Shape, dx: number, dy: number, z: number): Shape {
+  return { ...s, id: newShapeId(), x: Math.round(s.x + dx), y: Math.round(s.y + dy), z };
 }
 
 export function topZ(shapes: readonly Shape[]): number {

@@ -37,6 +37,8 @@ const HANDLE = 10;
 const NUDGE_COMMIT_MS = 300;
 /** Ctrl+D and paste offset copies by this much, so the copy is visibly a copy. */
 const COPY_OFFSET = 24;
+/** Two presses on one shape within this long (and DRAG_THRESHOLD·3 px) are a double-click. */
+const DOUBLE_PRESS_MS = 450;
 
 export interface CanvasHooks {
   onSelect(shapes: readonly Shape[]): void;
@@ -72,6 +74,8 @@ export class CanvasView {
   private panKey = false;
   private nudgeTimer: ReturnType<typeof setTimeout> | undefined;
   private pointer: Point | null = null;
+  /** The last press on a shape (pointer capture keeps the browser's own dblclick from firing). */
+  private lastPress: { id: string; at: number; p: Point } | null = null;
   private renderQueued = false;
 
   constructor(
@@ -109,10 +113,6 @@ export class CanvasView {
     this.svg.addEventListener('pointerup', (e) => this.onPointerUp(e));
     this.svg.addEventListener('pointercancel', (e) => this.onPointerUp(e));
     this.svg.addEventListener('pointerleave', () => (this.pointer = null));
-    this.svg.addEventListener('dblclick', (e) => {
-      const shape = this.shapeAt(e.target);
-      if (shape?.type === 'text') this.editText(shape);
-    });
     this.onState();
   }
 
@@ -368,6 +368,14 @@ export class CanvasView {
       const base = e.shiftKey ? this.selection.list : [];
       if (!e.shiftKey) this.select([]);
       this.startDrag(e, { kind: 'box', pointerId: e.pointerId, start: w, current: w, base });
+      return;
+    }
+    const prev = this.lastPress;
+    this.lastPress = { id: shape.id, at: e.timeStamp, p };
+    const double = prev?.id === shape.id && e.timeStamp - prev.at < DOUBLE_PRESS_MS && Math.hypot(p.x - prev.p.x, p.y - prev.p.y) < DRAG_THRESHOLD * 3;
+    if (double && handle === undefined && shape.type === 'text' && !e.shiftKey) {
+      this.lastPress = null;
+      this.editText(shape);
       return;
     }
     if (e.shiftKey && handle === undefined) {

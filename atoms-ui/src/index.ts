@@ -1,15 +1,23 @@
 export { CanvasTransport, isStreamId, STREAM_ID_RE } from './transport.js';
 export type {
   CanvasTransportOptions,
+  HistoryChange,
+  PendingChange,
+  PendingCommand,
   PresenceChange,
   PresenceTuning,
   StateChange,
   StateChangeCause,
   StatusContext,
+  TabRole,
   TransportErrorContext,
   TransportErrorKind,
   TransportEventMap,
-} from './transport.js';
+  UndoDirection,
+  UndoOutcome,
+  UndoSkipped,
+} from './events.js';
+export type { BroadcastChannelCtor, BroadcastChannelLike, LockManagerLike } from './tabs.js';
 export { PresenceClient } from './presence.js';
 export type { Cursor, FrameScheduler, PeerInfo, PeersChange, PresenceClientOptions, PresenceEventMap } from './presence.js';
 export { CommandClient } from './commands.js';

@@ -39,93 +39,25 @@ import type {
   WebSocketCtor,
 } from './types.js';
 import { eventsUrl, toWsBase } from './url.js';
+import type {
+  CanvasTransportOptions,
+  PendingCommand,
+  PresenceTuning,
+  StateChange,
+  StateChangeCause,
+  TabRole,
+  TransportErrorContext,
+  TransportErrorKind,
+  TransportEventMap,
+  UndoOutcome,
+} from './events.js';
+
+export type * from './events.js';
 
 export const STREAM_ID_RE = /^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function isStreamId(s: string): boolean {
   return STREAM_ID_RE.test(s);
-}
-
-export type PresenceTuning = Pick<PresenceClientOptions, 'pingIntervalMs' | 'pongTimeoutMs' | 'scheduleFrame' | 'cursorIntervalMs'>;
-
-export interface CanvasTransportOptions {
-  /** atoms-core base URL, e.g. "https://api.example.com". */
-  baseUrl: string;
-  /** `canvas:<id>`, `thread:<id>` or `run:<id>`. */
-  streamId: string;
-  /** Returns the caller's identity JWT; called for every ticket and artifact lookup. */
-  getToken: GetToken;
-  /** Defaults to the global fetch. */
-  fetch?: FetchLike;
-  /** Defaults to the global WebSocket. */
-  WebSocket?: WebSocketCtor;
-  /** ws(s):// base for the presence socket; derived from baseUrl by default. */
-  wsBaseUrl?: string;
-  /** Abort and reconnect when no byte arrives for this long (default 35 000 ms). */
-  heartbeatTimeoutMs?: number;
-  /** Reconnect backoff (full jitter; base 250 ms, cap 10 s). */
-  backoff?: BackoffOptions;
-  /** Retries for a command after network errors / 5xx (default 4). */
-  commandRetries?: number;
-  /** Open the presence WebSocket on connect() (default true), optionally with tuning. */
-  presence?: boolean | PresenceTuning;
-  /** Cached write tickets and artifact URLs are renewed this long before expiry (default 5000 ms). */
-  expirySkewMs?: number;
-  /** Command id generator (default UUID v4). */
-  generateId?: () => string;
-  now?: () => number;
-}
-
-export type StateChangeCause = 'snapshot' | 'state_patch' | 'token_patch';
-
-export interface StateChange {
-  state: JsonValue;
-  seq: number;
-  version: number;
-  cause: StateChangeCause;
-  envelope?: EventEnvelope;
-}
-
-export type TransportErrorKind = 'auth' | 'http' | 'network' | 'heartbeat' | 'gap' | 'protocol' | 'patch' | 'presence';
-
-export interface TransportErrorContext {
-  kind: TransportErrorKind;
-  error: Error;
-  status?: number;
-  code?: string;
-  problem?: Problem;
-  /** False when the transport gave up (it is then `closed`). */
-  willRetry: boolean;
-}
-
-export interface StatusContext {
-  status: ConnectionStatus;
-  syncStatus: SyncStatus;
-  previous: ConnectionStatus;
-}
-
-export type PresenceChange =
-  | { type: 'status'; status: ConnectionStatus }
-  | { type: 'peers'; peers: ReadonlyMap<string, PeerInfo>; change: PeersChange; peerId?: string }
-  | { type: 'cursor'; peerId: string; x: number; y: number; peer: PeerInfo | undefined }
-  | { type: 'gesture'; peerId: string; kind: string; data: JsonObject; peer: PeerInfo | undefined };
-
-export interface TransportEventMap {
-  /** The materialised state changed. */
-  state: StateChange;
-  /** Every durable event envelope, after it was applied. */
-  event: { envelope: EventEnvelope };
-  state_patch: { envelope: TypedEnvelope<'state_patch'>; ops: PatchOperation[] };
-  /** `value` is the whole string at `target` after the append. */
-  token_patch: TokenPatchData & { envelope: TypedEnvelope<'token_patch'>; final: boolean; value: string | undefined };
-  log: LogData & { envelope: TypedEnvelope<'log'> };
-  snapshot_created: SnapshotCreatedData & { envelope: TypedEnvelope<'snapshot_created'> };
-  hello: HelloData;
-  state_snapshot: StateSnapshotData;
-  resync: ResyncData;
-  status: StatusContext;
-  error: TransportErrorContext;
-  presence: PresenceChange;
 }
 
 interface Outcome {
@@ -328,6 +260,42 @@ export class CanvasTransport {
     return this.sidecars.resolve(ref);
   }
 
+  // ------------------------------------------------------------------ undo / redo
+
+  get canUndo(): boolean {
+    return false;
+  }
+
+  get canRedo(): boolean {
+    return false;
+  }
+
+  /** Undoes this user's last step (never others' changes); `skipped` if it no longer applies. */
+  async undo(): Promise<UndoOutcome> {
+    return 'empty';
+  }
+
+  /** Redoes the last undone step. */
+  async redo(): Promise<UndoOutcome> {
+    return 'empty';
+  }
+
+  /** Runs `fn`; every state.patch command sent meanwhile becomes one undo step. */
+  async batch<T>(fn: () => T | Promise<T>): Promise<T> {
+    return fn();
+  }
+
+  // ------------------------------------------------------------------ pending, tabs
+
+  /** Commands issued and not yet acknowledged, in the order they will be sent. */
+  get pendingCommands(): readonly PendingCommand[] {
+    return [];
+  }
+
+  get tabRole(): TabRole {
+    return 'solo';
+  }
+
   // ------------------------------------------------------------------ status
 
   private setStatus(status: ConnectionStatus, syncStatus: SyncStatus): void {
@@ -335,7 +303,7 @@ export class CanvasTransport {
     const previous = this._status;
     this._status = status;
     this._syncStatus = syncStatus;
-    this.emitter.emit('status', { status, syncStatus, previous });
+    this.emitter.emit('status', { status, syncStatus, previous, pending: 0 });
   }
 
   private updateSync(): void {

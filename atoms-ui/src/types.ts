@@ -251,6 +251,7 @@ export type ConnectionStatus = 'connecting' | 'open' | 'closed';
 /**
  * Traffic-light sync status: `synced` (green: open and caught up with the head seen at
  * connect), `syncing` (yellow: connecting or replaying), `offline` (red: connection lost,
- * waiting to reconnect, or closed).
+ * waiting to reconnect, or closed), `blocked` (red: the connection could not even open while the
+ * network is up, e.g. the browser's six-connections-per-host pool is exhausted; see `detail`).
  */
-export type SyncStatus = 'synced' | 'syncing' | 'offline';
+export type SyncStatus = 'synced' | 'syncing' | 'offline' | 'blocked';

@@ -10,7 +10,6 @@ import { Edits } from './edits.js';
 import { bounds, freeSpot, intersects, spanned } from './layout.js';
 import {
   copyOf,
-  CORNERS,
   type Corner,
   deleteOps,
   fieldOps,
@@ -26,13 +25,14 @@ import {
 } from './model.js';
 import { createNode, fontSize, type ShapeNode, updateNode } from './nodes.js';
 import { Previews, rounded } from './previews.js';
-import { peerSelection, Selection } from './selection.js';
+import { overlayElements } from './overlay.js';
+import { pendingView } from './pending.js';
+import { Selection } from './selection.js';
 import { COLORS } from './session.js';
 import { TextEditor } from './textedit.js';
 import { bindViewportInput, type Point, Viewport } from './viewport.js';
 
 const DRAG_THRESHOLD = 2;
-const HANDLE = 10;
 /** Arrow-key nudges within this many ms are one edit (one commit, one undo step). */
 const NUDGE_COMMIT_MS = 300;
 /** Ctrl+D and paste offset copies by this much, so the copy is visibly a copy. */
@@ -77,6 +77,8 @@ export class CanvasView {
   /** The last press on a shape (pointer capture keeps the browser's own dblclick from firing). */
   private lastPress: { id: string; at: number; p: Point } | null = null;
   private renderQueued = false;
+  /** Shapes changed by this page's unacknowledged commands (drawn as pending). */
+  private pendingIds: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly transport: CanvasTransport,
@@ -103,6 +105,7 @@ export class CanvasView {
     this.pinching = bindViewportInput(this.svg, this.viewport, (e) => this.local(e));
 
     transport.subscribe(() => this.onState());
+    transport.on('pending', () => this.onState());
     transport.on('presence', (e) => {
       if (e.type !== 'peers') return;
       this.peers = e.peers;
@@ -220,6 +223,11 @@ export class CanvasView {
     this.viewport.fit(bounds(this.shapes.map((s) => this.geometryOf(s))));
   }
 
+  /** Commits a burst of nudges still waiting (before an undo, so it undoes what the person sees). */
+  flush(): void {
+    if (this.live.size > 0 && !this.drag) this.commitLive('move');
+  }
+
   setPanKey(down: boolean): void {
     this.panKey = down;
     this.svg.classList.toggle('panning', down);
@@ -229,7 +237,9 @@ export class CanvasView {
 
   private onState(): void {
     const previous = this.byId;
-    this.shapes = shapesOf(this.transport.getState());
+    const view = pendingView(this.transport);
+    this.pendingIds = view.ids;
+    this.shapes = shapesOf(view.state);
     this.byId = new Map(this.shapes.map((s) => [s.id, s]));
     for (const [id, g] of this.pending) {
       const s = this.byId.get(id);
@@ -269,6 +279,7 @@ export class CanvasView {
       }
       updateNode(node, s, this.geometryOf(s), this.transport, this.hooks.notify);
       node.g.classList.toggle('selected', this.selection.has(s.id));
+      node.g.classList.toggle('pending', this.pendingIds.has(s.id));
       this.shapesLayer.append(node.g); // keeps z order; moving an existing node is cheap
     }
     for (const [id, node] of this.nodes) {
@@ -285,39 +296,17 @@ export class CanvasView {
   }
 
   private renderOverlay(): void {
-    const k = this.viewport.k;
-    const out: SVGElement[] = [];
-    for (const peer of this.peers.values()) {
-      const color = typeof peer.state.color === 'string' ? peer.state.color : '#888';
-      for (const id of peerSelection(peer.state)) {
-        const s = this.byId.get(id);
-        if (!s) continue;
-        const g = this.geometryOf(s);
-        const pad = 4 / k;
-        out.push(svg('rect', { class: 'peer-selection', x: g.x - pad, y: g.y - pad, width: g.w + 2 * pad, height: g.h + 2 * pad, stroke: color, 'data-peer': peer.peerId }));
-      }
-    }
-    const sel = this.selectedShapes();
-    for (const s of sel) {
-      const g = this.geometryOf(s);
-      out.push(svg('rect', { class: 'selection', 'data-id': s.id, x: g.x, y: g.y, width: g.w, height: g.h }));
-    }
-    const [only] = sel;
-    if (only && sel.length === 1) {
-      const g = this.geometryOf(only);
-      const hs = HANDLE / k;
-      for (const c of CORNERS) {
-        const x = c.includes('w') ? g.x : g.x + g.w;
-        const y = c.includes('n') ? g.y : g.y + g.h;
-        out.push(svg('rect', { class: `handle handle-${c}`, 'data-handle': c, x: x - hs / 2, y: y - hs / 2, width: hs, height: hs }));
-      }
-    }
     const d = this.drag;
-    if (d?.kind === 'box') {
-      const r = spanned(d.start, d.current);
-      out.push(svg('rect', { class: 'marquee', 'data-testid': 'marquee', x: r.x, y: r.y, width: r.w, height: r.h }));
-    }
-    this.overlay.replaceChildren(...out);
+    this.overlay.replaceChildren(
+      ...overlayElements({
+        peers: this.peers,
+        byId: this.byId,
+        geometryOf: (s) => this.geometryOf(s),
+        selected: this.selectedShapes(),
+        zoom: this.viewport.k,
+        box: d?.kind === 'box' ? d : null,
+      }),
+    );
   }
 
   private editText(s: Shape): void {

@@ -24,27 +24,33 @@ export class Edits {
     }
   }
 
-  /**
-   * Adds shapes in one patch. `/shapes` is created by the first shapes with a base version, so two
-   * first shapes never overwrite each other's container; on a 409 the state catches up and the add
-   * is retried.
-   */
+  /** Adds shapes in one patch (one undo step). */
   async add(what: string, shapes: readonly Shape[]): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      const withContainer = !hasShapesContainer(this.transport.getState());
+    try {
+      await this.ensureContainer();
+    } catch (err) {
+      this.failed(what, err);
+      return false;
+    }
+    return this.patch(what, createOps(shapes));
+  }
+
+  /**
+   * Creates `/shapes` on a fresh canvas, with a base version so two first shapes never overwrite
+   * each other's container (on a 409 the state catches up and shows it exists). It is a command of
+   * its own, so undoing the first shape removes just that shape, not everyone's container.
+   */
+  private async ensureContainer(): Promise<void> {
+    for (let attempt = 0; !hasShapesContainer(this.transport.getState()); attempt++) {
       try {
         const result = await this.transport.command(
           'state.patch',
-          { ops: createOps(shapes, withContainer) },
-          withContainer ? { baseVersion: this.transport.getVersion() } : {},
+          { ops: [{ op: 'add', path: '/shapes', value: {} }] },
+          { baseVersion: this.transport.getVersion() },
         );
         await this.transport.waitForSeq(result.seq);
-        return true;
       } catch (err) {
-        if (!(err instanceof CommandError && err.isConflict && attempt < 5)) {
-          this.failed(what, err);
-          return false;
-        }
+        if (!(err instanceof CommandError && err.isConflict && attempt < 5)) throw err;
         await this.versionAtLeast(err.currentVersion ?? 0);
       }
     }

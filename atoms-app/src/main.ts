@@ -53,7 +53,8 @@ function zoomControls(canvas: CanvasView): HTMLElement {
 }
 
 function mount(root: HTMLElement, session: Session): void {
-  const transport = new CanvasTransport({ baseUrl: location.origin, streamId: session.streamId, getToken: session.getToken });
+  // One SSE connection per canvas for all of this browser's tabs (the others follow the leader).
+  const transport = new CanvasTransport({ baseUrl: location.origin, streamId: session.streamId, getToken: session.getToken, shareAcrossTabs: true });
   const toasts = h('div', { class: 'toasts' });
   const toast = toaster(toasts);
   const insp = inspector((field, value) => canvas.setField(field, value));
@@ -88,6 +89,20 @@ function mount(root: HTMLElement, session: Session): void {
     );
   });
   const add = (type: ShapeType) => () => void canvas.create(type);
+  // Undo / redo are the transport's: only this person's own edits, never anyone else's.
+  const history = (direction: 'undo' | 'redo') => (): void => {
+    canvas.flush();
+    (direction === 'undo' ? transport.undo() : transport.redo()).catch((err: unknown) => toast(`${direction} failed: ${err instanceof Error ? err.message : String(err)}`));
+  };
+  const undoButton = button(icon('undo'), 'Undo (Ctrl+Z)', history('undo'), 'undo');
+  const redoButton = button(icon('redo'), 'Redo (Ctrl+Shift+Z)', history('redo'), 'redo');
+  const showHistory = ({ canUndo, canRedo }: { canUndo: boolean; canRedo: boolean }): void => {
+    undoButton.disabled = !canUndo;
+    redoButton.disabled = !canRedo;
+  };
+  showHistory(transport);
+  transport.on('history', showHistory);
+  transport.on('undo_skipped', ({ direction }) => toast(`Could not ${direction}: someone else changed or deleted that since. Skipped it.`));
   const toolbar = h(
     'nav',
     { class: 'toolbar' },
@@ -96,6 +111,9 @@ function mount(root: HTMLElement, session: Session): void {
     button(icon('text'), 'Text (double-click a text to edit it)', add('text'), 'add-text'),
     button(icon('image'), 'Image…', () => file.click(), 'add-image'),
     file,
+    h('span', { class: 'sep' }),
+    undoButton,
+    redoButton,
     h('span', { class: 'sep' }),
     button(icon('front'), 'Bring to front', () => canvas.reorder('front'), 'front'),
     button(icon('back'), 'Send to back', () => canvas.reorder('back'), 'back'),
@@ -112,8 +130,8 @@ function mount(root: HTMLElement, session: Session): void {
     clearSelection: () => canvas.select([]),
     selectAll: () => canvas.selectAll(),
     duplicate: () => canvas.duplicate(),
-    undo: () => undefined,
-    redo: () => undefined,
+    undo: history('undo'),
+    redo: history('redo'),
     nudge: (dx, dy) => canvas.nudge(dx, dy),
     editSelectedText: () => canvas.editSelectedText(),
     zoomBy: (f) => canvas.viewport.zoomBy(f),

@@ -87,12 +87,9 @@ function toJson(shape: Shape): JsonObject {
   return v;
 }
 
-/** Adds the shapes; `withContainer` also creates `/shapes` (sent with a base version, see canvas). */
-export function createOps(shapes: readonly Shape[], withContainer: boolean): PatchOperation[] {
-  const ops: PatchOperation[] = [];
-  if (withContainer) ops.push({ op: 'add', path: '/shapes', value: {} });
-  for (const shape of shapes) ops.push({ op: 'add', path: shapePath(shape.id), value: toJson(shape) });
-  return ops;
+/** Adds the shapes (into `/shapes`, which must exist: see Edits.ensureContainer). */
+export function createOps(shapes: readonly Shape[]): PatchOperation[] {
+  return shapes.map((shape) => ({ op: 'add', path: shapePath(shape.id), value: toJson(shape) }));
 }
 
 /** Moves/resizes: replaces only the geometry fields, so a concurrent recolour is kept. */

@@ -30,6 +30,12 @@ export interface CommandOptions {
   signal?: AbortSignal;
 }
 
+export interface PostOptions {
+  signal?: AbortSignal | undefined;
+  /** False: a network error (status 0) throws at once, for a caller that keeps the command pending. */
+  retryNetworkErrors?: boolean;
+}
+
 export type BatchItem = {
   [T in CommandType]: { type: T; payload: CommandPayloadMap[T] } & Omit<CommandOptions, 'signal'>;
 }[CommandType];
@@ -65,16 +71,28 @@ export class CommandClient {
   }
 
   async send<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options: CommandOptions = {}): Promise<CommandResult> {
-    const env = this.envelope(type, payload, options);
-    return this.post<CommandResult>(env, env.command_id, options.signal);
+    return this.postOne(this.envelope(type, payload, options), options);
   }
 
   async sendBatch(items: readonly BatchItem[], options: { signal?: AbortSignal } = {}): Promise<BatchResult> {
-    const envs = items.map((i) => this.envelope(i.type, i.payload as never, i));
-    return this.post<BatchResult>(envs, envs.map((e) => e.command_id).join(','), options.signal);
+    return this.postMany(
+      items.map((i) => this.envelope(i.type, i.payload as never, i)),
+      options,
+    );
   }
 
-  private async post<R>(body: unknown, commandId: string, signal?: AbortSignal): Promise<R> {
+  /** POSTs one envelope as built by {@link envelope} (a retry keeps its command_id). */
+  postOne(env: CommandEnvelope, options: PostOptions = {}): Promise<CommandResult> {
+    return this.post<CommandResult>(env, env.command_id, options);
+  }
+
+  /** POSTs envelopes as one all-or-nothing batch. */
+  postMany(envs: readonly CommandEnvelope[], options: PostOptions = {}): Promise<BatchResult> {
+    return this.post<BatchResult>(envs, envs.map((e) => e.command_id).join(','), options);
+  }
+
+  private async post<R>(body: unknown, commandId: string, options: PostOptions): Promise<R> {
+    const { signal } = options;
     const { fetch, tickets, streamId } = this.opts;
     const maxRetries = this.opts.maxRetries ?? 4;
     const backoff = new Backoff(this.opts.backoff);
@@ -117,7 +135,8 @@ export class CommandClient {
         tickets.invalidate();
         continue;
       }
-      if (!isRetryableStatus(err.status) || attempt > maxRetries) throw new CommandError(err, commandId, attempt);
+      const offline = err.status === 0 && options.retryNetworkErrors === false;
+      if (offline || !isRetryableStatus(err.status) || attempt > maxRetries) throw new CommandError(err, commandId, attempt);
       await sleep(Math.max(backoff.next(), err.retryAfterMs ?? 0), signal);
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
     }

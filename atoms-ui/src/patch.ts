@@ -67,10 +67,16 @@ export function applyStatePatch(state: JsonValue, ops: readonly PatchOperation[]
     const res = jsonpatch.applyPatch(state, ownOps, true, false, true);
     return res.newDocument as JsonValue;
   } catch (err) {
-    const e = err as { message?: string; index?: number; name?: string };
-    const first = (e.message ?? String(err)).split('\n')[0];
-    throw new PatchApplyError(`state_patch does not apply: ${e.name ?? 'Error'} ${first}`, e.index, err);
+    throw patchApplyError(err);
   }
+}
+
+/** Wraps a fast-json-patch failure (or ours) into a {@link PatchApplyError}. */
+export function patchApplyError(err: unknown): PatchApplyError {
+  if (err instanceof PatchApplyError) return err;
+  const e = err as { message?: string; index?: number; name?: string };
+  const first = (e.message ?? String(err)).split('\n')[0];
+  return new PatchApplyError(`state_patch does not apply: ${e.name ?? 'Error'} ${first}`, e.index, err);
 }
 
 function appendAt(node: JsonValue, tokens: string[], i: number, delta: string, target: string): JsonValue {

@@ -5,8 +5,13 @@
  */
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { type BatchItem, CommandClient, type CommandOptions } from './commands.js';
+import { applyStatePatchWithInverse } from './inverse.js';
+import { PendingQueue } from './pending.js';
+import { platformTabs, TabLink, type TabMessage } from './tabs.js';
+import { type StepKind, UndoHistory } from './undo.js';
+import { uuid } from './ids.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
-import { AtomsHttpError, errorFromResponse, isAbortError, networkError } from './errors.js';
+import { AtomsHttpError, CommandError, errorFromResponse, isAbortError, networkError } from './errors.js';
 import { applyEnvelope, getAtPointer } from './patch.js';
 import { type PeerInfo, PresenceClient, type PresenceClientOptions, type PeersChange } from './presence.js';
 import { SidecarResolver } from './sidecars.js';
@@ -29,9 +34,9 @@ import type {
   MediaRef,
   MediaValue,
   PatchOperation,
-  Problem,
   ResyncData,
   SnapshotCreatedData,
+  StatePatchData,
   StateSnapshotData,
   SyncStatus,
   TokenPatchData,
@@ -42,9 +47,11 @@ import { eventsUrl, toWsBase } from './url.js';
 import type {
   CanvasTransportOptions,
   PendingCommand,
+  UndoDirection,
   PresenceTuning,
   StateChange,
   StateChangeCause,
+  StatusContext,
   TabRole,
   TransportErrorContext,
   TransportErrorKind,
@@ -109,9 +116,18 @@ export class CanvasTransport {
   private headSeq: number | undefined;
   private _status: ConnectionStatus = 'closed';
   private _syncStatus: SyncStatus = 'offline';
+  private _detail: string | undefined;
+  private openTimer: ReturnType<typeof setTimeout> | undefined;
   private running = false;
   private loopCtrl: AbortController | undefined;
   private waiters: SeqWaiter[] = [];
+  private readonly history: UndoHistory;
+  private historyChain: Promise<unknown> = Promise.resolve();
+  private readonly queue: PendingQueue;
+  private readonly tabs: TabLink | undefined;
+  private readonly tabId = uuid();
+  /** The SSE connection of a follower: its "stop" asks the leader for a fresh state. */
+  private readonly followerConn: Connection = { stopped: false, stop: (ctx) => this.followerResync(ctx) };
 
   constructor(options: CanvasTransportOptions) {
     if (!isStreamId(options.streamId)) throw new TypeError(`invalid stream id "${options.streamId}"`);
@@ -137,6 +153,25 @@ export class CanvasTransport {
       ...(options.generateId ? { generateId: options.generateId } : {}),
     });
     this.backoff = new Backoff(options.backoff);
+    this.history = new UndoHistory((h) => this.emitter.emit('history', h));
+    this.queue = new PendingQueue({
+      client: this.commands,
+      now: options.now ?? Date.now,
+      backoff: options.backoff,
+      onChange: (commands) => {
+        this.emitter.emit('pending', { count: commands.length, commands: [...commands] });
+        this.emitStatus(this._status);
+      },
+    });
+    const platform = options.shareAcrossTabs === false ? undefined : options.locks && options.BroadcastChannel
+      ? { locks: options.locks, BroadcastChannel: options.BroadcastChannel }
+      : platformTabs();
+    this.tabs = platform && new TabLink({
+      name: `atoms-ui:${options.baseUrl.replace(/\/+$/, '')}:${options.streamId}`,
+      ...platform,
+      onLeader: () => this.becomeLeader(),
+      onMessage: (msg) => this.onTabMessage(msg),
+    });
     const tuning: PresenceTuning = typeof options.presence === 'object' ? options.presence : {};
     const missingWs: WebSocketCtor = class {
       constructor() {
@@ -205,8 +240,14 @@ export class CanvasTransport {
   connect(): void {
     if (this.running) return;
     this.running = true;
-    this.loopCtrl = new AbortController();
-    void this.loop(this.loopCtrl.signal);
+    if (this.tabs) {
+      // a follower until the lock is granted (at once when no other tab of this stream holds it)
+      this.awaitingSnapshot = !this.hasState;
+      this.setStatus('connecting', 'syncing');
+      this.tabs.start();
+      this.tabs.post({ t: 'join', from: this.tabId, seq: this.hasState ? this.lastSeq : null, force: false });
+      this.emitter.emit('tab_role', { role: this.tabRole });
+    } else this.startLoop();
     if (this.opts.presence !== false) {
       if (this.wsCtor) this.presence.connect();
       else
@@ -222,6 +263,9 @@ export class CanvasTransport {
   /** Stops everything; the state stays readable. connect() may be called again. */
   close(): void {
     this.running = false;
+    const role = this.tabRole;
+    this.tabs?.stop(); // hands the connection over to the next tab in line
+    if (role === 'leader') this.emitter.emit('tab_role', { role: this.tabRole });
     this.loopCtrl?.abort();
     this.loopCtrl = undefined;
     this.presence.close();
@@ -245,14 +289,28 @@ export class CanvasTransport {
     });
   }
 
-  /** Sends one command; throws {@link CommandError} (e.g. 409 `version_conflict` with currentVersion). */
-  command<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options?: CommandOptions): Promise<CommandResult> {
-    return this.commands.send(type, payload, options);
+  /**
+   * Sends one command; throws {@link CommandError} (e.g. 409 `version_conflict` with currentVersion).
+   * Commands go out in the order issued; while offline they stay pending (see `pendingCommands`)
+   * and are sent with their original command_id once the server is reachable again.
+   */
+  command<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options: CommandOptions = {}): Promise<CommandResult> {
+    return this.issue(type, payload, options, 'do');
   }
 
-  /** Sends several commands in one request (all or nothing). */
-  commandBatch(items: readonly BatchItem[], options?: { signal?: AbortSignal }): Promise<BatchResult> {
-    return this.commands.sendBatch(items, options);
+  /** Sends several commands in one request (all or nothing); its state.patch commands are one undo step. */
+  commandBatch(items: readonly BatchItem[], options: { signal?: AbortSignal } = {}): Promise<BatchResult> {
+    const envs = items.map((i) => this.commands.envelope(i.type, i.payload as never, i));
+    const tracked = envs.filter((e) => e.type === 'state.patch').map((e) => e.command_id);
+    this.history.beginBatch();
+    for (const id of tracked) this.history.track(id, 'do');
+    this.history.endBatch();
+    const p = this.queue.enqueue(envs, true, options.signal) as Promise<BatchResult>;
+    p.then(
+      (r) => r.results.forEach((res) => this.history.acked(res.command_id, res.seq, this.lastSeq)),
+      () => tracked.forEach((id) => this.history.dropped(id)),
+    );
+    return p;
   }
 
   /** Resolves a sidecar ref (or media value) to a URL. */
@@ -263,57 +321,131 @@ export class CanvasTransport {
   // ------------------------------------------------------------------ undo / redo
 
   get canUndo(): boolean {
-    return false;
+    return this.history.canUndo;
   }
 
   get canRedo(): boolean {
-    return false;
+    return this.history.canRedo;
   }
 
-  /** Undoes this user's last step (never others' changes); `skipped` if it no longer applies. */
-  async undo(): Promise<UndoOutcome> {
-    return 'empty';
+  /**
+   * Undoes this user's last step by sending its inverse as an ordinary command (others' changes
+   * are never undone). `skipped` (and an `undo_skipped` event) when the server refuses it because
+   * the values this step produced were changed or deleted since; the step is then dropped.
+   */
+  undo(): Promise<UndoOutcome> {
+    return this.runHistory('undo');
   }
 
-  /** Redoes the last undone step. */
-  async redo(): Promise<UndoOutcome> {
-    return 'empty';
+  /** Redoes the last undone step (same rules as undo). */
+  redo(): Promise<UndoOutcome> {
+    return this.runHistory('redo');
   }
 
-  /** Runs `fn`; every state.patch command sent meanwhile becomes one undo step. */
+  /** Runs `fn`; every state.patch command sent until it settles becomes ONE undo step. */
   async batch<T>(fn: () => T | Promise<T>): Promise<T> {
-    return fn();
+    this.history.beginBatch();
+    try {
+      return await fn();
+    } finally {
+      this.history.endBatch();
+    }
   }
 
   // ------------------------------------------------------------------ pending, tabs
 
   /** Commands issued and not yet acknowledged, in the order they will be sent. */
   get pendingCommands(): readonly PendingCommand[] {
-    return [];
+    return this.queue.commands;
   }
 
+  /** `leader` holds this stream's SSE connection for the origin's tabs; `solo` when not sharing. */
   get tabRole(): TabRole {
-    return 'solo';
+    if (!this.tabs || !this.running) return 'solo';
+    return this.tabs.isLeader ? 'leader' : 'follower';
+  }
+
+  private issue<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options: CommandOptions, kind: StepKind): Promise<CommandResult> {
+    const env = this.commands.envelope(type, payload, options);
+    if (type === 'state.patch') this.history.track(env.command_id, kind);
+    const p = this.queue.enqueue([env], false, options.signal) as Promise<CommandResult>;
+    if (type === 'state.patch') {
+      p.then(
+        (r) => this.history.acked(env.command_id, r.seq, this.lastSeq),
+        () => this.history.dropped(env.command_id),
+      );
+    }
+    return p;
+  }
+
+  /** Undo / redo one after the other, so their inverses reach the server in order. */
+  private runHistory(direction: UndoDirection): Promise<UndoOutcome> {
+    const run = this.historyChain.then(() => this.historyStep(direction));
+    this.historyChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async historyStep(direction: UndoDirection): Promise<UndoOutcome> {
+    for (;;) {
+      const step = this.history.pop(direction);
+      if (!step) return 'empty';
+      await step.ready();
+      const ops = step.inverse();
+      if (ops.length === 0) continue; // all its commands were refused: nothing to undo there
+      try {
+        const result = await this.issue('state.patch', { ops }, {}, direction);
+        await this.waitForSeq(result.seq);
+        return 'applied';
+      } catch (err) {
+        if (err instanceof CommandError && err.status >= 400 && err.status < 500) {
+          this.emitter.emit('undo_skipped', { direction, reason: err.code, detail: err.problem?.detail ?? err.message });
+          return 'skipped';
+        }
+        this.history.restore(direction, step);
+        throw err;
+      }
+    }
   }
 
   // ------------------------------------------------------------------ status
 
-  private setStatus(status: ConnectionStatus, syncStatus: SyncStatus): void {
-    if (status === this._status && syncStatus === this._syncStatus) return;
+  private setStatus(status: ConnectionStatus, syncStatus: SyncStatus, detail?: string): void {
+    if (status === this._status && syncStatus === this._syncStatus && detail === this._detail) return;
     const previous = this._status;
     this._status = status;
     this._syncStatus = syncStatus;
-    this.emitter.emit('status', { status, syncStatus, previous, pending: 0 });
+    this._detail = detail;
+    if (this.tabs?.isLeader) this.tabs.post({ t: 'status', status, syncStatus, ...(detail ? { detail } : {}) });
+    if (status === 'open') this.queue.wake();
+    this.emitStatus(previous);
+  }
+
+  private emitStatus(previous: ConnectionStatus): void {
+    const ctx: StatusContext = { status: this._status, syncStatus: this._syncStatus, previous, pending: this.queue.commands.length };
+    if (this._detail !== undefined) ctx.detail = this._detail;
+    this.emitter.emit('status', ctx);
+  }
+
+  private caughtUp(): boolean {
+    if (this.awaitingSnapshot || !this.hasState) return false;
+    return this.headSeq === undefined || this.lastSeq >= this.headSeq;
   }
 
   private updateSync(): void {
-    if (this._status !== 'open') return;
-    const caughtUp = this.awaitingSnapshot
-      ? false
-      : this.headSeq !== undefined
-        ? this.hasState && this.lastSeq >= this.headSeq
-        : this.hasState;
-    this.setStatus('open', caughtUp ? 'synced' : 'syncing');
+    if (this._status === 'open') this.setStatus('open', this.caughtUp() ? 'synced' : 'syncing');
+  }
+
+  /** The connect attempt got no answer in time although the device is online: say why we wait. */
+  private onOpenTimeout(ms: number): void {
+    const online = this.opts.isOnline ?? (() => (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false);
+    if (this._status !== 'connecting' || !online()) return;
+    const host = new URL(this.opts.baseUrl).host;
+    this.setStatus(
+      'connecting',
+      'blocked',
+      `no connection to ${host} could be opened within ${ms} ms although the network is up: the browser's connection pool ` +
+        'for this host is probably exhausted (six per host over HTTP/1.1); close other canvases or serve over HTTP/2',
+    );
   }
 
   private emitError(ctx: TransportErrorContext): void {
@@ -332,6 +464,12 @@ export class CanvasTransport {
   }
 
   // ------------------------------------------------------------------ SSE loop
+
+  private startLoop(): void {
+    this.loopCtrl?.abort();
+    this.loopCtrl = new AbortController();
+    void this.loop(this.loopCtrl.signal);
+  }
 
   private async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
@@ -359,9 +497,12 @@ export class CanvasTransport {
     const ctrl = new AbortController();
     const onLoopAbort = (): void => ctrl.abort();
     loopSignal.addEventListener('abort', onLoopAbort, { once: true });
+    const openMs = this.opts.openTimeoutMs ?? 10_000;
+    this.openTimer = setTimeout(() => this.onOpenTimeout(openMs), openMs);
     try {
       return await this.runConnection(ctrl);
     } finally {
+      clearTimeout(this.openTimer);
       loopSignal.removeEventListener('abort', onLoopAbort);
       ctrl.abort();
     }
@@ -448,7 +589,10 @@ export class CanvasTransport {
       },
     };
     const parser = new SseParser({
-      onEvent: (ev) => this.onSseEvent(ev, conn),
+      onEvent: (ev) => {
+        if (this.tabs?.isLeader) this.tabs.post({ t: 'sse', type: ev.type, data: ev.data });
+        this.onSseEvent(ev, conn);
+      },
       onRetry: (ms) => this.backoff.setMinBase(ms),
     });
     const arm = (): void => {
@@ -460,6 +604,7 @@ export class CanvasTransport {
     };
 
     ctrl.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
+    clearTimeout(this.openTimer);
     this.backoff.reset();
     this.headSeq = undefined;
     this.setStatus('open', 'syncing');
@@ -530,6 +675,7 @@ export class CanvasTransport {
     this.hasState = true;
     this.needSnapshot = false;
     this.awaitingSnapshot = false;
+    this.history.skippedTo(snap.seq);
     this.emitter.emit('state_snapshot', snap);
     this.emitter.emit('state', { state: this.state, seq: this.lastSeq, version: this.version, cause: 'snapshot' });
     this.updateSync();
@@ -549,8 +695,12 @@ export class CanvasTransport {
     }
     const prev = this.state;
     let next: JsonValue;
+    let inverse: PatchOperation[] | undefined;
     try {
-      next = applyEnvelope(prev, env);
+      if (env.type === 'state_patch' && this.history.isTracked(env.command_id)) {
+        // our own change: apply it and learn its inverse in one pass
+        ({ state: next, inverse } = applyStatePatchWithInverse(prev, (env.data as unknown as StatePatchData).ops));
+      } else next = applyEnvelope(prev, env);
     } catch (err) {
       // Local state diverged: keep showing it, but reload from a fresh snapshot.
       this.needSnapshot = true;
@@ -561,6 +711,7 @@ export class CanvasTransport {
     this.lastSeq = env.seq;
     if (typeof env.version === 'number') this.version = env.version;
     this.hasState = true;
+    if (inverse) this.history.applied(env.command_id, inverse);
     if (next !== prev) {
       const cause: StateChangeCause = env.type === 'token_patch' ? 'token_patch' : 'state_patch';
       this.emitter.emit('state', { state: next, seq: env.seq, version: this.version, cause, envelope: env });
@@ -609,6 +760,63 @@ export class CanvasTransport {
     const ready = this.waiters.filter((w) => w.seq <= this.lastSeq);
     this.waiters = this.waiters.filter((w) => w.seq > this.lastSeq);
     for (const w of ready) w.resolve();
+  }
+
+  // ------------------------------------------------------------------ tab sharing
+
+  /** This tab got the lock: it opens the stream, resuming from its own last seq. */
+  private becomeLeader(): void {
+    if (!this.running) return;
+    this.awaitingSnapshot = false;
+    this.tabs?.post({ t: 'leader' });
+    this.emitter.emit('tab_role', { role: 'leader' });
+    this.startLoop();
+  }
+
+  private onTabMessage(msg: TabMessage): void {
+    if (!this.running) return;
+    if (this.tabs?.isLeader) {
+      if (msg.t === 'join') this.answerJoin(msg);
+      return;
+    }
+    switch (msg.t) {
+      case 'sse':
+        this.onSseEvent({ type: msg.type, data: msg.data, lastEventId: '', id: undefined }, this.followerConn);
+        return;
+      case 'status':
+        if (msg.status === 'open') this.setStatus('open', this.caughtUp() ? 'synced' : 'syncing');
+        else this.setStatus(msg.status, msg.syncStatus, msg.detail);
+        return;
+      case 'state':
+        if (msg.to !== this.tabId) return;
+        this.headSeq = msg.head_seq;
+        this.applySnapshot(msg.snapshot);
+        return;
+      case 'leader':
+        this.tabs?.post({ t: 'join', from: this.tabId, seq: this.hasState ? this.lastSeq : null, force: this.awaitingSnapshot });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A follower asks for the state: send ours if it has none, an older one, or an unusable one. */
+  private answerJoin(msg: Extract<TabMessage, { t: 'join' }>): void {
+    const tabs = this.tabs;
+    if (!tabs) return;
+    tabs.post({ t: 'status', status: this._status, syncStatus: this._syncStatus, ...(this._detail ? { detail: this._detail } : {}) });
+    if (!this.hasState || this.awaitingSnapshot || this.needSnapshot) return; // our server snapshot will be forwarded
+    if (!msg.force && msg.seq !== null && msg.seq >= this.lastSeq) return;
+    const snapshot: StateSnapshotData = { stream_id: this.streamId, seq: this.lastSeq, version: this.version, state: this.state };
+    tabs.post({ t: 'state', to: msg.from, head_seq: this.headSeq ?? this.lastSeq, snapshot });
+  }
+
+  /** A follower's state cannot go on (gap, patch that does not apply): ignore events until a fresh state. */
+  private followerResync(ctx?: Omit<TransportErrorContext, 'willRetry'>): void {
+    if (ctx) this.emitError({ ...ctx, willRetry: true });
+    this.awaitingSnapshot = true;
+    this.updateSync();
+    this.tabs?.post({ t: 'join', from: this.tabId, seq: this.hasState ? this.lastSeq : null, force: true });
   }
 
   // ------------------------------------------------------------------ presence wiring

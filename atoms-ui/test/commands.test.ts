@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CanvasTransport, CommandError } from '../src/index.js';
+import { CanvasTransport, CommandClient, CommandError, TicketClient } from '../src/index.js';
 import { FakeServer, json, problem } from './helpers.js';
 
 function setup(retries = 4) {
@@ -110,12 +110,21 @@ describe('commands', () => {
     expect(new Set(server.commandRequests.map((c) => (JSON.parse(c.body!) as { command_id: string }).command_id)).size).toBe(1);
   });
 
-  it('network failure after all retries is a CommandError with status 0 / network_error', async () => {
-    const { server, t } = setup(1);
+  it('CommandClient: network failure after all retries is a CommandError with status 0 / network_error', async () => {
+    const server = new FakeServer();
+    const fetch = server.fetch;
+    const client = new CommandClient({
+      baseUrl: 'http://api.test',
+      streamId: 'canvas:demo',
+      fetch,
+      tickets: new TicketClient({ baseUrl: 'http://api.test', getToken: async () => 'jwt', fetch }),
+      maxRetries: 1,
+      backoff: { baseMs: 1, capMs: 4 },
+    });
     server.onCommand = () => {
       throw new TypeError('offline');
     };
-    const err = (await t.command('snapshot.create', {}).catch((e: unknown) => e)) as CommandError;
+    const err = (await client.send('snapshot.create', {}).catch((e: unknown) => e)) as CommandError;
     expect(err.status).toBe(0);
     expect(err.code).toBe('network_error');
     expect(server.commandRequests).toHaveLength(2);

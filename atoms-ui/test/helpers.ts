@@ -1,4 +1,4 @@
-import type { EventEnvelope, FetchLike, JsonObject, WebSocketLike } from '../src/index.js';
+import { applyStatePatch, type EventEnvelope, type FetchLike, type JsonObject, type JsonValue, type PatchOperation, type WebSocketLike } from '../src/index.js';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -107,6 +107,8 @@ export class FakeServer {
     return json(202, { command_id: body.command_id, seq: 1, version: 1, event_ids: ['1'], duplicate: false });
   };
   extra: Route | undefined;
+  /** Called once the response of a new SSE request is out (to send hello, snapshot, replay). */
+  onSseOpen: ((stream: SseStream, call: Call) => void) | undefined;
 
   readonly fetch: FetchLike = async (url, init) => {
     const call: Call = { url, method: init?.method ?? 'GET', headers: headersOf(init), body: init?.body as string | undefined };
@@ -135,6 +137,7 @@ export class FakeServer {
       if (init?.signal?.aborted) throw new DOMException('aborted', 'AbortError');
       const s = new SseStream(init?.signal);
       this.streams.push(s);
+      queueMicrotask(() => this.onSseOpen?.(s, call));
       return new Response(s.body, { status: 200, headers: { 'Content-Type': 'text/event-stream' } });
     }
     if (path.endsWith('/commands')) {
@@ -220,3 +223,165 @@ export class FakeWebSocket implements WebSocketLike {
 }
 
 export const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Committed {
+  command_id: string;
+  seq: number;
+  version: number;
+}
+
+/**
+ * A fake atoms-core with a real timeline: commands (single or batch) are applied with RFC 6902
+ * semantics (a failing `test` op is 422 patch_failed, nothing partial), a repeated command_id
+ * returns the first result, every event goes to every open stream, and a stream opened with
+ * Last-Event-ID gets exactly the events after it.
+ */
+export class LiveServer extends FakeServer {
+  state: JsonValue = {};
+  events: EventEnvelope[] = [];
+  version = 0;
+  /** False: every command POST fails with a network error (the device is offline). */
+  reachable = true;
+  private readonly committed = new Map<string, Committed>();
+
+  constructor(readonly streamId = 'canvas:demo') {
+    super();
+    this.onSseOpen = (s, call) => {
+      const last = call.headers['last-event-id'];
+      const head = this.events.length;
+      s.event('hello', { stream_id: this.streamId, head_seq: head, version: this.version });
+      if (last === undefined) s.event('state_snapshot', { stream_id: this.streamId, seq: head, version: this.version, state: this.state }, head);
+      else for (const e of this.events.slice(Number(last))) s.envelope(e);
+    };
+    this.onCommand = (call) => {
+      if (!this.reachable) throw new TypeError('Failed to fetch');
+      const body = JSON.parse(call.body ?? '{}') as Cmd | Cmd[];
+      if (!Array.isArray(body)) {
+        const r = this.apply([body]);
+        return 'status' in r ? r : json(202, r[0]);
+      }
+      const r = this.apply(body);
+      if ('status' in r) return r;
+      const lastR = r[r.length - 1]!;
+      return json(202, { results: r, seq: lastR.seq, version: lastR.version });
+    };
+  }
+
+  /** Another user's change, committed and fanned out. */
+  commitAs(actor: string, ops: PatchOperation[]): void {
+    const r = this.apply([{ command_id: `other-${this.events.length + 1}`, type: 'state.patch', payload: { ops } }], actor);
+    if ('status' in r) throw new Error('the other user\'s patch does not apply');
+  }
+
+  private apply(cmds: Cmd[], actor = 'user:alice'): (Committed & { event_ids: string[]; duplicate: boolean })[] | Response {
+    const fresh = cmds.filter((c) => !this.committed.has(c.command_id));
+    let state = this.state;
+    try {
+      for (const c of fresh) if (c.type === 'state.patch') state = applyStatePatch(state, c.payload.ops);
+    } catch {
+      return problem(422, 'patch_failed');
+    }
+    const out = cmds.map((c) => {
+      const first = this.committed.get(c.command_id);
+      if (first) return { ...first, event_ids: [String(first.seq)], duplicate: true };
+      if (c.type === 'state.patch') {
+        this.state = applyStatePatch(this.state, c.payload.ops);
+        this.version++;
+      }
+      const seq = this.events.length + 1;
+      const env: EventEnvelope = {
+        id: String(seq), seq, stream_id: this.streamId, type: c.type === 'state.patch' ? 'state_patch' : 'log',
+        version: this.version, ts: new Date(0).toISOString(), actor, command_id: c.command_id,
+        data: (c.type === 'state.patch' ? { ops: c.payload.ops } : { level: 'info', message: c.type }) as JsonObject,
+      };
+      this.events.push(env);
+      for (const s of this.streams) s.envelope(env);
+      const done = { command_id: c.command_id, seq, version: this.version };
+      this.committed.set(c.command_id, done);
+      return { ...done, event_ids: [String(seq)], duplicate: false };
+    });
+    return out;
+  }
+}
+
+interface Cmd {
+  command_id: string;
+  type: string;
+  payload: { ops: PatchOperation[] };
+}
+
+/**
+ * One browser profile's tab plumbing for tests: an exclusive Web Locks manager and a
+ * BroadcastChannel that delivers structured clones to the other channels of the same name,
+ * asynchronously and in order, like the real ones.
+ */
+export class TabWorld {
+  private readonly holders = new Map<string, boolean>();
+  private readonly waiting = new Map<string, { grant: () => void; signal: AbortSignal | undefined }[]>();
+  private readonly channels = new Set<{ name: string; closed: boolean; deliver: (data: unknown) => void }>();
+  posted: unknown[] = [];
+
+  readonly locks = {
+    request: async (name: string, options: { signal?: AbortSignal }, cb: (lock: unknown) => Promise<void>): Promise<unknown> => {
+      await this.acquire(name, options.signal);
+      try {
+        return await cb({ name });
+      } finally {
+        this.holders.delete(name);
+        this.grantNext(name);
+      }
+    },
+  };
+
+  get BroadcastChannel(): new (name: string) => { onmessage: ((ev: { data: unknown }) => void) | null; postMessage(m: unknown): void; close(): void } {
+    const world = this;
+    return class {
+      onmessage: ((ev: { data: unknown }) => void) | null = null;
+      private readonly entry: { name: string; closed: boolean; deliver: (data: unknown) => void };
+      constructor(readonly name: string) {
+        this.entry = { name, closed: false, deliver: (data) => this.onmessage?.({ data }) };
+        world.channels.add(this.entry);
+      }
+      postMessage(m: unknown): void {
+        if (this.entry.closed) throw new Error('InvalidStateError: channel closed');
+        world.posted.push(m);
+        const copy = structuredClone(m);
+        for (const c of world.channels) {
+          if (c === this.entry || c.name !== this.name) continue;
+          setTimeout(() => !c.closed && c.deliver(structuredClone(copy)), 0);
+        }
+      }
+      close(): void {
+        this.entry.closed = true;
+        world.channels.delete(this.entry);
+      }
+    };
+  }
+
+  private acquire(name: string, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new DOMException('aborted', 'AbortError'));
+    if (!this.holders.get(name)) {
+      this.holders.set(name, true);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const q = this.waiting.get(name) ?? [];
+      const w = { grant: resolve, signal };
+      q.push(w);
+      this.waiting.set(name, q);
+      signal?.addEventListener('abort', () => {
+        const i = q.indexOf(w);
+        if (i >= 0) q.splice(i, 1);
+        reject(new DOMException('aborted', 'AbortError'));
+      });
+    });
+  }
+
+  private grantNext(name: string): void {
+    const q = this.waiting.get(name) ?? [];
+    const next = q.shift();
+    if (!next) return;
+    this.holders.set(name, true);
+    next.grant();
+  }
+}

@@ -49,8 +49,8 @@ export class StatusBadge {
     this.element.dataset.status = this.sync;
     this.element.dataset.pending = String(this.pending);
     const label = reconnecting ? 'Offline · reconnecting' : LABELS[this.sync];
-    // Edits in flight for a moment are normal; only say so when they wait for the connection.
-    this.element.textContent = this.pending > 0 && this.sync !== 'synced' ? `${label} · ${this.pending} unsaved` : label;
+    // Edits in flight for a moment are normal: the count fades in only when they wait (style.css).
+    this.element.replaceChildren(label, ...(this.pending > 0 ? [h('span', { class: 'unsaved' }, ` · ${this.pending} unsaved`)] : []));
     const seq = `seq ${this.transport.getSeq()}, version ${this.transport.getVersion()}`;
     this.element.title = [
       `events: ${this.sync} (${seq})`,

@@ -126,6 +126,7 @@ test('shift-click and a selection box select several shapes, which move, duplica
   await ada.keyboard.press('Control+c');
   await ada.keyboard.press('Control+v');
   await expect(ada.locator('g.shape')).toHaveCount(9);
+  await expect.poll(async () => (await selectedIds()).filter((id) => !ids.includes(id) && !copies.includes(id)).length).toBe(3);
   // Delete removes the selection (the pasted three) only.
   await ada.keyboard.press('Delete');
   await expect(ada.locator('g.shape')).toHaveCount(6);

@@ -14,8 +14,9 @@ import {
   deleteOps,
   fieldOps,
   type Geometry,
+  defaultSize,
   geometryOps,
-  newShapeId,
+  newShape,
   resized,
   sameGeometry,
   type Shape,
@@ -28,7 +29,6 @@ import { Previews, rounded } from './previews.js';
 import { overlayElements } from './overlay.js';
 import { pendingView } from './pending.js';
 import { Selection } from './selection.js';
-import { COLORS } from './session.js';
 import { TextEditor } from './textedit.js';
 import { bindViewportInput, type Point, Viewport } from './viewport.js';
 
@@ -79,6 +79,7 @@ export class CanvasView {
   private renderQueued = false;
   /** Shapes changed by this page's unacknowledged commands (drawn as pending). */
   private pendingIds: ReadonlySet<string> = new Set();
+  private overlaySignature = '';
 
   constructor(
     private readonly transport: CanvasTransport,
@@ -133,20 +134,9 @@ export class CanvasView {
 
   /** Adds a shape on a free spot in the visible part of the board and selects it. */
   async create(type: ShapeType, extra: Partial<Shape> = {}): Promise<void> {
-    const w = extra.w ?? (type === 'text' ? 180 : 140);
-    const h = extra.h ?? (type === 'text' ? 48 : 100);
+    const { w, h } = defaultSize(type, extra);
     const spot = freeSpot(w, h, this.viewport.visible(), this.shapes.map((s) => this.geometryOf(s)));
-    const shape: Shape = {
-      id: newShapeId(),
-      type,
-      ...spot,
-      w,
-      h,
-      z: topZ(this.shapes) + 1,
-      fill: type === 'text' ? '#222222' : (COLORS[Math.floor(Math.random() * COLORS.length)] ?? '#888888'),
-      ...(type === 'text' ? { text: 'Text' } : {}),
-      ...extra,
-    };
+    const shape = newShape(type, { ...spot, w, h }, topZ(this.shapes) + 1, extra);
     if (await this.edits.add('create', [shape])) this.select([shape.id]);
   }
 
@@ -297,16 +287,19 @@ export class CanvasView {
 
   private renderOverlay(): void {
     const d = this.drag;
-    this.overlay.replaceChildren(
-      ...overlayElements({
-        peers: this.peers,
-        byId: this.byId,
-        geometryOf: (s) => this.geometryOf(s),
-        selected: this.selectedShapes(),
-        zoom: this.viewport.k,
-        box: d?.kind === 'box' ? d : null,
-      }),
-    );
+    const next = overlayElements({
+      peers: this.peers,
+      byId: this.byId,
+      geometryOf: (s) => this.geometryOf(s),
+      selected: this.selectedShapes(),
+      zoom: this.viewport.k,
+      box: d?.kind === 'box' ? d : null,
+    });
+    // Unchanged overlay, same elements: a handle being pressed or hovered is never swapped out.
+    const signature = next.map((el) => el.outerHTML).join('');
+    if (signature === this.overlaySignature) return;
+    this.overlaySignature = signature;
+    this.overlay.replaceChildren(...next);
   }
 
   private editText(s: Shape): void {

@@ -4,6 +4,7 @@
  * (Shapes carry `type`, not `kind`: `kind: "image"` marks a media value for the sidecar guard.)
  */
 import { formatPointer, type JsonObject, type JsonValue, type MediaValue, type PatchOperation } from 'atoms-ui';
+import { COLORS } from './session.js';
 
 export type ShapeType = 'rect' | 'ellipse' | 'text' | 'image';
 export const SHAPE_TYPES: readonly ShapeType[] = ['rect', 'ellipse', 'text', 'image'];
@@ -76,6 +77,16 @@ export function newShapeId(): string {
   const bytes = new Uint8Array(6);
   crypto.getRandomValues(bytes);
   return 's' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function defaultSize(type: ShapeType, extra: Partial<Geometry> = {}): { w: number; h: number } {
+  return { w: extra.w ?? (type === 'text' ? 180 : 140), h: extra.h ?? (type === 'text' ? 48 : 100) };
+}
+
+/** A new shape at `g` with a fresh id (a random fill from the palette, "Text" for a text). */
+export function newShape(type: ShapeType, g: Geometry, z: number, extra: Partial<Shape> = {}): Shape {
+  const fill = type === 'text' ? '#222222' : (COLORS[Math.floor(Math.random() * COLORS.length)] ?? '#888888');
+  return { id: newShapeId(), type, ...g, z, fill, ...(type === 'text' ? { text: 'Text' } : {}), ...extra };
 }
 
 const shapePath = (id: string, field?: string): string => formatPointer(field ? ['shapes', id, field] : ['shapes', id]);

@@ -1,9 +1,12 @@
 /**
- * The public vocabulary of CanvasTransport: its options, events and their context objects.
+ * The public vocabulary of CanvasTransport: its options, events and their context objects,
+ * and the dispatch of a durable event to its typed hook.
  */
 import type { PeerInfo, PeersChange, PresenceClientOptions } from './presence.js';
 import type { BroadcastChannelCtor, LockManagerLike } from './tabs.js';
 import type { BackoffOptions } from './backoff.js';
+import type { Emitter } from './emitter.js';
+import { getAtPointer } from './patch.js';
 import type {
   CommandPayloadMap,
   CommandType,
@@ -158,4 +161,38 @@ export interface TransportEventMap {
   undo_skipped: UndoSkipped;
   pending: PendingChange;
   tab_role: { role: TabRole };
+}
+
+/** Emits the typed hook of a durable event (`state_patch`, `token_patch`, `log`, `snapshot_created`). */
+export function emitTyped(emitter: Emitter<TransportEventMap>, env: EventEnvelope, state: JsonValue): void {
+  switch (env.type) {
+    case 'state_patch': {
+      const e = env as unknown as TypedEnvelope<'state_patch'>;
+      emitter.emit('state_patch', { envelope: e, ops: e.data.ops });
+      break;
+    }
+    case 'token_patch': {
+      const e = env as unknown as TypedEnvelope<'token_patch'>;
+      const v = getAtPointer(state, e.data.target);
+      emitter.emit('token_patch', {
+        ...e.data,
+        final: e.data.final === true,
+        envelope: e,
+        value: typeof v === 'string' ? v : undefined,
+      });
+      break;
+    }
+    case 'log': {
+      const e = env as unknown as TypedEnvelope<'log'>;
+      emitter.emit('log', { ...e.data, envelope: e });
+      break;
+    }
+    case 'snapshot_created': {
+      const e = env as unknown as TypedEnvelope<'snapshot_created'>;
+      emitter.emit('snapshot_created', { ...e.data, envelope: e });
+      break;
+    }
+    default:
+      break;
+  }
 }

@@ -103,32 +103,22 @@ export class PendingQueue {
 
   private async sendGroup(group: Unit[]): Promise<void> {
     const { client } = this.opts;
+    const head = group[0] as Unit;
+    const post = { signal: head.signal, retryNetworkErrors: false };
     for (const u of group) u.inFlight = true;
-    for (;;) {
-      try {
-        const head = group[0] as Unit;
-        const post = { signal: head.signal, retryNetworkErrors: false };
-        if (group.length === 1 && !head.atomic) this.finish(head, await client.postOne(head.envs[0] as CommandEnvelope, post));
-        else if (group.length === 1) this.finish(head, await client.postMany(head.envs, post));
-        else {
-          const res = await client.postMany(group.flatMap((u) => u.envs), post);
-          this.finishAll(group, res.results);
-        }
-        this.backoff.reset();
-        return;
-      } catch (err) {
-        if (err instanceof CommandError && err.status === 0 && !group[0]?.signal?.aborted) {
-          await this.offline();
-          continue;
-        }
-        if (group.length > 1) {
-          // refused as a whole (all or nothing, so nothing was committed): each goes alone, in order
-          for (const u of group) Object.assign(u, { solo: true, inFlight: false });
-          return;
-        }
-        this.finish(group[0] as Unit, undefined, err);
-        return;
-      }
+    try {
+      if (group.length === 1 && !head.atomic) this.finish(head, await client.postOne(head.envs[0] as CommandEnvelope, post));
+      else if (group.length === 1) this.finish(head, await client.postMany(head.envs, post));
+      else this.finishAll(group, (await client.postMany(group.flatMap((u) => u.envs), post)).results);
+      this.backoff.reset();
+    } catch (err) {
+      for (const u of group) u.inFlight = false;
+      if (err instanceof CommandError && err.status === 0 && !head.signal?.aborted) {
+        await this.offline(); // kept; the next take() also picks up what was queued meanwhile
+      } else if (group.length > 1) {
+        // refused as a whole (all or nothing, so nothing was committed): each goes alone, in order
+        for (const u of group) u.solo = true;
+      } else this.finish(head, undefined, err);
     }
   }
 

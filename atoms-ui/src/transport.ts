@@ -3,20 +3,31 @@
  * SSE (via fetch streaming) is downstream truth; commands go up over HTTP; the WebSocket
  * carries presence only. Keeps the materialised state of one stream.
  */
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff } from './backoff.js';
 import { type BatchItem, CommandClient, type CommandOptions } from './commands.js';
-import { applyStatePatchWithInverse } from './inverse.js';
-import { PendingQueue } from './pending.js';
-import { platformTabs, TabLink, type TabMessage } from './tabs.js';
-import { type StepKind, UndoHistory } from './undo.js';
-import { uuid } from './ids.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
-import { AtomsHttpError, CommandError, errorFromResponse, isAbortError, networkError } from './errors.js';
+import {
+  type CanvasTransportOptions,
+  emitTyped,
+  type PendingCommand,
+  type PresenceTuning,
+  type StateChange,
+  type StateChangeCause,
+  type StatusContext,
+  type TabRole,
+  type TransportErrorContext,
+  type TransportEventMap,
+  type UndoOutcome,
+} from './events.js';
+import { uuid } from './ids.js';
+import { applyStatePatchWithInverse } from './inverse.js';
 import { applyEnvelope, getAtPointer } from './patch.js';
-import { type PeerInfo, PresenceClient, type PresenceClientOptions, type PeersChange } from './presence.js';
+import { PendingQueue } from './pending.js';
+import { PresenceClient } from './presence.js';
 import { SidecarResolver } from './sidecars.js';
-import { sleep } from './sleep.js';
-import { type SseEvent, SseParser } from './sse.js';
+import type { SseEvent } from './sse.js';
+import { type Connection, EventStream, type EventStreamHost } from './stream.js';
+import { platformTabs, TabLink, type TabMessage } from './tabs.js';
 import { TicketClient } from './tickets.js';
 import type {
   BatchResult,
@@ -26,38 +37,19 @@ import type {
   ConnectionStatus,
   EventEnvelope,
   FetchLike,
-  GetToken,
   HelloData,
-  JsonObject,
   JsonValue,
-  LogData,
   MediaRef,
   MediaValue,
   PatchOperation,
   ResyncData,
-  SnapshotCreatedData,
   StatePatchData,
   StateSnapshotData,
   SyncStatus,
-  TokenPatchData,
-  TypedEnvelope,
   WebSocketCtor,
 } from './types.js';
-import { eventsUrl, toWsBase } from './url.js';
-import type {
-  CanvasTransportOptions,
-  PendingCommand,
-  UndoDirection,
-  PresenceTuning,
-  StateChange,
-  StateChangeCause,
-  StatusContext,
-  TabRole,
-  TransportErrorContext,
-  TransportErrorKind,
-  TransportEventMap,
-  UndoOutcome,
-} from './events.js';
+import { type StepKind, UndoHistory, type UndoSender } from './undo.js';
+import { toWsBase } from './url.js';
 
 export type * from './events.js';
 
@@ -65,16 +57,6 @@ export const STREAM_ID_RE = /^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,12
 
 export function isStreamId(s: string): boolean {
   return STREAM_ID_RE.test(s);
-}
-
-interface Outcome {
-  fatal?: boolean;
-  minDelayMs?: number;
-}
-
-interface Connection {
-  stopped: boolean;
-  stop: (ctx?: Omit<TransportErrorContext, 'willRetry'>) => void;
 }
 
 interface SeqWaiter {
@@ -100,7 +82,6 @@ export class CanvasTransport {
 
   private readonly opts: CanvasTransportOptions;
   private readonly emitter = new Emitter<TransportEventMap>();
-  private readonly fetchImpl: FetchLike;
   private readonly wsCtor: WebSocketCtor | undefined;
   private readonly tickets: TicketClient;
   private readonly commands: CommandClient;
@@ -117,12 +98,15 @@ export class CanvasTransport {
   private _status: ConnectionStatus = 'closed';
   private _syncStatus: SyncStatus = 'offline';
   private _detail: string | undefined;
-  private openTimer: ReturnType<typeof setTimeout> | undefined;
   private running = false;
-  private loopCtrl: AbortController | undefined;
+  private readonly stream: EventStream;
   private waiters: SeqWaiter[] = [];
   private readonly history: UndoHistory;
-  private historyChain: Promise<unknown> = Promise.resolve();
+  private readonly undoSender: UndoSender = {
+    send: (ops, kind) => this.issue('state.patch', { ops }, {}, kind),
+    waitForSeq: (seq) => this.waitForSeq(seq),
+    skipped: (e) => this.emitter.emit('undo_skipped', e),
+  };
   private readonly queue: PendingQueue;
   private readonly tabs: TabLink | undefined;
   private readonly tabId = uuid();
@@ -137,7 +121,6 @@ export class CanvasTransport {
     const globalFetch = (globalThis as { fetch?: FetchLike }).fetch;
     const f = options.fetch ?? (globalFetch ? globalFetch.bind(globalThis) : undefined);
     if (!f) throw new TypeError('no fetch available: pass options.fetch');
-    this.fetchImpl = f;
     this.wsCtor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
     const skew = options.expirySkewMs ?? 5000;
     const common = { baseUrl: options.baseUrl, getToken: options.getToken, fetch: f, expirySkewMs: skew, ...(options.now ? { now: options.now } : {}) };
@@ -153,6 +136,19 @@ export class CanvasTransport {
       ...(options.generateId ? { generateId: options.generateId } : {}),
     });
     this.backoff = new Backoff(options.backoff);
+    this.stream = new EventStream(
+      {
+        baseUrl: options.baseUrl,
+        streamId: options.streamId,
+        fetch: f,
+        tickets: this.tickets,
+        backoff: this.backoff,
+        heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+        openTimeoutMs: options.openTimeoutMs,
+        isOnline: options.isOnline,
+      },
+      this.streamHost(),
+    );
     this.history = new UndoHistory((h) => this.emitter.emit('history', h));
     this.queue = new PendingQueue({
       client: this.commands,
@@ -247,7 +243,7 @@ export class CanvasTransport {
       this.tabs.start();
       this.tabs.post({ t: 'join', from: this.tabId, seq: this.hasState ? this.lastSeq : null, force: false });
       this.emitter.emit('tab_role', { role: this.tabRole });
-    } else this.startLoop();
+    } else this.stream.start();
     if (this.opts.presence !== false) {
       if (this.wsCtor) this.presence.connect();
       else
@@ -266,8 +262,7 @@ export class CanvasTransport {
     const role = this.tabRole;
     this.tabs?.stop(); // hands the connection over to the next tab in line
     if (role === 'leader') this.emitter.emit('tab_role', { role: this.tabRole });
-    this.loopCtrl?.abort();
-    this.loopCtrl = undefined;
+    this.stream.stop();
     this.presence.close();
     this.setStatus('closed', 'offline');
   }
@@ -334,12 +329,12 @@ export class CanvasTransport {
    * the values this step produced were changed or deleted since; the step is then dropped.
    */
   undo(): Promise<UndoOutcome> {
-    return this.runHistory('undo');
+    return this.history.run('undo', this.undoSender);
   }
 
   /** Redoes the last undone step (same rules as undo). */
   redo(): Promise<UndoOutcome> {
-    return this.runHistory('redo');
+    return this.history.run('redo', this.undoSender);
   }
 
   /** Runs `fn`; every state.patch command sent until it settles becomes ONE undo step. */
@@ -378,35 +373,6 @@ export class CanvasTransport {
     return p;
   }
 
-  /** Undo / redo one after the other, so their inverses reach the server in order. */
-  private runHistory(direction: UndoDirection): Promise<UndoOutcome> {
-    const run = this.historyChain.then(() => this.historyStep(direction));
-    this.historyChain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async historyStep(direction: UndoDirection): Promise<UndoOutcome> {
-    for (;;) {
-      const step = this.history.pop(direction);
-      if (!step) return 'empty';
-      await step.ready();
-      const ops = step.inverse();
-      if (ops.length === 0) continue; // all its commands were refused: nothing to undo there
-      try {
-        const result = await this.issue('state.patch', { ops }, {}, direction);
-        await this.waitForSeq(result.seq);
-        return 'applied';
-      } catch (err) {
-        if (err instanceof CommandError && err.status >= 400 && err.status < 500) {
-          this.emitter.emit('undo_skipped', { direction, reason: err.code, detail: err.problem?.detail ?? err.message });
-          return 'skipped';
-        }
-        this.history.restore(direction, step);
-        throw err;
-      }
-    }
-  }
-
   // ------------------------------------------------------------------ status
 
   private setStatus(status: ConnectionStatus, syncStatus: SyncStatus, detail?: string): void {
@@ -435,201 +401,38 @@ export class CanvasTransport {
     if (this._status === 'open') this.setStatus('open', this.caughtUp() ? 'synced' : 'syncing');
   }
 
-  /** The connect attempt got no answer in time although the device is online: say why we wait. */
-  private onOpenTimeout(ms: number): void {
-    const online = this.opts.isOnline ?? (() => (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false);
-    if (this._status !== 'connecting' || !online()) return;
-    const host = new URL(this.opts.baseUrl).host;
-    this.setStatus(
-      'connecting',
-      'blocked',
-      `no connection to ${host} could be opened within ${ms} ms although the network is up: the browser's connection pool ` +
-        'for this host is probably exhausted (six per host over HTTP/1.1); close other canvases or serve over HTTP/2',
-    );
+  /** What the SSE loop needs from the transport. */
+  private streamHost(): EventStreamHost {
+    const t = this;
+    return {
+      get status() {
+        return t._status;
+      },
+      get syncStatus() {
+        return t._syncStatus;
+      },
+      setStatus: (status, syncStatus, detail) => this.setStatus(status, syncStatus, detail),
+      emitError: (ctx) => this.emitError(ctx),
+      resumeFrom: () => (this.hasState && !this.needSnapshot ? this.lastSeq : undefined),
+      opened: () => {
+        this.headSeq = undefined;
+        this.setStatus('open', 'syncing');
+        this.updateSync();
+      },
+      onEvent: (ev, conn) => {
+        if (this.tabs?.isLeader) this.tabs.post({ t: 'sse', type: ev.type, data: ev.data });
+        this.onSseEvent(ev, conn);
+      },
+      gaveUp: () => {
+        this.setStatus('closed', 'offline'); // followers learn it too
+        this.running = false;
+        this.tabs?.stop(); // the next tab tries with its own credentials
+      },
+    };
   }
 
   private emitError(ctx: TransportErrorContext): void {
     this.emitter.emit('error', ctx);
-  }
-
-  private httpErrorContext(kind: TransportErrorKind, err: AtomsHttpError, willRetry: boolean): TransportErrorContext {
-    return {
-      kind,
-      error: err,
-      status: err.status,
-      code: err.code,
-      ...(err.problem ? { problem: err.problem } : {}),
-      willRetry,
-    };
-  }
-
-  // ------------------------------------------------------------------ SSE loop
-
-  private startLoop(): void {
-    this.loopCtrl?.abort();
-    this.loopCtrl = new AbortController();
-    void this.loop(this.loopCtrl.signal);
-  }
-
-  private async loop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      let outcome: Outcome;
-      try {
-        outcome = await this.connectOnce(signal);
-      } catch (err) {
-        // defensive: connectOnce handles its own errors
-        outcome = {};
-        if (!signal.aborted) this.emitError({ kind: 'protocol', error: err as Error, willRetry: true });
-      }
-      if (signal.aborted) return;
-      if (outcome.fatal) {
-        this.running = false;
-        this.setStatus('closed', 'offline');
-        return;
-      }
-      this.setStatus('connecting', 'offline');
-      await sleep(Math.max(this.backoff.next(), outcome.minDelayMs ?? 0), signal);
-    }
-  }
-
-  private async connectOnce(loopSignal: AbortSignal): Promise<Outcome> {
-    this.setStatus('connecting', this._syncStatus === 'offline' && this._status !== 'closed' ? 'offline' : 'syncing');
-    const ctrl = new AbortController();
-    const onLoopAbort = (): void => ctrl.abort();
-    loopSignal.addEventListener('abort', onLoopAbort, { once: true });
-    const openMs = this.opts.openTimeoutMs ?? 10_000;
-    this.openTimer = setTimeout(() => this.onOpenTimeout(openMs), openMs);
-    try {
-      return await this.runConnection(ctrl);
-    } finally {
-      clearTimeout(this.openTimer);
-      loopSignal.removeEventListener('abort', onLoopAbort);
-      ctrl.abort();
-    }
-  }
-
-  private async runConnection(ctrl: AbortController): Promise<Outcome> {
-    const what = `GET /v1/streams/${this.streamId}/events`;
-    let ticket: string;
-    try {
-      ticket = (await this.tickets.issue(this.streamId, ['read'], ctrl.signal)).ticket;
-    } catch (err) {
-      if (ctrl.signal.aborted) return {};
-      return this.requestFailed(err, 'POST /v1/tickets');
-    }
-    if (ctrl.signal.aborted) return {};
-
-    const headers: Record<string, string> = { Accept: 'text/event-stream' };
-    if (this.hasState && !this.needSnapshot) headers['Last-Event-ID'] = String(this.lastSeq);
-    let res: Response;
-    try {
-      res = await this.fetchImpl(eventsUrl(this.opts.baseUrl, this.streamId, ticket), {
-        method: 'GET',
-        headers,
-        cache: 'no-store',
-        signal: ctrl.signal,
-      });
-    } catch (err) {
-      if (ctrl.signal.aborted) return {};
-      return this.requestFailed(err, what);
-    }
-    if (ctrl.signal.aborted) {
-      void res.body?.cancel().catch(() => undefined);
-      return {};
-    }
-    if (!res.ok) return this.requestFailed(await errorFromResponse(res, what), what);
-    const contentType = res.headers.get('Content-Type') ?? '';
-    if (!res.body || !contentType.toLowerCase().includes('text/event-stream')) {
-      void res.body?.cancel().catch(() => undefined);
-      this.emitError({ kind: 'protocol', error: new Error(`${what}: not an event stream (${contentType})`), willRetry: true });
-      return {};
-    }
-    return this.readStream(res.body, ctrl);
-  }
-
-  /** Classifies a failed ticket / SSE request into retry or give up, and reports it. */
-  private requestFailed(err: unknown, what: string): Outcome {
-    const e = err instanceof AtomsHttpError ? err : networkError(what, err);
-    const s = e.status;
-    if (e.code === 'token_error') {
-      this.emitError(this.httpErrorContext('auth', e, true));
-      return {};
-    }
-    if (s === 0) {
-      this.emitError(this.httpErrorContext('network', e, true));
-      return {};
-    }
-    if (s === 401 || s === 403) {
-      // next attempt fetches a fresh ticket (and so calls getToken again)
-      this.emitError(this.httpErrorContext('auth', e, true));
-      return {};
-    }
-    if (s >= 500 || s === 408 || s === 429) {
-      this.emitError(this.httpErrorContext('http', e, true));
-      return e.retryAfterMs !== undefined ? { minDelayMs: e.retryAfterMs } : {};
-    }
-    this.emitError(this.httpErrorContext('http', e, false));
-    return { fatal: true };
-  }
-
-  private async readStream(body: ReadableStream<Uint8Array>, ctrl: AbortController): Promise<Outcome> {
-    const reader = body.getReader();
-    const heartbeatMs = this.opts.heartbeatTimeoutMs ?? 35_000;
-    let watchdog: ReturnType<typeof setTimeout> | undefined;
-    const conn: Connection = {
-      stopped: false,
-      stop: (ctx) => {
-        if (conn.stopped) return;
-        conn.stopped = true;
-        parser.stop();
-        if (watchdog !== undefined) clearTimeout(watchdog);
-        ctrl.abort();
-        reader.cancel().catch(() => undefined);
-        if (ctx) this.emitError({ ...ctx, willRetry: true });
-      },
-    };
-    const parser = new SseParser({
-      onEvent: (ev) => {
-        if (this.tabs?.isLeader) this.tabs.post({ t: 'sse', type: ev.type, data: ev.data });
-        this.onSseEvent(ev, conn);
-      },
-      onRetry: (ms) => this.backoff.setMinBase(ms),
-    });
-    const arm = (): void => {
-      if (watchdog !== undefined) clearTimeout(watchdog);
-      watchdog = setTimeout(
-        () => conn.stop({ kind: 'heartbeat', error: new Error(`no data for ${heartbeatMs} ms`), code: 'heartbeat_timeout' }),
-        heartbeatMs,
-      );
-    };
-
-    ctrl.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
-    clearTimeout(this.openTimer);
-    this.backoff.reset();
-    this.headSeq = undefined;
-    this.setStatus('open', 'syncing');
-    this.updateSync();
-    arm();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done || conn.stopped || ctrl.signal.aborted) break;
-        arm();
-        if (value && value.byteLength > 0) parser.push(value);
-        if (conn.stopped) break;
-      }
-      if (!conn.stopped) parser.end();
-    } catch (err) {
-      if (!conn.stopped && !ctrl.signal.aborted) {
-        const kind: TransportErrorKind = !isAbortError(err) && err instanceof Error && err.name.startsWith('Sse') ? 'protocol' : 'network';
-        conn.stop({ kind, error: err instanceof Error ? err : new Error(String(err)) });
-      }
-    } finally {
-      conn.stopped = true;
-      if (watchdog !== undefined) clearTimeout(watchdog);
-      reader.cancel().catch(() => undefined);
-    }
-    return {};
   }
 
   // ------------------------------------------------------------------ frames
@@ -716,43 +519,10 @@ export class CanvasTransport {
       const cause: StateChangeCause = env.type === 'token_patch' ? 'token_patch' : 'state_patch';
       this.emitter.emit('state', { state: next, seq: env.seq, version: this.version, cause, envelope: env });
     }
-    this.emitTyped(env);
+    emitTyped(this.emitter, env, this.state);
     this.emitter.emit('event', { envelope: env });
     this.updateSync();
     this.releaseWaiters();
-  }
-
-  private emitTyped(env: EventEnvelope): void {
-    switch (env.type) {
-      case 'state_patch': {
-        const e = env as unknown as TypedEnvelope<'state_patch'>;
-        this.emitter.emit('state_patch', { envelope: e, ops: e.data.ops });
-        break;
-      }
-      case 'token_patch': {
-        const e = env as unknown as TypedEnvelope<'token_patch'>;
-        const v = getAtPointer(this.state, e.data.target);
-        this.emitter.emit('token_patch', {
-          ...e.data,
-          final: e.data.final === true,
-          envelope: e,
-          value: typeof v === 'string' ? v : undefined,
-        });
-        break;
-      }
-      case 'log': {
-        const e = env as unknown as TypedEnvelope<'log'>;
-        this.emitter.emit('log', { ...e.data, envelope: e });
-        break;
-      }
-      case 'snapshot_created': {
-        const e = env as unknown as TypedEnvelope<'snapshot_created'>;
-        this.emitter.emit('snapshot_created', { ...e.data, envelope: e });
-        break;
-      }
-      default:
-        break;
-    }
   }
 
   private releaseWaiters(): void {
@@ -770,7 +540,7 @@ export class CanvasTransport {
     this.awaitingSnapshot = false;
     this.tabs?.post({ t: 'leader' });
     this.emitter.emit('tab_role', { role: 'leader' });
-    this.startLoop();
+    this.stream.start();
   }
 
   private onTabMessage(msg: TabMessage): void {

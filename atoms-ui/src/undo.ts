@@ -3,8 +3,16 @@
  * each step holds the inverses of its commands, learnt when their events are applied (so from
  * the exact state before them, whatever others did meanwhile). Changes by others are never in it.
  */
-import type { HistoryChange } from './events.js';
-import type { PatchOperation } from './types.js';
+import { CommandError } from './errors.js';
+import type { HistoryChange, UndoDirection, UndoOutcome, UndoSkipped } from './events.js';
+import type { CommandResult, PatchOperation } from './types.js';
+
+/** How the history sends an undo / redo: as an ordinary state.patch command of this transport. */
+export interface UndoSender {
+  send(ops: PatchOperation[], kind: UndoDirection): Promise<CommandResult>;
+  waitForSeq(seq: number): Promise<void>;
+  skipped(e: UndoSkipped): void;
+}
 
 /** What sent a command: a user's change, an undo, or a redo. */
 export type StepKind = 'do' | 'undo' | 'redo';
@@ -60,6 +68,7 @@ export class UndoHistory {
   private batchDepth = 0;
   private batchStep: UndoStep | undefined;
   private last: HistoryChange = { canUndo: false, canRedo: false };
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly onChange: (change: HistoryChange) => void) {}
 
@@ -128,15 +137,46 @@ export class UndoHistory {
     for (const [id, w] of [...this.waiting]) if (w.part.seq !== undefined && w.part.seq <= seq) this.dropped(id);
   }
 
+  /**
+   * Undoes (redoes) the latest step: waits until all its commands were applied, sends its guarded
+   * inverse, and resolves once that was applied. Runs one after the other, so inverses reach the
+   * server in order. A refusal (the step no longer applies) drops the step: `skipped`.
+   */
+  run(direction: UndoDirection, sender: UndoSender): Promise<UndoOutcome> {
+    const run = this.chain.then(() => this.runOne(direction, sender));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runOne(direction: UndoDirection, sender: UndoSender): Promise<UndoOutcome> {
+    for (;;) {
+      const step = this.pop(direction);
+      if (!step) return 'empty';
+      await step.ready();
+      const ops = step.inverse();
+      if (ops.length === 0) continue; // all its commands were refused: nothing to undo there
+      try {
+        await sender.waitForSeq((await sender.send(ops, direction)).seq);
+        return 'applied';
+      } catch (err) {
+        if (err instanceof CommandError && err.status >= 400 && err.status < 500) {
+          sender.skipped({ direction, reason: err.code, detail: err.problem?.detail ?? err.message });
+          return 'skipped';
+        }
+        this.restore(direction, step); // not refused (e.g. a server error): keep it for another try
+        throw err;
+      }
+    }
+  }
+
   /** Takes the most recent step of one stack (for undo / redo). */
-  pop(kind: 'undo' | 'redo'): UndoStep | undefined {
+  private pop(kind: UndoDirection): UndoStep | undefined {
     const step = (kind === 'undo' ? this.undoStack : this.redoStack).pop();
     this.changed();
     return step;
   }
 
-  /** Puts back a step whose undo / redo could not be sent (not refused: e.g. a server error). */
-  restore(kind: 'undo' | 'redo', step: UndoStep): void {
+  private restore(kind: UndoDirection, step: UndoStep): void {
     (kind === 'undo' ? this.undoStack : this.redoStack).push(step);
     this.changed();
   }

@@ -242,10 +242,17 @@ export class LiveServer extends FakeServer {
   version = 0;
   /** False: every command POST fails with a network error (the device is offline). */
   reachable = true;
+  /** True: every request fails with a network error, as when the device is offline. */
+  offline = false;
   private readonly committed = new Map<string, Committed>();
 
   constructor(readonly streamId = 'canvas:demo') {
     super();
+    const inner = this.fetch;
+    (this as { fetch: FetchLike }).fetch = async (url, init) => {
+      if (this.offline) throw new TypeError('Failed to fetch');
+      return inner(url, init);
+    };
     this.onSseOpen = (s, call) => {
       const last = call.headers['last-event-id'];
       const head = this.events.length;
@@ -318,8 +325,11 @@ interface Cmd {
 export class TabWorld {
   private readonly holders = new Map<string, boolean>();
   private readonly waiting = new Map<string, { grant: () => void; signal: AbortSignal | undefined }[]>();
-  private readonly channels = new Set<{ name: string; closed: boolean; deliver: (data: unknown) => void }>();
+  private readonly channels = new Set<{ name: string; closed: boolean; index: number; deliver: (data: unknown) => void }>();
+  private opened = 0;
   posted: unknown[] = [];
+  /** Return true to lose a message on its way to the channel opened `index`-th (0-based). */
+  drop: ((message: unknown, index: number) => boolean) | undefined;
 
   readonly locks = {
     request: async (name: string, options: { signal?: AbortSignal }, cb: (lock: unknown) => Promise<void>): Promise<unknown> => {
@@ -337,9 +347,9 @@ export class TabWorld {
     const world = this;
     return class {
       onmessage: ((ev: { data: unknown }) => void) | null = null;
-      private readonly entry: { name: string; closed: boolean; deliver: (data: unknown) => void };
+      private readonly entry: { name: string; closed: boolean; index: number; deliver: (data: unknown) => void };
       constructor(readonly name: string) {
-        this.entry = { name, closed: false, deliver: (data) => this.onmessage?.({ data }) };
+        this.entry = { name, closed: false, index: world.opened++, deliver: (data) => this.onmessage?.({ data }) };
         world.channels.add(this.entry);
       }
       postMessage(m: unknown): void {
@@ -347,7 +357,7 @@ export class TabWorld {
         world.posted.push(m);
         const copy = structuredClone(m);
         for (const c of world.channels) {
-          if (c === this.entry || c.name !== this.name) continue;
+          if (c === this.entry || c.name !== this.name || world.drop?.(m, c.index)) continue;
           setTimeout(() => !c.closed && c.deliver(structuredClone(copy)), 0);
         }
       }

@@ -1,0 +1,254 @@
+/**
+ * The SSE connection loop of one stream: a fresh read ticket per attempt, `fetch` streaming
+ * through the WHATWG parser, heartbeat watchdog, backoff with jitter, and the classification of
+ * failures into retry or give up. What the events mean is the host's business (CanvasTransport).
+ */
+import type { Backoff } from './backoff.js';
+import { AtomsHttpError, errorFromResponse, isAbortError, networkError } from './errors.js';
+import type { TransportErrorContext, TransportErrorKind } from './events.js';
+import { sleep } from './sleep.js';
+import { type SseEvent, SseParser } from './sse.js';
+import type { TicketClient } from './tickets.js';
+import type { ConnectionStatus, FetchLike, SyncStatus } from './types.js';
+import { eventsUrl } from './url.js';
+
+/** One open connection as seen by the event handler: `stop` aborts it (and reports why). */
+export interface Connection {
+  stopped: boolean;
+  stop: (ctx?: Omit<TransportErrorContext, 'willRetry'>) => void;
+}
+
+export interface EventStreamHost {
+  readonly status: ConnectionStatus;
+  readonly syncStatus: SyncStatus;
+  setStatus(status: ConnectionStatus, syncStatus: SyncStatus, detail?: string): void;
+  emitError(ctx: TransportErrorContext): void;
+  /** The seq to resume after (`Last-Event-ID`), or undefined for a fresh snapshot. */
+  resumeFrom(): number | undefined;
+  /** The response is an event stream: the connection is open. */
+  opened(): void;
+  onEvent(ev: SseEvent, conn: Connection): void;
+  /** A non-retryable refusal: the loop ended. */
+  gaveUp(): void;
+}
+
+export interface EventStreamOptions {
+  baseUrl: string;
+  streamId: string;
+  fetch: FetchLike;
+  tickets: TicketClient;
+  backoff: Backoff;
+  heartbeatTimeoutMs?: number | undefined;
+  openTimeoutMs?: number | undefined;
+  isOnline?: (() => boolean) | undefined;
+}
+
+interface Outcome {
+  fatal?: boolean;
+  minDelayMs?: number;
+}
+
+export class EventStream {
+  private readonly opts: EventStreamOptions;
+  private readonly host: EventStreamHost;
+  private loopCtrl: AbortController | undefined;
+  private openTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: EventStreamOptions, host: EventStreamHost) {
+    this.opts = options;
+    this.host = host;
+  }
+
+  /** (Re)starts the loop; a running one is aborted first. */
+  start(): void {
+    this.loopCtrl?.abort();
+    this.loopCtrl = new AbortController();
+    void this.loop(this.loopCtrl.signal);
+  }
+
+  stop(): void {
+    this.loopCtrl?.abort();
+    this.loopCtrl = undefined;
+  }
+
+  /** The connect attempt got no answer in time although the device is online: say why we wait. */
+  private onOpenTimeout(ms: number): void {
+    const online = this.opts.isOnline ?? (() => (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false);
+    if (this.host.status !== 'connecting' || !online()) return;
+    const where = new URL(this.opts.baseUrl).host;
+    this.host.setStatus(
+      'connecting',
+      'blocked',
+      `no connection to ${where} could be opened within ${ms} ms although the network is up: the browser's connection pool ` +
+        'for this host is probably exhausted (six per host over HTTP/1.1); close other canvases or serve over HTTP/2',
+    );
+  }
+
+  private httpErrorContext(kind: TransportErrorKind, err: AtomsHttpError, willRetry: boolean): TransportErrorContext {
+    return {
+      kind,
+      error: err,
+      status: err.status,
+      code: err.code,
+      ...(err.problem ? { problem: err.problem } : {}),
+      willRetry,
+    };
+  }
+
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let outcome: Outcome;
+      try {
+        outcome = await this.connectOnce(signal);
+      } catch (err) {
+        // defensive: connectOnce handles its own errors
+        outcome = {};
+        if (!signal.aborted) this.host.emitError({ kind: 'protocol', error: err as Error, willRetry: true });
+      }
+      if (signal.aborted) return;
+      if (outcome.fatal) {
+        this.host.gaveUp();
+        return;
+      }
+      this.host.setStatus('connecting', 'offline');
+      await sleep(Math.max(this.opts.backoff.next(), outcome.minDelayMs ?? 0), signal);
+    }
+  }
+
+  private async connectOnce(loopSignal: AbortSignal): Promise<Outcome> {
+    this.host.setStatus('connecting', this.host.syncStatus === 'offline' && this.host.status !== 'closed' ? 'offline' : 'syncing');
+    const ctrl = new AbortController();
+    const onLoopAbort = (): void => ctrl.abort();
+    loopSignal.addEventListener('abort', onLoopAbort, { once: true });
+    const openMs = this.opts.openTimeoutMs ?? 10_000;
+    this.openTimer = setTimeout(() => this.onOpenTimeout(openMs), openMs);
+    try {
+      return await this.runConnection(ctrl);
+    } finally {
+      clearTimeout(this.openTimer);
+      loopSignal.removeEventListener('abort', onLoopAbort);
+      ctrl.abort();
+    }
+  }
+
+  private async runConnection(ctrl: AbortController): Promise<Outcome> {
+    const what = `GET /v1/streams/${this.opts.streamId}/events`;
+    let ticket: string;
+    try {
+      ticket = (await this.opts.tickets.issue(this.opts.streamId, ['read'], ctrl.signal)).ticket;
+    } catch (err) {
+      if (ctrl.signal.aborted) return {};
+      return this.requestFailed(err, 'POST /v1/tickets');
+    }
+    if (ctrl.signal.aborted) return {};
+
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    const resumeFrom = this.host.resumeFrom();
+    if (resumeFrom !== undefined) headers['Last-Event-ID'] = String(resumeFrom);
+    let res: Response;
+    try {
+      res = await this.opts.fetch(eventsUrl(this.opts.baseUrl, this.opts.streamId, ticket), {
+        method: 'GET',
+        headers,
+        cache: 'no-store',
+        signal: ctrl.signal,
+      });
+    } catch (err) {
+      if (ctrl.signal.aborted) return {};
+      return this.requestFailed(err, what);
+    }
+    if (ctrl.signal.aborted) {
+      void res.body?.cancel().catch(() => undefined);
+      return {};
+    }
+    if (!res.ok) return this.requestFailed(await errorFromResponse(res, what), what);
+    const contentType = res.headers.get('Content-Type') ?? '';
+    if (!res.body || !contentType.toLowerCase().includes('text/event-stream')) {
+      void res.body?.cancel().catch(() => undefined);
+      this.host.emitError({ kind: 'protocol', error: new Error(`${what}: not an event stream (${contentType})`), willRetry: true });
+      return {};
+    }
+    return this.readStream(res.body, ctrl);
+  }
+
+  /** Classifies a failed ticket / SSE request into retry or give up, and reports it. */
+  private requestFailed(err: unknown, what: string): Outcome {
+    const e = err instanceof AtomsHttpError ? err : networkError(what, err);
+    const s = e.status;
+    if (e.code === 'token_error') {
+      this.host.emitError(this.httpErrorContext('auth', e, true));
+      return {};
+    }
+    if (s === 0) {
+      this.host.emitError(this.httpErrorContext('network', e, true));
+      return {};
+    }
+    if (s === 401 || s === 403) {
+      // next attempt fetches a fresh ticket (and so calls getToken again)
+      this.host.emitError(this.httpErrorContext('auth', e, true));
+      return {};
+    }
+    if (s >= 500 || s === 408 || s === 429) {
+      this.host.emitError(this.httpErrorContext('http', e, true));
+      return e.retryAfterMs !== undefined ? { minDelayMs: e.retryAfterMs } : {};
+    }
+    this.host.emitError(this.httpErrorContext('http', e, false));
+    return { fatal: true };
+  }
+
+  private async readStream(body: ReadableStream<Uint8Array>, ctrl: AbortController): Promise<Outcome> {
+    const reader = body.getReader();
+    const heartbeatMs = this.opts.heartbeatTimeoutMs ?? 35_000;
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const conn: Connection = {
+      stopped: false,
+      stop: (ctx) => {
+        if (conn.stopped) return;
+        conn.stopped = true;
+        parser.stop();
+        if (watchdog !== undefined) clearTimeout(watchdog);
+        ctrl.abort();
+        reader.cancel().catch(() => undefined);
+        if (ctx) this.host.emitError({ ...ctx, willRetry: true });
+      },
+    };
+    const parser = new SseParser({
+      onEvent: (ev) => this.host.onEvent(ev, conn),
+      onRetry: (ms) => this.opts.backoff.setMinBase(ms),
+    });
+    const arm = (): void => {
+      if (watchdog !== undefined) clearTimeout(watchdog);
+      watchdog = setTimeout(
+        () => conn.stop({ kind: 'heartbeat', error: new Error(`no data for ${heartbeatMs} ms`), code: 'heartbeat_timeout' }),
+        heartbeatMs,
+      );
+    };
+
+    ctrl.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
+    clearTimeout(this.openTimer);
+    this.opts.backoff.reset();
+    this.host.opened();
+    arm();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || conn.stopped || ctrl.signal.aborted) break;
+        arm();
+        if (value && value.byteLength > 0) parser.push(value);
+        if (conn.stopped) break;
+      }
+      if (!conn.stopped) parser.end();
+    } catch (err) {
+      if (!conn.stopped && !ctrl.signal.aborted) {
+        const kind: TransportErrorKind = !isAbortError(err) && err instanceof Error && err.name.startsWith('Sse') ? 'protocol' : 'network';
+        conn.stop({ kind, error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    } finally {
+      conn.stopped = true;
+      if (watchdog !== undefined) clearTimeout(watchdog);
+      reader.cancel().catch(() => undefined);
+    }
+    return {};
+  }
+}

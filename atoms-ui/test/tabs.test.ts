@@ -1,0 +1,147 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CanvasTransport, type TabRole } from '../src/index.js';
+import { LiveServer, TabWorld, tick } from './helpers.js';
+
+const open: CanvasTransport[] = [];
+afterEach(() => {
+  for (const t of open.splice(0)) t.close();
+});
+
+function tab(server: LiveServer, world: TabWorld, name: string) {
+  let ids = 0;
+  const t = new CanvasTransport({
+    baseUrl: 'http://api.test',
+    streamId: 'canvas:demo',
+    getToken: async () => 'jwt',
+    fetch: server.fetch,
+    presence: false,
+    locks: world.locks,
+    BroadcastChannel: world.BroadcastChannel,
+    generateId: () => `${name}-${++ids}`,
+    backoff: { baseMs: 1, capMs: 5, random: () => 0 },
+  });
+  open.push(t);
+  const roles: TabRole[] = [];
+  t.on('tab_role', ({ role }) => roles.push(role));
+  return { t, roles };
+}
+
+const openStreams = (server: LiveServer) => server.streams.filter((s) => !s.closed && !s.aborted).length;
+const add = (id: string) => ({ ops: [{ op: 'add' as const, path: `/shapes/${id}`, value: { x: 0 } }] });
+
+async function tenTabs() {
+  const server = new LiveServer();
+  server.commitAs('user:setup', [{ op: 'add', path: '/shapes', value: {} }]);
+  const world = new TabWorld();
+  const tabs = Array.from({ length: 10 }, (_, i) => tab(server, world, `tab${i}`));
+  for (const { t } of tabs) t.connect();
+  for (const { t } of tabs) await expect.poll(() => t.syncStatus).toBe('synced');
+  return { server, world, tabs };
+}
+
+describe('one SSE connection per stream across tabs', () => {
+  it('ten tabs share one connection: one leader, nine followers, all with the same state', async () => {
+    const { server, tabs } = await tenTabs();
+    expect(server.sseRequests).toHaveLength(1);
+    expect(tabs.map(({ t }) => t.tabRole)).toEqual(['leader', ...Array(9).fill('follower')]);
+    tabs[7]!.t.command('state.patch', add('from7'));
+    server.commitAs('user:bob', add('bobs').ops);
+    for (const { t } of tabs) await expect.poll(() => t.getState()).toEqual({ shapes: { from7: { x: 0 }, bobs: { x: 0 } } });
+    for (const { t } of tabs) expect([t.getSeq(), t.getVersion()]).toEqual([3, 3]);
+    expect(server.sseRequests).toHaveLength(1);
+    expect(openStreams(server)).toBe(1);
+  });
+
+  it('followers send their own commands over HTTP and keep their own undo history', async () => {
+    const { server, tabs } = await tenTabs();
+    const follower = tabs[3]!.t;
+    await follower.command('state.patch', add('mine'));
+    await tabs[0]!.t.command('state.patch', add('leaders'));
+    expect(server.commandRequests.map((c) => (JSON.parse(c.body!) as { command_id: string }).command_id)).toEqual(['tab3-1', 'tab0-1']);
+    expect(tabs[5]!.t.canUndo).toBe(false);
+    expect(await follower.undo()).toBe('applied');
+    for (const { t } of tabs) await expect.poll(() => t.getState()).toEqual({ shapes: { leaders: { x: 0 } } });
+  });
+
+  it('when the leader closes, a follower takes over and resumes with Last-Event-ID from its own seq', async () => {
+    const { server, tabs } = await tenTabs();
+    await tabs[2]!.t.command('state.patch', add('a'));
+    for (const { t } of tabs) await expect.poll(() => t.getSeq()).toBe(2);
+    const [leader, next] = [tabs[0]!, tabs[1]!];
+    leader.t.close();
+    await expect.poll(() => next.t.tabRole).toBe('leader');
+    expect(next.roles).toEqual(['follower', 'leader']);
+    await expect.poll(() => server.sseRequests.length).toBe(2);
+    expect(server.sseRequests[1]!.headers['last-event-id']).toBe('2');
+    await expect.poll(() => openStreams(server)).toBe(1);
+
+    server.commitAs('user:bob', add('b').ops); // reaches every remaining tab through the new leader
+    for (const { t } of tabs.slice(1)) await expect.poll(() => t.get('/shapes/b')).toEqual({ x: 0 });
+    expect(leader.t.get('/shapes/b')).toBeUndefined();
+    for (const { t } of tabs.slice(1)) await expect.poll(() => t.syncStatus).toBe('synced');
+  });
+
+  it('a tab opened later gets the state from the leader, not from a new connection', async () => {
+    const { server, world } = await tenTabs();
+    await tick(5);
+    server.commitAs('user:bob', add('before').ops);
+    const late = tab(server, world, 'late');
+    await expect.poll(() => open[0]!.get('/shapes/before')).toEqual({ x: 0 });
+    late.t.connect();
+    await expect.poll(() => late.t.syncStatus).toBe('synced');
+    expect(late.t.getState()).toEqual({ shapes: { before: { x: 0 } } });
+    expect(late.t.getSeq()).toBe(2);
+    expect(server.sseRequests).toHaveLength(1);
+  });
+
+  it('followers mirror the leader losing its connection, and recover with it', async () => {
+    const { server, tabs } = await tenTabs();
+    server.offline = true;
+    server.lastStream.error(new TypeError('network down'));
+    for (const { t } of tabs) await expect.poll(() => t.syncStatus).toBe('offline');
+    server.offline = false;
+    for (const { t } of tabs) await expect.poll(() => t.syncStatus).toBe('synced');
+    server.commitAs('user:bob', add('after').ops);
+    for (const { t } of tabs) await expect.poll(() => t.get('/shapes/after')).toEqual({ x: 0 });
+  });
+
+  it('a follower that missed an event (seq gap) gets the state from the leader again', async () => {
+    const { server, world, tabs } = await tenTabs();
+    const follower = tabs[4]!.t;
+    const errors: string[] = [];
+    follower.on('error', (e) => errors.push(e.kind));
+    let lost = 0;
+    world.drop = (m, index) => index === 4 && (m as { t: string }).t === 'sse' && lost++ === 0;
+    server.commitAs('user:bob', add('lost').ops); // never reaches tab 4
+    server.commitAs('user:bob', add('next').ops); // tab 4 sees seq 3 after 1: a gap
+    const want = { shapes: { lost: { x: 0 }, next: { x: 0 } } };
+    await expect.poll(() => follower.getState()).toEqual(want);
+    expect(follower.getSeq()).toBe(3);
+    expect(errors).toEqual(['gap']);
+    await expect.poll(() => follower.syncStatus).toBe('synced');
+    expect(server.sseRequests).toHaveLength(1);
+  });
+
+  it('shareAcrossTabs: false keeps a connection of its own', async () => {
+    const server = new LiveServer();
+    const world = new TabWorld();
+    const shared = tab(server, world, 'a');
+    const solo = new CanvasTransport({
+      baseUrl: 'http://api.test',
+      streamId: 'canvas:demo',
+      getToken: async () => 'jwt',
+      fetch: server.fetch,
+      presence: false,
+      shareAcrossTabs: false,
+      locks: world.locks,
+      BroadcastChannel: world.BroadcastChannel,
+    });
+    open.push(solo);
+    shared.t.connect();
+    solo.connect();
+    await expect.poll(() => solo.syncStatus).toBe('synced');
+    await expect.poll(() => shared.t.syncStatus).toBe('synced');
+    expect(solo.tabRole).toBe('solo');
+    expect(server.sseRequests).toHaveLength(2);
+  });
+});

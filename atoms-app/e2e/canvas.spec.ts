@@ -140,7 +140,11 @@ test('after a server restart mid-session both pages resume with nothing lost', a
   // New edits flow both ways, presence is back, and the agent answers again.
   const after = await addShape(grace, 'text');
   await expect(shape(ada, after)).toBeVisible(LIVE);
+  const from = (await stateOf(ada)).shapes?.[rect];
   await dragBy(ada, shape(ada, rect), 90, 60);
+  // Read Ada's state once her own move is applied (new shapes no longer pile up on the rectangle,
+  // so the drag really moves it; reading at once raced the commit).
+  await expect.poll(async () => (await stateOf(ada)).shapes?.[rect]?.x).toBe((from?.x ?? 0) + 90);
   const moved = (await stateOf(ada)).shapes?.[rect];
   await expect.poll(async () => (await stateOf(grace)).shapes?.[rect], LIVE).toMatchObject({ x: moved?.x, y: moved?.y });
   await expect(grace.getByTestId('people')).toContainText('Ada', { timeout: 15_000 });

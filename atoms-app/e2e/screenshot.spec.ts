@@ -52,6 +52,11 @@ test('two people side by side on one canvas (screenshot)', async ({ open, canvas
   await expectReply(ada, reply);
   await expectReply(grace, reply);
 
+  // Ada has two shapes selected (shift-click); Grace sees them dashed in Ada's colour.
+  await shape(ada, text).click();
+  await shape(ada, ellipse).click({ modifiers: ['Shift'] });
+  await expect(ada.locator('.overlay .selection')).toHaveCount(2);
+
   // Each sees the other's cursor; Ada sees Grace's selection (dashed, in Grace's colour).
   await hover(ada, 330, 300);
   await expect(grace.locator('.cursor', { hasText: 'Ada' })).toBeVisible();

@@ -1,21 +1,22 @@
 /**
- * The shared canvas: draws the shapes of the stream state as SVG and turns pointer input into
- * select / drag / resize / delete. A drag is previewed locally and shown live to peers as WS
- * gestures (ephemeral); on release it is committed as one `state.patch` (durable, via SSE to all).
+ * The shared canvas: draws the shapes of the stream state as SVG through a pan/zoom camera and
+ * turns pointer input into select (click, shift-click, selection box) / move / resize / pan. A drag
+ * is previewed locally and shown live to peers as WS gestures (ephemeral); on release it is
+ * committed as one `state.patch` (durable, via SSE to all), so every action is one undo step.
  */
-import { type CanvasTransport, CommandError, type JsonObject, type PatchOperation, type PeerInfo } from 'atoms-ui';
-import { h, setAttrs, svg } from './dom.js';
+import type { CanvasTransport, PeerInfo } from 'atoms-ui';
+import { h, svg } from './dom.js';
+import { Edits } from './edits.js';
+import { bounds, freeSpot, intersects, spanned } from './layout.js';
 import {
-  CORNERS,
+  copyOf,
   type Corner,
-  createOps,
   deleteOps,
   fieldOps,
   type Geometry,
+  defaultSize,
   geometryOps,
-  hasShapesContainer,
-  isGeometry,
-  newShapeId,
+  newShape,
   resized,
   sameGeometry,
   type Shape,
@@ -23,186 +24,226 @@ import {
   shapesOf,
   topZ,
 } from './model.js';
-import { COLORS } from './session.js';
+import { createNode, fontSize, type ShapeNode, updateNode } from './nodes.js';
+import { Previews, rounded } from './previews.js';
+import { overlayElements } from './overlay.js';
+import { pendingView } from './pending.js';
+import { Selection } from './selection.js';
+import { TextEditor } from './textedit.js';
+import { bindViewportInput, type Point, Viewport } from './viewport.js';
 
-/** Gestures carrying a live drag to peers, at most one per this many ms. */
-const GESTURE_INTERVAL_MS = 40;
-/** A peer's preview is dropped this long after its last gesture (the commit shows by then). */
-const REMOTE_PREVIEW_TTL_MS = 1500;
 const DRAG_THRESHOLD = 2;
-const HANDLE = 10;
+/** Arrow-key nudges within this many ms are one edit (one commit, one undo step). */
+const NUDGE_COMMIT_MS = 300;
+/** Ctrl+D and paste offset copies by this much, so the copy is visibly a copy. */
+const COPY_OFFSET = 24;
+/** Two presses on one shape within this long (and DRAG_THRESHOLD·3 px) are a double-click. */
+const DOUBLE_PRESS_MS = 450;
 
 export interface CanvasHooks {
-  onSelect(shape: Shape | null): void;
-  onEditText(shape: Shape): void;
+  onSelect(shapes: readonly Shape[]): void;
   notify(message: string): void;
 }
 
-interface Drag {
-  id: string;
-  mode: 'move' | Corner;
-  pointerId: number;
-  startX: number;
-  startY: number;
-  origin: Geometry;
-  current: Geometry;
-  moved: boolean;
-}
-
-interface Node {
-  g: SVGGElement;
-  body: SVGElement;
-  hit: SVGRectElement;
-  type: ShapeType;
-  imageKey?: string;
-}
-
-interface RemotePreview {
-  geometry: Geometry;
-  at: number;
-}
+type Drag =
+  | { kind: 'move' | Corner; pointerId: number; start: Point; origins: Map<string, Geometry>; moved: boolean }
+  | { kind: 'pan'; pointerId: number; last: Point }
+  | { kind: 'box'; pointerId: number; start: Point; current: Point; base: readonly string[] };
 
 export class CanvasView {
   readonly element: HTMLElement;
   readonly svg: SVGSVGElement;
+  readonly viewport: Viewport;
+  private readonly world: SVGGElement;
   private readonly shapesLayer: SVGGElement;
   private readonly overlay: SVGGElement;
-  private readonly nodes = new Map<string, Node>();
+  private readonly nodes = new Map<string, ShapeNode>();
+  private readonly selection: Selection;
+  private readonly previews: Previews;
+  private readonly edits: Edits;
+  private readonly editor: TextEditor;
+  private readonly pinching: () => boolean;
   private shapes: Shape[] = [];
-  private selectedId: string | null = null;
+  private byId = new Map<string, Shape>();
   private drag: Drag | null = null;
+  /** Geometry being dragged or nudged here, shown instead of the state's. */
+  private readonly live = new Map<string, Geometry>();
   /** Geometry this page committed, shown until the state catches up (no flicker back). */
   private readonly pending = new Map<string, Geometry>();
-  private readonly remote = new Map<string, RemotePreview>();
   private peers: ReadonlyMap<string, PeerInfo> = new Map();
-  private lastGesture = 0;
-  private gestureTimer: ReturnType<typeof setTimeout> | undefined;
+  private panKey = false;
+  private nudgeTimer: ReturnType<typeof setTimeout> | undefined;
+  private pointer: Point | null = null;
+  /** The last press on a shape (pointer capture keeps the browser's own dblclick from firing). */
+  private lastPress: { id: string; at: number; p: Point } | null = null;
   private renderQueued = false;
-  private created = 0;
+  /** Shapes changed by this page's unacknowledged commands (drawn as pending). */
+  private pendingIds: ReadonlySet<string> = new Set();
+  private overlaySignature = '';
 
   constructor(
     private readonly transport: CanvasTransport,
     private readonly hooks: CanvasHooks,
   ) {
     this.svg = svg('svg', { class: 'board', 'data-testid': 'board' });
+    this.world = svg('g', { class: 'world', 'data-testid': 'world' });
     this.shapesLayer = svg('g', { class: 'shapes' });
     this.overlay = svg('g', { class: 'overlay' });
-    this.svg.append(this.shapesLayer, this.overlay);
+    this.world.append(this.shapesLayer, this.overlay);
+    this.svg.append(this.world);
     this.element = h('div', { class: 'stage' }, this.svg);
+    this.viewport = new Viewport(() => this.svg.getBoundingClientRect());
+    this.viewport.onChange(() => this.scheduleRender());
+    this.selection = new Selection(transport, () => {
+      this.hooks.onSelect(this.selectedShapes());
+      this.scheduleRender();
+    });
+    this.previews = new Previews(transport, () => this.scheduleRender());
+    this.edits = new Edits(transport, hooks.notify);
+    this.editor = new TextEditor(this.element, (id, text) => {
+      if (this.byId.get(id)?.text !== text) void this.edits.patch('change text', fieldOps(id, 'text', text));
+    });
+    this.pinching = bindViewportInput(this.svg, this.viewport, (e) => this.local(e));
 
     transport.subscribe(() => this.onState());
+    transport.on('pending', () => this.onState());
     transport.on('presence', (e) => {
-      if (e.type === 'peers') {
-        this.peers = e.peers;
-        this.scheduleRender();
-      } else if (e.type === 'gesture') {
-        this.onGesture(e.kind, e.data);
-      }
+      if (e.type !== 'peers') return;
+      this.peers = e.peers;
+      this.scheduleRender();
     });
     this.svg.addEventListener('pointerdown', (e) => this.onPointerDown(e));
     this.svg.addEventListener('pointermove', (e) => this.onPointerMove(e));
     this.svg.addEventListener('pointerup', (e) => this.onPointerUp(e));
     this.svg.addEventListener('pointercancel', (e) => this.onPointerUp(e));
-    this.svg.addEventListener('dblclick', (e) => {
-      const shape = this.shapeAt(e.target);
-      if (shape?.type === 'text') this.hooks.onEditText(shape);
-    });
-    setInterval(() => this.expireRemote(), 500);
+    this.svg.addEventListener('pointerleave', () => (this.pointer = null));
     this.onState();
   }
 
-  get selected(): Shape | null {
-    return this.shapes.find((s) => s.id === this.selectedId) ?? null;
+  selectedShapes(): Shape[] {
+    return this.selection.list.flatMap((id) => this.byId.get(id) ?? []);
   }
 
-  select(id: string | null): void {
-    if (id === this.selectedId) return;
-    this.selectedId = id;
-    const me = this.transport.presence.getState() ?? {};
-    this.transport.presence.setState({ ...me, selected: id });
-    this.hooks.onSelect(this.selected);
-    this.scheduleRender();
+  select(ids: readonly string[]): void {
+    this.selection.set(ids);
   }
 
-  /** Adds a shape near the middle of the visible board and selects it. */
+  selectAll(): void {
+    this.selection.set(this.shapes.map((s) => s.id));
+  }
+
+  /** Adds a shape on a free spot in the visible part of the board and selects it. */
   async create(type: ShapeType, extra: Partial<Shape> = {}): Promise<void> {
-    const w = extra.w ?? (type === 'text' ? 180 : 140);
-    const h = extra.h ?? (type === 'text' ? 48 : 100);
-    const box = this.svg.getBoundingClientRect();
-    const offset = (this.created++ % 8) * 24;
-    const shape: Shape = {
-      id: newShapeId(),
-      type,
-      x: Math.round(Math.max(8, box.width / 2 - w / 2 - 84 + offset)),
-      y: Math.round(Math.max(8, box.height / 2 - h / 2 - 84 + offset)),
-      w,
-      h,
-      z: topZ(this.shapes) + 1,
-      fill: type === 'text' ? '#222222' : (COLORS[Math.floor(Math.random() * COLORS.length)] ?? '#888888'),
-      ...(type === 'text' ? { text: 'Text' } : {}),
-      ...extra,
-    };
-    // `/shapes` is created by the first shape with a base version, so two first shapes never
-    // overwrite each other's container; on a 409 the state catches up and the add is retried.
-    for (let attempt = 0; ; attempt++) {
-      const withContainer = !hasShapesContainer(this.transport.getState());
-      try {
-        const result = await this.transport.command(
-          'state.patch',
-          { ops: createOps(shape, withContainer) },
-          withContainer ? { baseVersion: this.transport.getVersion() } : {},
-        );
-        await this.transport.waitForSeq(result.seq);
-        break;
-      } catch (err) {
-        if (!(err instanceof CommandError && err.isConflict && attempt < 5)) return this.failed('create', err);
-        await this.versionAtLeast(err.currentVersion ?? 0);
-      }
-    }
-    this.select(shape.id);
+    const { w, h } = defaultSize(type, extra);
+    const spot = freeSpot(w, h, this.viewport.visible(), this.shapes.map((s) => this.geometryOf(s)));
+    const shape = newShape(type, { ...spot, w, h }, topZ(this.shapes) + 1, extra);
+    if (await this.edits.add('create', [shape])) this.select([shape.id]);
   }
 
   deleteSelected(): void {
-    const id = this.selectedId;
-    if (id === null) return;
-    this.select(null);
-    void this.patch('delete', deleteOps(id));
+    const ids = this.selection.list;
+    if (ids.length === 0) return;
+    this.select([]);
+    void this.edits.patch('delete', deleteOps(ids));
+  }
+
+  /** Ctrl+D: copies of the selection, a little offset, on top; the copies become the selection. */
+  duplicate(): void {
+    this.paste(this.selectedShapes(), true);
+  }
+
+  /**
+   * Adds copies of `shapes` (fresh ids, on top, in their order): offset from the originals when
+   * `nearOriginals` or when the originals are on screen; otherwise centred where the pointer is (or
+   * the middle of the view), so a paste always lands where the person looks.
+   */
+  paste(shapes: readonly Shape[], nearOriginals = false): void {
+    const box = bounds(shapes);
+    if (!box) return;
+    let dx = COPY_OFFSET;
+    let dy = COPY_OFFSET;
+    if (!nearOriginals && !intersects(box, this.viewport.visible())) {
+      const view = this.viewport.visible();
+      const at = this.pointer ? this.viewport.toWorld(this.pointer) : { x: view.x + view.w / 2, y: view.y + view.h / 2 };
+      dx = at.x - (box.x + box.w / 2);
+      dy = at.y - (box.y + box.h / 2);
+    }
+    const z = topZ(this.shapes);
+    const copies = [...shapes].sort((a, b) => a.z - b.z).map((s, i) => copyOf(s, dx, dy, z + 1 + i));
+    void this.edits.add(nearOriginals ? 'duplicate' : 'paste', copies).then((ok) => ok && this.select(copies.map((c) => c.id)));
   }
 
   setField(field: 'fill' | 'text', value: string): void {
-    const id = this.selectedId;
-    if (id !== null) void this.patch(`change ${field}`, fieldOps(id, field, value));
+    const targets = this.selectedShapes().filter((s) => field === 'fill' || s.type === 'text');
+    void this.edits.patch(`change ${field}`, targets.flatMap((s) => fieldOps(s.id, field, value)));
   }
 
-  bringToFront(): void {
-    const s = this.selected;
-    if (s && s.z < topZ(this.shapes)) void this.patch('reorder', fieldOps(s.id, 'z', topZ(this.shapes) + 1));
+  /** Moves the selection above (or below) every other shape, keeping its own stacking order. */
+  reorder(where: 'front' | 'back'): void {
+    const sel = this.selectedShapes().sort((a, b) => a.z - b.z);
+    if (sel.length === 0) return;
+    const others = this.shapes.filter((s) => !this.selection.has(s.id));
+    const base = where === 'front' ? topZ(this.shapes) + 1 : others.reduce((m, s) => Math.min(m, s.z), 0) - sel.length;
+    void this.edits.patch('reorder', sel.flatMap((s, i) => fieldOps(s.id, 'z', base + i)));
+  }
+
+  /** Arrow keys: the selection moves at once here; the burst is committed as one edit. */
+  nudge(dx: number, dy: number): void {
+    const sel = this.selectedShapes();
+    if (sel.length === 0 || this.drag) return;
+    for (const s of sel) {
+      const g = this.geometryOf(s);
+      this.live.set(s.id, { ...g, x: g.x + dx, y: g.y + dy });
+    }
+    this.previews.send(new Map(this.live));
+    this.scheduleRender();
+    clearTimeout(this.nudgeTimer);
+    this.nudgeTimer = setTimeout(() => this.commitLive('move'), NUDGE_COMMIT_MS);
+  }
+
+  /** Opens the in-place editor on the selected text shape; false when there is none. */
+  editSelectedText(): boolean {
+    const [only, ...rest] = this.selectedShapes();
+    if (!only || rest.length > 0 || only.type !== 'text') return false;
+    this.editText(only);
+    return true;
+  }
+
+  zoomToFit(): void {
+    this.viewport.fit(bounds(this.shapes.map((s) => this.geometryOf(s))));
+  }
+
+  /** Commits a burst of nudges still waiting (before an undo, so it undoes what the person sees). */
+  flush(): void {
+    if (this.live.size > 0 && !this.drag) this.commitLive('move');
+  }
+
+  setPanKey(down: boolean): void {
+    this.panKey = down;
+    this.svg.classList.toggle('panning', down);
   }
 
   // ------------------------------------------------------------------ state → SVG
 
   private onState(): void {
-    const previous = new Map(this.shapes.map((s) => [s.id, s]));
-    this.shapes = shapesOf(this.transport.getState());
-    const byId = new Map(this.shapes.map((s) => [s.id, s]));
+    const previous = this.byId;
+    const view = pendingView(this.transport);
+    this.pendingIds = view.ids;
+    this.shapes = shapesOf(view.state);
+    this.byId = new Map(this.shapes.map((s) => [s.id, s]));
     for (const [id, g] of this.pending) {
-      const s = byId.get(id);
+      const s = this.byId.get(id);
       if (!s || sameGeometry(s, g)) this.pending.delete(id);
     }
-    for (const [id, r] of this.remote) {
-      // A peer's preview ends when a commit lands: theirs (same geometry) or anyone's (it moved).
-      const s = byId.get(id);
-      const was = previous.get(id);
-      if (!s || sameGeometry(s, r.geometry) || (was && !sameGeometry(s, was))) this.remote.delete(id);
-    }
-    if (this.selectedId !== null && !byId.has(this.selectedId)) this.select(null);
-    else this.hooks.onSelect(this.selected);
+    for (const id of this.live.keys()) if (!this.byId.has(id)) this.live.delete(id);
+    this.previews.onState(previous, this.byId);
+    this.selection.keepOnly((id) => this.byId.has(id));
+    this.hooks.onSelect(this.selectedShapes());
     this.scheduleRender();
   }
 
   private geometryOf(s: Shape): Geometry {
-    if (this.drag?.id === s.id) return this.drag.current;
-    return this.pending.get(s.id) ?? this.remote.get(s.id)?.geometry ?? s;
+    return this.live.get(s.id) ?? this.pending.get(s.id) ?? this.previews.remoteOf(s.id) ?? s;
   }
 
   private scheduleRender(): void {
@@ -215,16 +256,20 @@ export class CanvasView {
   }
 
   private render(): void {
+    this.world.setAttribute('transform', this.viewport.transform());
+    this.svg.dataset.zoom = String(Math.round(this.viewport.k * 100));
     const seen = new Set<string>();
     for (const s of this.shapes) {
       seen.add(s.id);
       let node = this.nodes.get(s.id);
       if (!node || node.type !== s.type) {
         node?.g.remove();
-        node = this.createNode(s);
+        node = createNode(s);
         this.nodes.set(s.id, node);
       }
-      this.updateNode(node, s, this.geometryOf(s));
+      updateNode(node, s, this.geometryOf(s), this.transport, this.hooks.notify);
+      node.g.classList.toggle('selected', this.selection.has(s.id));
+      node.g.classList.toggle('pending', this.pendingIds.has(s.id));
       this.shapesLayer.append(node.g); // keeps z order; moving an existing node is cheap
     }
     for (const [id, node] of this.nodes) {
@@ -234,103 +279,45 @@ export class CanvasView {
       }
     }
     this.renderOverlay();
-  }
-
-  private createNode(s: Shape): Node {
-    const g = svg('g', { class: 'shape', 'data-id': s.id, 'data-type': s.type });
-    let body: SVGElement;
-    switch (s.type) {
-      case 'rect':
-        body = svg('rect', { rx: 6 });
-        break;
-      case 'ellipse':
-        body = svg('ellipse');
-        break;
-      case 'text':
-        body = svg('text', { 'dominant-baseline': 'central', 'text-anchor': 'middle' });
-        break;
-      case 'image':
-        body = svg('image', { preserveAspectRatio: 'xMidYMid meet' });
-        g.dataset.image = 'loading';
-        body.addEventListener('load', () => (g.dataset.image = 'loaded'));
-        body.addEventListener('error', () => (g.dataset.image = 'error'));
-        break;
-    }
-    const hit = svg('rect', { class: 'hit', fill: 'transparent' });
-    g.append(body, hit);
-    return { g, body, hit, type: s.type };
-  }
-
-  private updateNode(node: Node, s: Shape, g: Geometry): void {
-    setAttrs(node.g, { transform: `translate(${g.x} ${g.y})`, 'data-x': Math.round(g.x), 'data-y': Math.round(g.y) });
-    setAttrs(node.hit, { width: g.w, height: g.h });
-    switch (s.type) {
-      case 'rect':
-        setAttrs(node.body, { width: g.w, height: g.h, fill: s.fill });
-        break;
-      case 'ellipse':
-        setAttrs(node.body, { cx: g.w / 2, cy: g.h / 2, rx: g.w / 2, ry: g.h / 2, fill: s.fill });
-        break;
-      case 'text':
-        setAttrs(node.body, { x: g.w / 2, y: g.h / 2, fill: s.fill, 'font-size': Math.max(10, Math.round(g.h * 0.55)) });
-        if (node.body.textContent !== (s.text ?? '')) node.body.textContent = s.text ?? '';
-        break;
-      case 'image':
-        setAttrs(node.body, { width: g.w, height: g.h });
-        this.loadImage(node, s);
-        break;
-    }
-  }
-
-  /** Resolves the image's artifact ref to a URL (cached by the transport) once per ref. */
-  private loadImage(node: Node, s: Shape): void {
-    const key = JSON.stringify(s.image?.ref ?? null);
-    if (node.imageKey === key) return;
-    node.imageKey = key;
-    node.g.dataset.image = 'loading';
-    if (!s.image) {
-      node.g.dataset.image = 'error';
-      return;
-    }
-    this.transport.resolveSidecar(s.image).then(
-      (url) => {
-        if (node.imageKey === key) node.body.setAttribute('href', url);
-      },
-      (err: unknown) => {
-        node.g.dataset.image = 'error';
-        this.hooks.notify(`image ${s.id}: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
+    const editing = this.editor.shapeId;
+    const s = editing === null ? undefined : this.byId.get(editing);
+    if (s) this.editor.move(this.editTarget(s));
+    else if (editing !== null) this.editor.close(false);
   }
 
   private renderOverlay(): void {
-    this.overlay.replaceChildren();
-    for (const peer of this.peers.values()) {
-      const id = peer.state.selected;
-      const s = typeof id === 'string' ? this.shapes.find((x) => x.id === id) : undefined;
-      if (!s) continue;
-      const g = this.geometryOf(s);
-      const color = typeof peer.state.color === 'string' ? peer.state.color : '#888';
-      this.overlay.append(
-        svg('rect', { class: 'peer-selection', x: g.x - 4, y: g.y - 4, width: g.w + 8, height: g.h + 8, stroke: color, 'data-peer': peer.peerId }),
-      );
-    }
-    const s = this.selected;
-    if (!s) return;
+    const d = this.drag;
+    const next = overlayElements({
+      peers: this.peers,
+      byId: this.byId,
+      geometryOf: (s) => this.geometryOf(s),
+      selected: this.selectedShapes(),
+      zoom: this.viewport.k,
+      box: d?.kind === 'box' ? d : null,
+    });
+    // Unchanged overlay, same elements: a handle being pressed or hovered is never swapped out.
+    const signature = next.map((el) => el.outerHTML).join('');
+    if (signature === this.overlaySignature) return;
+    this.overlaySignature = signature;
+    this.overlay.replaceChildren(...next);
+  }
+
+  private editText(s: Shape): void {
+    this.select([s.id]);
+    this.editor.open(this.editTarget(s));
+  }
+
+  private editTarget(s: Shape): Parameters<TextEditor['open']>[0] {
     const g = this.geometryOf(s);
-    this.overlay.append(svg('rect', { class: 'selection', x: g.x, y: g.y, width: g.w, height: g.h }));
-    for (const c of CORNERS) {
-      const x = c.includes('w') ? g.x : g.x + g.w;
-      const y = c.includes('n') ? g.y : g.y + g.h;
-      this.overlay.append(
-        svg('rect', { class: `handle handle-${c}`, 'data-handle': c, x: x - HANDLE / 2, y: y - HANDLE / 2, width: HANDLE, height: HANDLE }),
-      );
-    }
+    const tl = this.viewport.toScreen(g);
+    const k = this.viewport.k;
+    return { id: s.id, text: s.text ?? '', box: { x: tl.x, y: tl.y, w: g.w * k, h: g.h * k }, fontPx: fontSize(g.h) * k, color: s.fill };
   }
 
   // ------------------------------------------------------------------ pointer → commands
 
-  private point(e: PointerEvent | MouseEvent): { x: number; y: number } {
+  /** The event's position on the board, in screen pixels. */
+  private local(e: MouseEvent): Point {
     const box = this.svg.getBoundingClientRect();
     return { x: e.clientX - box.left, y: e.clientY - box.top };
   }
@@ -338,54 +325,93 @@ export class CanvasView {
   private shapeAt(target: EventTarget | null): Shape | undefined {
     const el = target instanceof Element ? target.closest<SVGGElement>('g.shape') : null;
     const id = el?.dataset.id;
-    return id === undefined ? undefined : this.shapes.find((s) => s.id === id);
+    return id === undefined ? undefined : this.byId.get(id);
   }
 
   private onPointerDown(e: PointerEvent): void {
-    if (e.button !== 0) return;
-    const p = this.point(e);
-    const handle = e.target instanceof Element ? e.target.closest<SVGElement>('[data-handle]')?.dataset.handle : undefined;
-    const shape = handle !== undefined ? this.selected : this.shapeAt(e.target);
-    if (!shape) {
-      this.select(null);
+    if (this.pinching()) {
+      this.drag = null;
       return;
     }
+    if (this.editor.shapeId !== null) this.editor.close(true);
+    const p = this.local(e);
+    if (e.button === 1 || (e.button === 0 && this.panKey)) {
+      e.preventDefault();
+      this.startDrag(e, { kind: 'pan', pointerId: e.pointerId, last: p });
+      return;
+    }
+    if (e.button !== 0) return;
     e.preventDefault();
-    this.select(shape.id);
-    const origin = { ...this.geometryOf(shape) };
-    this.drag = { id: shape.id, mode: (handle as Corner | undefined) ?? 'move', pointerId: e.pointerId, startX: p.x, startY: p.y, origin, current: origin, moved: false };
+    (document.activeElement as HTMLElement | null)?.blur?.();
+    const w = this.viewport.toWorld(p);
+    const handle = e.target instanceof Element ? e.target.closest<SVGElement>('[data-handle]')?.dataset.handle : undefined;
+    const shape = handle !== undefined ? this.selectedShapes()[0] : this.shapeAt(e.target);
+    if (!shape) {
+      const base = e.shiftKey ? this.selection.list : [];
+      if (!e.shiftKey) this.select([]);
+      this.startDrag(e, { kind: 'box', pointerId: e.pointerId, start: w, current: w, base });
+      return;
+    }
+    const prev = this.lastPress;
+    this.lastPress = { id: shape.id, at: e.timeStamp, p };
+    const double = prev?.id === shape.id && e.timeStamp - prev.at < DOUBLE_PRESS_MS && Math.hypot(p.x - prev.p.x, p.y - prev.p.y) < DRAG_THRESHOLD * 3;
+    if (double && handle === undefined && shape.type === 'text' && !e.shiftKey) {
+      this.lastPress = null;
+      this.editText(shape);
+      return;
+    }
+    if (e.shiftKey && handle === undefined) {
+      this.selection.toggle(shape.id);
+      if (!this.selection.has(shape.id)) return;
+    } else if (!this.selection.has(shape.id)) {
+      this.select([shape.id]);
+    }
+    const ids = handle !== undefined ? [shape.id] : this.selection.list;
+    const origins = new Map(ids.flatMap((id) => {
+      const s = this.byId.get(id);
+      return s ? [[id, { ...this.geometryOf(s) }] as const] : [];
+    }));
+    this.startDrag(e, { kind: (handle as Corner | undefined) ?? 'move', pointerId: e.pointerId, start: w, origins, moved: false });
+  }
+
+  private startDrag(e: PointerEvent, d: Drag): void {
+    clearTimeout(this.nudgeTimer);
+    if (this.live.size > 0) this.commitLive('move');
+    this.drag = d;
     this.svg.setPointerCapture(e.pointerId);
+    this.scheduleRender();
   }
 
   private onPointerMove(e: PointerEvent): void {
-    const p = this.point(e);
-    this.transport.presence.moveCursor(Math.round(p.x), Math.round(p.y));
+    const p = this.local(e);
+    this.pointer = p;
+    const w = this.viewport.toWorld(p);
+    this.transport.presence.moveCursor(Math.round(w.x), Math.round(w.y));
     const d = this.drag;
-    if (!d || d.pointerId !== e.pointerId) return;
-    const dx = p.x - d.startX;
-    const dy = p.y - d.startY;
-    if (!d.moved && Math.abs(dx) < DRAG_THRESHOLD && Math.abs(dy) < DRAG_THRESHOLD) return;
-    d.moved = true;
-    d.current = d.mode === 'move' ? { ...d.origin, x: d.origin.x + dx, y: d.origin.y + dy } : resized(d.origin, d.mode, dx, dy);
-    this.scheduleRender();
-    this.sendPreview();
-  }
-
-  /** Shows the drag to peers: at most one gesture per interval, the last position always sent. */
-  private sendPreview(): void {
-    if (this.gestureTimer !== undefined) return;
-    const wait = this.lastGesture + GESTURE_INTERVAL_MS - performance.now();
-    if (wait > 0) {
-      this.gestureTimer = setTimeout(() => {
-        this.gestureTimer = undefined;
-        this.sendPreview();
-      }, wait);
+    if (!d || d.pointerId !== e.pointerId || this.pinching()) return;
+    if (d.kind === 'pan') {
+      this.viewport.panBy(p.x - d.last.x, p.y - d.last.y);
+      d.last = p;
       return;
     }
-    const d = this.drag;
-    if (!d) return;
-    this.lastGesture = performance.now();
-    this.transport.presence.gesture('shape.preview', { id: d.id, ...rounded(d.current) });
+    if (d.kind === 'box') {
+      d.current = w;
+      const r = spanned(d.start, w);
+      const hit = this.shapes.filter((s) => intersects(r, this.geometryOf(s))).map((s) => s.id);
+      this.select([...d.base, ...hit]);
+      this.scheduleRender();
+      return;
+    }
+    const dx = w.x - d.start.x;
+    const dy = w.y - d.start.y;
+    const k = this.viewport.k;
+    if (!d.moved && Math.abs(dx * k) < DRAG_THRESHOLD && Math.abs(dy * k) < DRAG_THRESHOLD) return;
+    d.moved = true;
+    for (const [id, o] of d.origins) {
+      this.live.set(id, d.kind === 'move' ? { ...o, x: o.x + dx, y: o.y + dy } : resized(o, d.kind, dx, dy));
+    }
+    this.scheduleRender();
+    this.previews.send(new Map(this.live));
   }
 
   private onPointerUp(e: PointerEvent): void {
@@ -393,68 +419,26 @@ export class CanvasView {
     if (!d || d.pointerId !== e.pointerId) return;
     this.drag = null;
     if (this.svg.hasPointerCapture(e.pointerId)) this.svg.releasePointerCapture(e.pointerId);
-    if (!d.moved) return;
-    const g = rounded(d.current);
-    clearTimeout(this.gestureTimer);
-    this.gestureTimer = undefined;
-    this.transport.presence.gesture('shape.preview', { id: d.id, ...g }); // peers hold it until the commit lands
-    this.pending.set(d.id, g);
+    if (d.kind === 'move' || (d.kind !== 'pan' && d.kind !== 'box')) {
+      if (d.moved) this.commitLive(d.kind === 'move' ? 'move' : 'resize');
+      else this.live.clear();
+    }
     this.scheduleRender();
-    void this.patch(d.mode === 'move' ? 'move' : 'resize', geometryOps(d.id, g)).finally(() => {
-      if (this.pending.get(d.id) === g) this.pending.delete(d.id);
+  }
+
+  /** Commits the live geometry (a drag or a burst of nudges) as one patch. */
+  private commitLive(what: string): void {
+    clearTimeout(this.nudgeTimer);
+    this.nudgeTimer = undefined;
+    const moves = new Map([...this.live].map(([id, g]) => [id, rounded(g)]));
+    this.live.clear();
+    if (moves.size === 0) return;
+    this.previews.finish(moves); // peers hold it until the commit lands
+    for (const [id, g] of moves) this.pending.set(id, g);
+    this.scheduleRender();
+    void this.edits.patch(what, [...moves].flatMap(([id, g]) => geometryOps(id, g))).finally(() => {
+      for (const [id, g] of moves) if (this.pending.get(id) === g) this.pending.delete(id);
       this.scheduleRender();
     });
   }
-
-  private onGesture(kind: string, data: JsonObject): void {
-    if (kind !== 'shape.preview' || typeof data.id !== 'string' || !isGeometry(data)) return;
-    this.remote.set(data.id, { geometry: { x: data.x, y: data.y, w: data.w, h: data.h }, at: performance.now() });
-    this.scheduleRender();
-  }
-
-  private expireRemote(): void {
-    const now = performance.now();
-    let changed = false;
-    for (const [id, r] of this.remote) {
-      if (now - r.at > REMOTE_PREVIEW_TTL_MS) {
-        this.remote.delete(id);
-        changed = true;
-      }
-    }
-    if (changed) this.scheduleRender();
-  }
-
-  // ------------------------------------------------------------------ helpers
-
-  /** Sends one state.patch and waits until its event was applied here. */
-  private async patch(what: string, ops: PatchOperation[]): Promise<void> {
-    try {
-      const result = await this.transport.command('state.patch', { ops });
-      await this.transport.waitForSeq(result.seq);
-    } catch (err) {
-      this.failed(what, err);
-    }
-  }
-
-  private failed(what: string, err: unknown): void {
-    const gone = err instanceof CommandError && err.code === 'patch_failed';
-    this.hooks.notify(gone ? `could not ${what}: the shape was changed or deleted by someone else` : `could not ${what}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-
-  private versionAtLeast(version: number): Promise<void> {
-    if (this.transport.getVersion() >= version) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        off();
-        clearTimeout(timer);
-        resolve();
-      };
-      const off = this.transport.subscribe(({ version: v }) => v >= version && done());
-      const timer = setTimeout(done, 2000);
-    });
-  }
-}
-
-function rounded(g: Geometry): Geometry {
-  return { x: Math.round(g.x), y: Math.round(g.y), w: Math.round(g.w), h: Math.round(g.h) };
 }

@@ -1,9 +1,11 @@
 /**
  * The chat panel: renders `/chat` from the state (the agent's reply grows token by token as
- * `token_patch` events arrive) and posts a person's message with `chat.post`.
+ * `token_patch` events arrive; a reply that stopped short is marked, see replies.ts), keeps the
+ * newest message in view unless the person scrolled up, and posts a message with `chat.post`.
  */
 import { type CanvasTransport, type JsonValue, uuid } from 'atoms-ui';
 import { h } from './dom.js';
+import { ReplyWatch } from './replies.js';
 import { displayName } from './session.js';
 
 interface Message {
@@ -11,6 +13,7 @@ interface Message {
   role: string;
   author: string;
   text: string;
+  interrupted: boolean;
 }
 
 function messagesOf(state: JsonValue): Message[] {
@@ -19,7 +22,7 @@ function messagesOf(state: JsonValue): Message[] {
   return chat.flatMap((m, i): Message[] => {
     if (typeof m !== 'object' || m === null || Array.isArray(m)) return [];
     const str = (v: JsonValue | undefined, d: string): string => (typeof v === 'string' ? v : d);
-    return [{ id: str(m.message_id, `#${i}`), role: str(m.role, 'user'), author: str(m.author, ''), text: str(m.text, '') }];
+    return [{ id: str(m.message_id, `#${i}`), role: str(m.role, 'user'), author: str(m.author, ''), text: str(m.text, ''), interrupted: m.interrupted === true }];
   });
 }
 
@@ -28,8 +31,9 @@ export class ChatView {
   private readonly log: HTMLOListElement;
   private readonly input: HTMLInputElement;
   private readonly items = new Map<string, HTMLLIElement>();
-  /** Chat indexes whose text is still streaming (a token_patch without `final` arrived). */
-  private readonly streaming = new Set<number>();
+  private readonly replies: ReplyWatch;
+  /** Follow new messages (the log is scrolled to its end), until the person scrolls up. */
+  private stick = true;
 
   constructor(
     private readonly transport: CanvasTransport,
@@ -43,14 +47,10 @@ export class ChatView {
       void this.send();
     });
     this.element = h('section', { class: 'chat' }, h('h2', {}, 'Chat'), this.log, form);
-    transport.on('token_patch', ({ target, final }) => {
-      const m = /^\/chat\/(\d+)\/text$/.exec(target);
-      if (!m) return;
-      const i = Number(m[1]);
-      if (final) this.streaming.delete(i);
-      else this.streaming.add(i);
-      this.log.children[i]?.classList.toggle('streaming', !final);
-    });
+    this.replies = new ReplyWatch(transport, () => this.render(transport.getState()));
+    this.log.addEventListener('scroll', () => (this.stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40));
+    // The log gets its size only once the page is laid out: scroll to the newest message then.
+    new ResizeObserver(() => this.follow()).observe(this.log);
     transport.subscribe(({ state }) => this.render(state));
     this.render(transport.getState());
   }
@@ -69,7 +69,6 @@ export class ChatView {
 
   private render(state: JsonValue): void {
     const messages = messagesOf(state);
-    const nearBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
     const seen = new Set<string>();
     messages.forEach((m, i) => {
       seen.add(m.id);
@@ -81,7 +80,10 @@ export class ChatView {
       }
       const text = li.querySelector('.text');
       if (text && text.textContent !== m.text) text.textContent = m.text;
-      li.classList.toggle('streaming', this.streaming.has(i));
+      const interrupted = m.interrupted || this.replies.isStalled(i);
+      li.classList.toggle('streaming', this.replies.isStreaming(i) && !interrupted);
+      li.classList.toggle('interrupted', interrupted);
+      li.title = interrupted ? 'This reply stopped before it was finished.' : '';
       if (this.log.children[i] !== li) this.log.insertBefore(li, this.log.children[i] ?? null);
     });
     for (const [id, li] of this.items) {
@@ -90,6 +92,10 @@ export class ChatView {
         this.items.delete(id);
       }
     }
-    if (nearBottom) this.log.scrollTop = this.log.scrollHeight;
+    this.follow();
+  }
+
+  private follow(): void {
+    if (this.stick) this.log.scrollTop = this.log.scrollHeight;
   }
 }

@@ -6,9 +6,12 @@ import { CanvasTransport } from 'atoms-ui';
 import { StatusBadge } from './badge.js';
 import { CanvasView } from './canvas.js';
 import { ChatView } from './chat.js';
+import { bindClipboard } from './clipboard.js';
 import { $, h } from './dom.js';
-import type { Shape, ShapeType } from './model.js';
 import { icon } from './icons.js';
+import { inspector } from './inspector.js';
+import { bindKeys } from './keyboard.js';
+import type { ShapeType } from './model.js';
 import { PeersView } from './peers.js';
 import { createSession, type Session } from './session.js';
 import { uploadImage } from './upload.js';
@@ -26,45 +29,41 @@ function toaster(root: HTMLElement): (message: string) => void {
 
 function button(label: Node, title: string, onClick: () => void, testid: string): HTMLButtonElement {
   const b = h('button', { type: 'button', title, 'aria-label': title, 'data-testid': testid }, label);
-  b.addEventListener('click', onClick);
+  // A toolbar button never keeps the focus: Space / Enter typed later must not press it again.
+  b.addEventListener('pointerdown', (e) => e.preventDefault());
+  b.addEventListener('click', () => {
+    b.blur();
+    onClick();
+  });
   return b;
 }
 
-function inspector(canvas: () => CanvasView): { element: HTMLElement; show: (s: Shape | null) => void; editText: () => void } {
-  const fill = h('input', { type: 'color', 'data-testid': 'fill' });
-  const text = h('input', { type: 'text', maxlength: 200, 'data-testid': 'text' });
-  const fillRow = h('label', {}, 'Fill ', fill);
-  const textRow = h('label', {}, 'Text ', text);
-  const empty = h('p', { class: 'muted' }, 'Select a shape to edit it.');
-  const info = h('p', { class: 'muted', 'data-testid': 'shape-info' });
-  const element = h('section', { class: 'inspector' }, h('h2', {}, 'Shape'), empty, info, fillRow, textRow);
-  fill.addEventListener('change', () => canvas().setField('fill', fill.value));
-  text.addEventListener('change', () => canvas().setField('text', text.value));
-  text.addEventListener('keydown', (e) => e.key === 'Enter' && text.blur());
-  const show = (s: Shape | null): void => {
-    empty.hidden = s !== null;
-    info.hidden = s === null;
-    if (s) info.textContent = `${s.type} · ${Math.round(s.w)} × ${Math.round(s.h)}${s.image ? ` · ${s.image.mime}` : ''}`;
-    fillRow.hidden = s === null || s.type === 'image';
-    textRow.hidden = s?.type !== 'text';
-    if (s && document.activeElement !== fill) fill.value = /^#[0-9a-f]{6}$/i.test(s.fill) ? s.fill : '#cccccc';
-    if (s?.type === 'text' && document.activeElement !== text) text.value = s.text ?? '';
-  };
-  return { element, show, editText: () => text.focus() };
+/** Zoom out / level (click: 100 %) / zoom in / fit, over the board's bottom-right corner. */
+function zoomControls(canvas: CanvasView): HTMLElement {
+  const level = button(document.createTextNode('100%'), 'Zoom to 100% (Ctrl+0)', () => canvas.viewport.fit(null), 'zoom-level');
+  canvas.viewport.onChange(() => (level.textContent = `${Math.round(canvas.viewport.k * 100)}%`));
+  return h(
+    'div',
+    { class: 'zoom' },
+    button(icon('zoom-out'), 'Zoom out (Ctrl+-)', () => canvas.viewport.zoomBy(0.8), 'zoom-out'),
+    level,
+    button(icon('zoom-in'), 'Zoom in (Ctrl+=)', () => canvas.viewport.zoomBy(1.25), 'zoom-in'),
+    button(icon('fit'), 'Zoom to fit (Shift+1)', () => canvas.zoomToFit(), 'zoom-fit'),
+  );
 }
 
 function mount(root: HTMLElement, session: Session): void {
-  const transport = new CanvasTransport({ baseUrl: location.origin, streamId: session.streamId, getToken: session.getToken });
+  // One SSE connection per canvas for all of this browser's tabs (the others follow the leader).
+  const transport = new CanvasTransport({ baseUrl: location.origin, streamId: session.streamId, getToken: session.getToken, shareAcrossTabs: true });
   const toasts = h('div', { class: 'toasts' });
   const toast = toaster(toasts);
-  const insp = inspector(() => canvas);
-  const canvas: CanvasView = new CanvasView(transport, {
-    onSelect: (s) => insp.show(s),
-    onEditText: () => insp.editText(),
-    notify: toast,
-  });
+  const insp = inspector((field, value) => canvas.setField(field, value));
+  const canvas: CanvasView = new CanvasView(transport, { onSelect: (s) => insp.show(s), notify: toast });
   const peers = new PeersView(transport, { name: session.name, color: session.color });
-  canvas.element.append(peers.cursors);
+  const project = (): void => peers.setProjection((p) => canvas.viewport.toScreen(p));
+  project();
+  canvas.viewport.onChange(project);
+  canvas.element.append(peers.cursors, zoomControls(canvas));
   const chat = new ChatView(transport, toast);
   const badge = new StatusBadge(transport);
 
@@ -90,16 +89,35 @@ function mount(root: HTMLElement, session: Session): void {
     );
   });
   const add = (type: ShapeType) => () => void canvas.create(type);
+  // Undo / redo are the transport's: only this person's own edits, never anyone else's.
+  const history = (direction: 'undo' | 'redo') => (): void => {
+    canvas.flush();
+    (direction === 'undo' ? transport.undo() : transport.redo()).catch((err: unknown) => toast(`${direction} failed: ${err instanceof Error ? err.message : String(err)}`));
+  };
+  const undoButton = button(icon('undo'), 'Undo (Ctrl+Z)', history('undo'), 'undo');
+  const redoButton = button(icon('redo'), 'Redo (Ctrl+Shift+Z)', history('redo'), 'redo');
+  const showHistory = ({ canUndo, canRedo }: { canUndo: boolean; canRedo: boolean }): void => {
+    undoButton.disabled = !canUndo;
+    redoButton.disabled = !canRedo;
+  };
+  showHistory(transport);
+  transport.on('history', showHistory);
+  transport.on('undo_skipped', ({ direction }) => toast(`Could not ${direction}: someone else changed or deleted that since. Skipped it.`));
   const toolbar = h(
     'nav',
     { class: 'toolbar' },
     button(icon('rect'), 'Rectangle', add('rect'), 'add-rect'),
     button(icon('ellipse'), 'Ellipse', add('ellipse'), 'add-ellipse'),
-    button(icon('text'), 'Text', add('text'), 'add-text'),
+    button(icon('text'), 'Text (double-click a text to edit it)', add('text'), 'add-text'),
     button(icon('image'), 'Image…', () => file.click(), 'add-image'),
     file,
     h('span', { class: 'sep' }),
-    button(icon('front'), 'Bring to front', () => canvas.bringToFront(), 'front'),
+    undoButton,
+    redoButton,
+    h('span', { class: 'sep' }),
+    button(icon('front'), 'Bring to front', () => canvas.reorder('front'), 'front'),
+    button(icon('back'), 'Send to back', () => canvas.reorder('back'), 'back'),
+    button(icon('duplicate'), 'Duplicate (Ctrl+D)', () => canvas.duplicate(), 'duplicate'),
     button(icon('delete'), 'Delete (Del)', () => canvas.deleteSelected(), 'delete'),
     h('span', { class: 'sep' }),
     button(icon('snapshot'), 'Snapshot', () => {
@@ -107,11 +125,24 @@ function mount(root: HTMLElement, session: Session): void {
     }, 'snapshot'),
   );
 
-  document.addEventListener('keydown', (e) => {
-    const t = e.target;
-    if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement) return;
-    if (e.key === 'Delete' || e.key === 'Backspace') canvas.deleteSelected();
-    else if (e.key === 'Escape') canvas.select(null);
+  bindKeys(document, {
+    deleteSelected: () => canvas.deleteSelected(),
+    clearSelection: () => canvas.select([]),
+    selectAll: () => canvas.selectAll(),
+    duplicate: () => canvas.duplicate(),
+    undo: history('undo'),
+    redo: history('redo'),
+    nudge: (dx, dy) => canvas.nudge(dx, dy),
+    editSelectedText: () => canvas.editSelectedText(),
+    zoomBy: (f) => canvas.viewport.zoomBy(f),
+    zoomToFit: () => canvas.zoomToFit(),
+    zoomReset: () => canvas.viewport.fit(null),
+    setPanKey: (down) => canvas.setPanKey(down),
+  });
+  bindClipboard(document, {
+    selected: () => canvas.selectedShapes(),
+    remove: () => canvas.deleteSelected(),
+    paste: (shapes) => canvas.paste(shapes),
   });
 
   const people = h('section', { class: 'presence' }, h('h2', {}, 'People'), peers.list);
@@ -129,9 +160,9 @@ function mount(root: HTMLElement, session: Session): void {
     h('div', { class: 'body' }, toolbar, canvas.element, h('aside', { class: 'side' }, insp.element, people, chat.element)),
     toasts,
   );
-  insp.show(null);
+  insp.show([]);
   transport.connect();
-  Object.assign(window, { atoms: { transport } }); // for the console and the browser tests
+  Object.assign(window, { atoms: { transport, canvas } }); // for the console and the browser tests
 }
 
 const root = $('#app');

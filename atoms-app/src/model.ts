@@ -4,6 +4,7 @@
  * (Shapes carry `type`, not `kind`: `kind: "image"` marks a media value for the sidecar guard.)
  */
 import { formatPointer, type JsonObject, type JsonValue, type MediaValue, type PatchOperation } from 'atoms-ui';
+import { COLORS } from './session.js';
 
 export type ShapeType = 'rect' | 'ellipse' | 'text' | 'image';
 export const SHAPE_TYPES: readonly ShapeType[] = ['rect', 'ellipse', 'text', 'image'];
@@ -78,6 +79,16 @@ export function newShapeId(): string {
   return 's' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+export function defaultSize(type: ShapeType, extra: Partial<Geometry> = {}): { w: number; h: number } {
+  return { w: extra.w ?? (type === 'text' ? 180 : 140), h: extra.h ?? (type === 'text' ? 48 : 100) };
+}
+
+/** A new shape at `g` with a fresh id (a random fill from the palette, "Text" for a text). */
+export function newShape(type: ShapeType, g: Geometry, z: number, extra: Partial<Shape> = {}): Shape {
+  const fill = type === 'text' ? '#222222' : (COLORS[Math.floor(Math.random() * COLORS.length)] ?? '#888888');
+  return { id: newShapeId(), type, ...g, z, fill, ...(type === 'text' ? { text: 'Text' } : {}), ...extra };
+}
+
 const shapePath = (id: string, field?: string): string => formatPointer(field ? ['shapes', id, field] : ['shapes', id]);
 
 function toJson(shape: Shape): JsonObject {
@@ -87,12 +98,9 @@ function toJson(shape: Shape): JsonObject {
   return v;
 }
 
-/** Adds the shape; `withContainer` also creates `/shapes` (sent with a base version, see canvas). */
-export function createOps(shape: Shape, withContainer: boolean): PatchOperation[] {
-  const ops: PatchOperation[] = [];
-  if (withContainer) ops.push({ op: 'add', path: '/shapes', value: {} });
-  ops.push({ op: 'add', path: shapePath(shape.id), value: toJson(shape) });
-  return ops;
+/** Adds the shapes (into `/shapes`, which must exist: see Edits.ensureContainer). */
+export function createOps(shapes: readonly Shape[]): PatchOperation[] {
+  return shapes.map((shape) => ({ op: 'add', path: shapePath(shape.id), value: toJson(shape) }));
 }
 
 /** Moves/resizes: replaces only the geometry fields, so a concurrent recolour is kept. */
@@ -104,8 +112,13 @@ export function fieldOps(id: string, field: 'fill' | 'text' | 'z', value: string
   return [{ op: 'replace', path: shapePath(id, field), value }];
 }
 
-export function deleteOps(id: string): PatchOperation[] {
-  return [{ op: 'remove', path: shapePath(id) }];
+export function deleteOps(ids: readonly string[]): PatchOperation[] {
+  return ids.map((id) => ({ op: 'remove', path: shapePath(id) }));
+}
+
+/** A copy of `s` with a fresh id, moved by (dx, dy), at stacking position `z`. */
+export function copyOf(s: Shape, dx: number, dy: number, z: number): Shape {
+  return { ...s, id: newShapeId(), x: Math.round(s.x + dx), y: Math.round(s.y + dy), z };
 }
 
 export function topZ(shapes: readonly Shape[]): number {

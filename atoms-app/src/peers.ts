@@ -1,6 +1,7 @@
 /**
  * Presence: the people on this canvas (list with names and colours) and their live cursors,
- * drawn over the board from the transport's peers map (WebSocket, ephemeral).
+ * drawn over the board from the transport's peers map (WebSocket, ephemeral). A cursor is sent in
+ * board coordinates and drawn through this page's own pan and zoom.
  */
 import type { CanvasTransport, ConnectionStatus, PeerInfo } from 'atoms-ui';
 import { h, svg } from './dom.js';
@@ -25,10 +26,14 @@ function dot(color: string): HTMLElement {
   return h('span', { class: 'dot', style: `background:${color}` });
 }
 
+/** Maps a board (world) position to the screen, relative to the stage. */
+export type ToScreen = (p: { x: number; y: number }) => { x: number; y: number };
+
 export class PeersView {
   readonly list: HTMLElement;
   readonly cursors: HTMLElement;
   private readonly cursorEls = new Map<string, HTMLElement>();
+  private toScreen: ToScreen = (p) => p;
   private peers: ReadonlyMap<string, PeerInfo> = new Map();
   private wsStatus: ConnectionStatus = 'closed';
 
@@ -52,6 +57,12 @@ export class PeersView {
     });
     transport.presence.setState({ name: me.name, color: me.color });
     this.renderList();
+  }
+
+  /** Cursors arrive in board coordinates; `toScreen` places them for this page's pan and zoom. */
+  setProjection(toScreen: ToScreen): void {
+    this.toScreen = toScreen;
+    for (const [id, el] of this.cursorEls) this.moveCursor(id, Number(el.dataset.x), Number(el.dataset.y));
   }
 
   private renderList(): void {
@@ -97,7 +108,8 @@ export class PeersView {
       this.cursors.append(el);
     }
     this.label(el, peer);
-    el.style.transform = `translate(${x}px, ${y}px)`;
+    const at = this.toScreen({ x, y });
+    el.style.transform = `translate(${Math.round(at.x)}px, ${Math.round(at.y)}px)`;
     el.dataset.x = String(x);
     el.dataset.y = String(y);
   }

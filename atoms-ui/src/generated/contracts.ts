@@ -95,6 +95,7 @@ export type ProblemCode =
   | "tenant_in_query"
   | "ticket_expired"
   | "token_gap"
+  | "too_many_connections"
   | "unauthenticated"
   | "unsupported_media_type"
   | "validation_failed"

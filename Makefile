@@ -6,16 +6,27 @@ ATOMS := $(VENV)/bin/atoms
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= ./atoms-data
+# `make dist` writes the atoms-core wheel and sdist here.
+DIST_DIR ?= atoms-core/dist
+# `make install` is incremental: each step reruns only when a stamp is older than its inputs.
+STAMPS := .stamps
+DEMO_APP := atoms-core/src/atoms_core/demo_app
+UI_SOURCES := $(shell find atoms-ui/src atoms-ui/scripts -type f 2>/dev/null) atoms-ui/tsconfig.json atoms-ui/tsconfig.build.json
+APP_SOURCES := $(shell find atoms-app/src atoms-app/public -type f 2>/dev/null) atoms-app/index.html \
+  atoms-app/vite.config.ts atoms-app/tsconfig.json
 
-.PHONY: install system-deps python-deps js-deps run test test-python test-js test-e2e lint schemas schemas-check bench clean
+.PHONY: install system-deps python-deps js-deps run dist test test-python test-js test-e2e lint schemas schemas-check \
+  bench clean
 
 install: system-deps python-deps js-deps
 
-# Debian packages the real components need (redis-server, chromium); installed only when missing.
+# Debian packages the real components need (redis-server, chromium, nginx, openssl); installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -24,15 +35,38 @@ system-deps:
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
-python-deps: $(VENV)/bin/python
-	$(PY) -m pip install -q -e 'atoms-core[dev]'
+python-deps: $(STAMPS)/python-deps
+js-deps: $(STAMPS)/ui-build $(STAMPS)/app-build
 
-js-deps:
-	@if [ -f atoms-ui/package.json ]; then cd atoms-ui && npm ci --no-audit --no-fund --loglevel=error && npm run build; fi
-	@if [ -f atoms-app/package.json ]; then cd atoms-app && npm ci --no-audit --no-fund --loglevel=error && npm run build; fi
+$(STAMPS)/python-deps: atoms-core/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e 'atoms-core[dev]'
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/ui-deps: atoms-ui/package.json atoms-ui/package-lock.json
+	cd atoms-ui && npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/ui-build: $(STAMPS)/ui-deps $(UI_SOURCES)
+	cd atoms-ui && npm run build
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/app-deps: atoms-app/package.json atoms-app/package-lock.json
+	cd atoms-app && npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/app-build: $(STAMPS)/app-deps $(STAMPS)/ui-build $(APP_SOURCES)
+	cd atoms-app && npm run build
+	@mkdir -p $(STAMPS) && touch $@
 
 run: install
-	$(ATOMS) serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	@$(ATOMS) serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+# The atoms-core wheel and sdist, carrying the built canvas (copied in for the build only, so the
+# editable install keeps serving atoms-app/dist).
+dist: $(STAMPS)/python-deps $(STAMPS)/app-build
+	@trap 'rm -rf $(DEMO_APP)' EXIT; rm -rf $(DEMO_APP) && cp -r atoms-app/dist $(DEMO_APP) && \
+	  $(PY) -m build --no-isolation --outdir $(abspath $(DIST_DIR)) atoms-core >/dev/null && \
+	  ls $(abspath $(DIST_DIR))/atoms_core-*
 
 test: install lint schemas-check test-python test-js test-e2e
 
@@ -61,4 +95,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) atoms-ui/node_modules atoms-ui/dist atoms-app/node_modules atoms-app/dist
+	rm -rf $(VENV) $(STAMPS) atoms-ui/node_modules atoms-ui/dist atoms-app/node_modules atoms-app/dist atoms-core/dist

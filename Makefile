@@ -20,13 +20,15 @@ APP_SOURCES := $(shell find atoms-app/src atoms-app/public -type f 2>/dev/null) 
 
 install: system-deps python-deps js-deps
 
-# Debian packages the real components need (redis-server, chromium, nginx, openssl); installed only when missing.
+# Debian packages the real components need (redis-server, chromium, nginx, openssl, systemd-analyze);
+# installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

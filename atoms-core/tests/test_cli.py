@@ -11,6 +11,7 @@ import pytest
 
 from atoms_core.audit import AuditLog
 from servers import ATOMS, AtomsServer, free_port, running_server
+from streams_api import StreamClient, patch
 
 
 def atoms(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -99,3 +100,15 @@ def test_bad_arguments_are_usage_errors(tmp_path: Path, args: list[str], message
     assert result.returncode == 2, result
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()  # refused before anything ran
+
+
+def test_tail_into_a_closed_pipe_ends_quietly(server: AtomsServer) -> None:
+    proc = subprocess.Popen([ATOMS, "tail", "canvas:piped", "--url", server.url, "--data-dir", str(server.data_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"\xc2\xb7 connected")
+    proc.stdout.close()  # what `| head -1` does; like `tail -f`, it notices on its next line
+    client = StreamClient(server.url, server.token("demo", "alice"), "canvas:piped")
+    assert client.post(patch("canvas:piped", "/a", 1)).status_code == 202
+    assert proc.wait(30) == 0
+    assert proc.stderr.read() == b""

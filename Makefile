@@ -8,8 +8,7 @@ PORT ?= 8000
 DATA_DIR ?= ./atoms-data
 # `make dist` writes the atoms-core wheel and sdist here.
 DIST_DIR ?= atoms-core/dist
-# `make install` is incremental: each step reruns only when a stamp is older than its inputs.
-STAMPS := .stamps
+# `make install` is incremental: each step reruns only when its target is older than its inputs.
 DEMO_APP := atoms-core/src/atoms_core/demo_app
 UI_SOURCES := $(shell find atoms-ui/src atoms-ui/scripts -type f 2>/dev/null) atoms-ui/tsconfig.json atoms-ui/tsconfig.build.json
 APP_SOURCES := $(shell find atoms-app/src atoms-app/public -type f 2>/dev/null) atoms-app/index.html \
@@ -37,35 +36,43 @@ system-deps:
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
-python-deps: $(STAMPS)/python-deps
-js-deps: $(STAMPS)/ui-build $(STAMPS)/app-build
+# Each step's target lives beside what it makes (the venv, node_modules, dist), so deleting those
+# reruns the step; the app is rebuilt when its own or atoms-ui's sources change.
+PY_STAMP := $(VENV)/.atoms-deps
+UI_DEPS := atoms-ui/node_modules/.atoms-deps
+UI_BUILD := atoms-ui/dist/index.js
+APP_DEPS := atoms-app/node_modules/.atoms-deps
+APP_BUILD := atoms-app/dist/index.html
 
-$(STAMPS)/python-deps: atoms-core/pyproject.toml | $(VENV)/bin/python
+python-deps: $(PY_STAMP)
+js-deps: $(UI_BUILD) $(APP_BUILD)
+
+$(PY_STAMP): atoms-core/pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e 'atoms-core[dev]'
-	@mkdir -p $(STAMPS) && touch $@
+	@touch $@
 
-$(STAMPS)/ui-deps: atoms-ui/package.json atoms-ui/package-lock.json
+$(UI_DEPS): atoms-ui/package.json atoms-ui/package-lock.json
 	cd atoms-ui && npm ci --no-audit --no-fund --loglevel=error
-	@mkdir -p $(STAMPS) && touch $@
+	@touch $@
 
-$(STAMPS)/ui-build: $(STAMPS)/ui-deps $(UI_SOURCES)
+$(UI_BUILD): $(UI_DEPS) $(UI_SOURCES)
 	cd atoms-ui && npm run build
-	@mkdir -p $(STAMPS) && touch $@
+	@touch $@
 
-$(STAMPS)/app-deps: atoms-app/package.json atoms-app/package-lock.json
+$(APP_DEPS): atoms-app/package.json atoms-app/package-lock.json
 	cd atoms-app && npm ci --no-audit --no-fund --loglevel=error
-	@mkdir -p $(STAMPS) && touch $@
+	@touch $@
 
-$(STAMPS)/app-build: $(STAMPS)/app-deps $(STAMPS)/ui-build $(APP_SOURCES)
+$(APP_BUILD): $(APP_DEPS) $(APP_SOURCES) $(UI_SOURCES) | $(UI_BUILD)
 	cd atoms-app && npm run build
-	@mkdir -p $(STAMPS) && touch $@
+	@touch $@
 
 run: install
 	@$(ATOMS) serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 # The atoms-core wheel and sdist, carrying the built canvas (copied in for the build only, so the
 # editable install keeps serving atoms-app/dist).
-dist: $(STAMPS)/python-deps $(STAMPS)/app-build
+dist: $(PY_STAMP) $(APP_BUILD)
 	@trap 'rm -rf $(DEMO_APP)' EXIT; rm -rf $(DEMO_APP) && cp -r atoms-app/dist $(DEMO_APP) && \
 	  $(PY) -m build --no-isolation --outdir $(abspath $(DIST_DIR)) atoms-core >/dev/null && \
 	  ls $(abspath $(DIST_DIR))/atoms_core-*
@@ -97,4 +104,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(STAMPS) atoms-ui/node_modules atoms-ui/dist atoms-app/node_modules atoms-app/dist atoms-core/dist
+	rm -rf $(VENV) atoms-ui/node_modules atoms-ui/dist atoms-app/node_modules atoms-app/dist atoms-core/dist

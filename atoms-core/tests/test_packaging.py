@@ -116,3 +116,12 @@ def test_sdist_carries_the_canvas_readme_and_license(dist: Path) -> None:
     assert {"README.md", "LICENSE", "src/atoms_core/demo_app/index.html"} <= names
     with zipfile.ZipFile(next(dist.glob("atoms_core-*.whl"))) as wheel:
         assert "atoms_core/demo_app/index.html" in wheel.namelist()
+
+
+def test_create_app_without_an_extra_names_it(venv: Path, tmp_path: Path) -> None:
+    probe = ("from atoms_core.config.settings import load_settings; from atoms_core.main import create_app; "
+             f"create_app(load_settings(cli={{'data_dir': {str(tmp_path)!r}, 'engine': 'redis'}}))")
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "MissingExtra" in result.stderr and "pip install 'atoms-core[redis]'" in result.stderr
+    assert "ModuleNotFoundError" not in result.stderr

@@ -3,7 +3,7 @@
  * reconnecting) from the transport's SSE `syncStatus`; the title tells the presence socket's state
  * and the last error.
  */
-import type { CanvasTransport, ConnectionStatus, SyncStatus } from 'atoms-ui';
+import type { CanvasTransport, ConnectionStatus, SyncStatus } from '@atoms-realtime/ui';
 import { h } from './dom.js';
 
 const LABELS: Record<SyncStatus, string> = { synced: 'Live', syncing: 'Syncing…', offline: 'Offline' };

@@ -3,7 +3,7 @@
  * select / drag / resize / delete. A drag is previewed locally and shown live to peers as WS
  * gestures (ephemeral); on release it is committed as one `state.patch` (durable, via SSE to all).
  */
-import { type CanvasTransport, CommandError, type JsonObject, type PatchOperation, type PeerInfo } from 'atoms-ui';
+import { type CanvasTransport, CommandError, type JsonObject, type PatchOperation, type PeerInfo } from '@atoms-realtime/ui';
 import { h, setAttrs, svg } from './dom.js';
 import {
   CORNERS,

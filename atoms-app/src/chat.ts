@@ -2,7 +2,7 @@
  * The chat panel: renders `/chat` from the state (the agent's reply grows token by token as
  * `token_patch` events arrive) and posts a person's message with `chat.post`.
  */
-import { type CanvasTransport, type JsonValue, uuid } from 'atoms-ui';
+import { type CanvasTransport, type JsonValue, uuid } from '@atoms-realtime/ui';
 import { h } from './dom.js';
 import { displayName } from './session.js';
 

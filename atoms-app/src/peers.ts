@@ -2,7 +2,7 @@
  * Presence: the people on this canvas (list with names and colours) and their live cursors,
  * drawn over the board from the transport's peers map (WebSocket, ephemeral).
  */
-import type { CanvasTransport, ConnectionStatus, PeerInfo } from 'atoms-ui';
+import type { CanvasTransport, ConnectionStatus, PeerInfo } from '@atoms-realtime/ui';
 import { h, svg } from './dom.js';
 import { colorOf, displayName } from './session.js';
 

@@ -6,16 +6,28 @@ ATOMS := $(VENV)/bin/atoms
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= ./atoms-data
+# `make dist` writes the atoms-core wheel and sdist here.
+DIST_DIR ?= atoms-core/dist
+# `make install` is incremental: each step reruns only when its target is older than its inputs.
+DEMO_APP := atoms-core/src/atoms_core/demo_app
+UI_SOURCES := $(shell find atoms-ui/src atoms-ui/scripts -type f 2>/dev/null) atoms-ui/tsconfig.json atoms-ui/tsconfig.build.json
+APP_SOURCES := $(shell find atoms-app/src atoms-app/public -type f 2>/dev/null) atoms-app/index.html \
+  atoms-app/vite.config.ts atoms-app/tsconfig.json
 
-.PHONY: install system-deps python-deps js-deps run test test-python test-js test-e2e lint schemas schemas-check bench clean
+.PHONY: install system-deps python-deps js-deps run dist test test-python test-js test-e2e lint schemas schemas-check \
+  bench clean
 
 install: system-deps python-deps js-deps
 
-# Debian packages the real components need (redis-server, chromium); installed only when missing.
+# Debian packages the real components need (redis-server, chromium, nginx, openssl, systemd-analyze);
+# installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -24,15 +36,46 @@ system-deps:
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
-python-deps: $(VENV)/bin/python
-	$(PY) -m pip install -q -e 'atoms-core[dev]'
+# Each step's target lives beside what it makes (the venv, node_modules, dist), so deleting those
+# reruns the step; the app is rebuilt when its own or atoms-ui's sources change.
+PY_STAMP := $(VENV)/.atoms-deps
+UI_DEPS := atoms-ui/node_modules/.atoms-deps
+UI_BUILD := atoms-ui/dist/index.js
+APP_DEPS := atoms-app/node_modules/.atoms-deps
+APP_BUILD := atoms-app/dist/index.html
 
-js-deps:
-	@if [ -f atoms-ui/package.json ]; then cd atoms-ui && npm ci --no-audit --no-fund --loglevel=error && npm run build; fi
-	@if [ -f atoms-app/package.json ]; then cd atoms-app && npm ci --no-audit --no-fund --loglevel=error && npm run build; fi
+python-deps: $(PY_STAMP)
+js-deps: $(UI_BUILD) $(APP_BUILD)
+
+$(PY_STAMP): atoms-core/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e 'atoms-core[dev]'
+	@touch $@
+
+$(UI_DEPS): atoms-ui/package.json atoms-ui/package-lock.json
+	cd atoms-ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(UI_BUILD): $(UI_DEPS) $(UI_SOURCES)
+	cd atoms-ui && npm run build
+	@touch $@
+
+$(APP_DEPS): atoms-app/package.json atoms-app/package-lock.json
+	cd atoms-app && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(APP_BUILD): $(APP_DEPS) $(APP_SOURCES) $(UI_SOURCES) | $(UI_BUILD)
+	cd atoms-app && npm run build
+	@touch $@
 
 run: install
-	$(ATOMS) serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	@$(ATOMS) serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+# The atoms-core wheel and sdist, carrying the built canvas (copied in for the build only, so the
+# editable install keeps serving atoms-app/dist).
+dist: $(PY_STAMP) $(APP_BUILD)
+	@trap 'rm -rf $(DEMO_APP)' EXIT; rm -rf $(DEMO_APP) && cp -r atoms-app/dist $(DEMO_APP) && \
+	  $(PY) -m build --no-isolation --outdir $(abspath $(DIST_DIR)) atoms-core >/dev/null && \
+	  ls $(abspath $(DIST_DIR))/atoms_core-*
 
 test: install lint schemas-check test-python test-js test-e2e
 
@@ -61,4 +104,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) atoms-ui/node_modules atoms-ui/dist atoms-app/node_modules atoms-app/dist
+	rm -rf $(VENV) atoms-ui/node_modules atoms-ui/dist atoms-app/node_modules atoms-app/dist atoms-core/dist

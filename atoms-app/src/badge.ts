@@ -5,7 +5,7 @@
  * why, the presence socket's state, this tab's role (one SSE connection is shared by all tabs of a
  * canvas) and the last error.
  */
-import type { CanvasTransport, ConnectionStatus, StatusContext, SyncStatus } from 'atoms-ui';
+import type { CanvasTransport, ConnectionStatus, StatusContext, SyncStatus } from '@atoms-realtime/ui';
 import { h } from './dom.js';
 
 const LABELS: Record<SyncStatus, string> = { synced: 'Live', syncing: 'Syncing…', offline: 'Offline', blocked: 'Blocked' };

@@ -4,7 +4,7 @@
  * is previewed locally and shown live to peers as WS gestures (ephemeral); on release it is
  * committed as one `state.patch` (durable, via SSE to all), so every action is one undo step.
  */
-import type { CanvasTransport, PeerInfo } from 'atoms-ui';
+import type { CanvasTransport, PeerInfo } from '@atoms-realtime/ui';
 import { h, svg } from './dom.js';
 import { Edits } from './edits.js';
 import { bounds, freeSpot, intersects, spanned } from './layout.js';

@@ -3,7 +3,7 @@
  * `token_patch` events arrive; a reply that stopped short is marked, see replies.ts), keeps the
  * newest message in view unless the person scrolled up, and posts a message with `chat.post`.
  */
-import { type CanvasTransport, type JsonValue, uuid } from 'atoms-ui';
+import { type CanvasTransport, type JsonValue, uuid } from '@atoms-realtime/ui';
 import { h } from './dom.js';
 import { ReplyWatch } from './replies.js';
 import { displayName } from './session.js';

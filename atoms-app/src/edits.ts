@@ -2,7 +2,7 @@
  * Sending canvas edits: each user action is one `state.patch` (so it is one undo step), awaited
  * until its event is applied here; failures become a short message for the person.
  */
-import { type CanvasTransport, CommandError, type PatchOperation } from 'atoms-ui';
+import { type CanvasTransport, CommandError, type PatchOperation } from '@atoms-realtime/ui';
 import { createOps, hasShapesContainer, type Shape } from './model.js';
 
 export class Edits {

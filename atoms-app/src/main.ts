@@ -2,7 +2,7 @@
  * The collaborative canvas page: one CanvasTransport for the canvas named in the URL, and the
  * views built on it (board, cursors and people, chat, status badge, toolbar, inspector).
  */
-import { CanvasTransport } from 'atoms-ui';
+import { CanvasTransport } from '@atoms-realtime/ui';
 import { StatusBadge } from './badge.js';
 import { CanvasView } from './canvas.js';
 import { ChatView } from './chat.js';

@@ -3,7 +3,7 @@
  * stream state, read from the materialised state and changed only through RFC 6902 ops.
  * (Shapes carry `type`, not `kind`: `kind: "image"` marks a media value for the sidecar guard.)
  */
-import { formatPointer, type JsonObject, type JsonValue, type MediaValue, type PatchOperation } from 'atoms-ui';
+import { formatPointer, type JsonObject, type JsonValue, type MediaValue, type PatchOperation } from '@atoms-realtime/ui';
 import { COLORS } from './session.js';
 
 export type ShapeType = 'rect' | 'ellipse' | 'text' | 'image';

@@ -3,7 +3,7 @@
  * and the geometry to show (the committed one, or a local / remote preview). Images resolve
  * their artifact ref through the transport, once per ref.
  */
-import type { CanvasTransport } from 'atoms-ui';
+import type { CanvasTransport } from '@atoms-realtime/ui';
 import { setAttrs, svg } from './dom.js';
 import type { Geometry, Shape, ShapeType } from './model.js';
 

@@ -3,7 +3,7 @@
  * colour), this page's selection with resize handles when one shape is selected, and the
  * selection box being dragged. Sizes are divided by the zoom so they look the same at any zoom.
  */
-import type { PeerInfo } from 'atoms-ui';
+import type { PeerInfo } from '@atoms-realtime/ui';
 import { svg } from './dom.js';
 import { spanned } from './layout.js';
 import { CORNERS, type Geometry, type Shape } from './model.js';

@@ -3,7 +3,7 @@
  * drawn over the board from the transport's peers map (WebSocket, ephemeral). A cursor is sent in
  * board coordinates and drawn through this page's own pan and zoom.
  */
-import type { CanvasTransport, ConnectionStatus, PeerInfo } from 'atoms-ui';
+import type { CanvasTransport, ConnectionStatus, PeerInfo } from '@atoms-realtime/ui';
 import { h, svg } from './dom.js';
 import { colorOf, displayName } from './session.js';
 

@@ -3,7 +3,7 @@
  * canvas shows the state with them applied, and marks the shapes they touch as pending until the
  * server's events arrive. Computed only while there are pending commands.
  */
-import { applyStatePatch, type CanvasTransport, type JsonValue, parsePointer } from 'atoms-ui';
+import { applyStatePatch, type CanvasTransport, type JsonValue, parsePointer } from '@atoms-realtime/ui';
 
 export interface PendingView {
   state: JsonValue;

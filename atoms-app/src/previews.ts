@@ -3,7 +3,7 @@
  * most one per GESTURE_INTERVAL_MS (the last position always sent); a peer's drag is shown until
  * its commit lands or for REMOTE_PREVIEW_TTL_MS after its last gesture.
  */
-import type { CanvasTransport, JsonObject } from 'atoms-ui';
+import type { CanvasTransport, JsonObject } from '@atoms-realtime/ui';
 import { type Geometry, isGeometry, sameGeometry, type Shape } from './model.js';
 
 const GESTURE_INTERVAL_MS = 40;

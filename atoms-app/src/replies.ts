@@ -6,7 +6,7 @@
  * page opened after the stream stopped knows only the `interrupted` field (the state keeps no
  * trace of a missing `final`).
  */
-import type { CanvasTransport, PeerInfo } from 'atoms-ui';
+import type { CanvasTransport, PeerInfo } from '@atoms-realtime/ui';
 
 export const STALL_MS = 15_000;
 

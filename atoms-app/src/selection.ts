@@ -2,7 +2,7 @@
  * Which shapes this person has selected: an ordered set of ids, told to peers through presence
  * (`selection`: the ids, at most PRESENCE_MAX; `selected`: the first, for older pages).
  */
-import type { CanvasTransport } from 'atoms-ui';
+import type { CanvasTransport } from '@atoms-realtime/ui';
 
 const PRESENCE_MAX = 50;
 

@@ -2,7 +2,7 @@
  * Images travel by ref (CONTRACT §9): register the bytes with `POST /v1/artifacts`, PUT them to
  * the upload URL it returns, and hand back the media value a shape stores (never the bytes).
  */
-import type { MediaValue } from 'atoms-ui';
+import type { MediaValue } from '@atoms-realtime/ui';
 
 interface Registered {
   artifact_id: string;

@@ -177,4 +177,4 @@ def test_demo_without_a_built_app_refuses_to_start_and_says_why(tmp_path: Path) 
                             text=True, timeout=30)
     assert result.returncode == 2
     assert f"no built canvas app at {empty}" in result.stderr
-    assert "make js-deps" in result.stderr
+    assert "make install" in result.stderr and "wheel" in result.stderr

@@ -1,5 +1,5 @@
-"""``atoms serve --demo``: the canvas app (atoms-app/dist) at ``/``, a local demo identity at
-``GET /demo/token`` and the demo agent answering chat in every canvas a page opens."""
+"""``atoms serve --demo``: the canvas app at ``/`` (the wheel's ``demo_app``, else atoms-app/dist), a local
+demo identity at ``GET /demo/token`` and the demo agent answering chat in every canvas a page opens."""
 
 from __future__ import annotations
 
@@ -32,17 +32,22 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
 #: Seconds before a crashed agent is started again.
 AGENT_RESTART_S = 1.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+#: The built canvas inside an installed wheel (``make dist`` copies atoms-app/dist here), then the monorepo's.
+PACKAGED_DIST = Path(__file__).resolve().parent / "demo_app"
 APP_DIST = Path(__file__).resolve().parents[3] / "atoms-app" / "dist"
 
 log = logging.getLogger("atoms_core.demo")
 
 
 def app_dist(settings: Settings) -> Path:
-    """The built canvas app: ``demo_dist`` if set, else ``atoms-app/dist`` beside atoms-core."""
-    dist = Path(settings.demo_dist).expanduser().resolve() if settings.demo_dist else APP_DIST
-    if not (dist / "index.html").is_file():
-        raise ConfigError(f"demo: no built canvas app at {dist} (run `make js-deps`, or set ATOMS_DEMO_DIST)")
-    return dist
+    """The built canvas app: ``demo_dist`` if set, else the packaged one, else ``atoms-app/dist``."""
+    own = settings.demo_dist
+    candidates = [Path(own).expanduser().resolve()] if own else [PACKAGED_DIST, APP_DIST]
+    for dist in candidates:
+        if (dist / "index.html").is_file():
+            return dist
+    raise ConfigError(f"demo: no built canvas app at {' or '.join(map(str, candidates))} "
+                      "(in the monorepo run `make install`; or install the atoms-core wheel; or set ATOMS_DEMO_DIST)")
 
 
 class DemoAgents:

@@ -23,6 +23,7 @@ from atoms_core.config.settings import Settings
 from atoms_core.config.vault import loader_for
 from atoms_core.context import Context
 from atoms_core.errors import AtomsError, problem_response
+from atoms_core.extras import check_extras
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.keys import load_keyring
 from atoms_core.identity.middleware import IdentityMiddleware
@@ -44,6 +45,7 @@ STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def build_context(settings: Settings) -> Context:
+    check_extras(settings)  # a configured feature without its pip extra: one line naming it, not an ImportError
     loader = loader_for(settings)
     keys = load_keyring(settings, loader)
     redis_url = loader.resolve(settings.redis_url).reveal() if settings.engine == "redis" else None

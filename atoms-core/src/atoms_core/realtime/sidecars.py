@@ -30,6 +30,7 @@ UPPER, LOWER, DIGIT = re.compile("[A-Z]"), re.compile("[a-z]"), re.compile("[0-9
 HEAD = 40
 MIME_LINE = 60
 C0_SPACE = "".join(map(chr, range(33)))
+LEADING = re.compile(f"[{re.escape(C0_SPACE)}]*")
 KEY_CACHE_LEN = 64
 LANDINGS = (("path", "value"), ("target", "delta"))
 #: Latin look-alikes (Cyrillic, Greek), folded before keys and the ``data:`` prefix are compared.
@@ -255,6 +256,59 @@ class SidecarGuard:
             refusal = _Refusal(MISSING_REF, "ref needs a valid artifact_id, uri or object_id")
             refusal.path.append("ref")
             raise refusal
+
+    # --- what a command produces: the state it leaves behind, judged where it changed -----------
+
+    def judge_landing(self, key: str, value: Any, pointer: str) -> None:
+        """A value an op put under ``key`` (a copy or move included): judged for the key's role. Its
+        inside was judged where it came from (the body, or the state), so it is not walked again."""
+        self._produced(pointer, self._landed, key, value)
+
+    def judge_container(self, container: Any, pointer: str) -> None:
+        """A container whose contents changed (a key added or removed below it): the rules that look
+        at an object as a whole (a media value needs a valid ref, an op-shaped object), shallowly."""
+        if type(container) is dict:
+            self._produced(pointer, self._whole, container)
+
+    def judge_append(self, key: str, before: str, delta: str, pointer: str) -> None:
+        """The string under ``key`` becomes ``before + delta``, judged as a whole. ``before`` was
+        judged already, and no refused pattern spans a space, so only what follows the last space of
+        ``before`` is scanned again (the head of the string, which ``is_data_uri`` reads on its own,
+        is scanned while it is short): an append costs its delta, not the string."""
+        self._produced(pointer, self._appended, key, before, delta)
+
+    def _produced(self, pointer: str, check: Any, *args: Any) -> None:
+        try:
+            check(*args)
+        except _Refusal as refusal:
+            raise Unprocessable(refusal.code, f"{pointer}: {refusal.detail}", pointer=pointer) from None
+
+    def _landed(self, key: str, value: Any) -> None:
+        role = self._role(key) if len(key) <= KEY_CACHE_LEN else self._key_role(key)
+        if role == "inline":
+            self._text(key)
+        if role == "bytes" and type(value) in (str, list):
+            raise _Refusal(INLINE, f"the byte-ish key {key!r} carries inline bytes; "
+                                   "upload them with POST /v1/artifacts and send a ref")
+        if role == "uri" and type(value) is str:
+            self._uri(value)
+
+    def _whole(self, obj: dict[str, Any]) -> None:
+        if "kind" in obj or "mime" in obj or "type" in obj:
+            self._media(obj)
+        for where, what in LANDINGS:
+            pointer = obj.get(where)
+            if type(pointer) is str and what in obj:
+                self._landed(pointer.rpartition("/")[2].replace("~1", "/").replace("~0", "~"), obj[what])
+
+    def _appended(self, key: str, before: str, delta: str) -> None:
+        role = self._role(key) if len(key) <= KEY_CACHE_LEN else self._key_role(key)
+        if role in ("inline", "bytes", "uri"):
+            self._landed(key, before + delta)
+            return
+        lead = LEADING.match(before)
+        settled = -1 if lead is None or len(before) - lead.end() < HEAD else before.rfind(" ")
+        self._text(before[settled:] + delta if settled >= 0 else before + delta)
 
 
 def _valid_ref(ref: Any) -> bool:

@@ -309,7 +309,8 @@ class Partitions:
             outcome = await self._decide_group(plog, group, known or {})
             if known is None and any(isinstance(reply, AtomsError) for reply in outcome.replies):
                 known = await self._lookup(plog, group)
-                continue
+                if known:  # retries of committed commands: decide again, giving them their first results
+                    continue
             for record, blob in outcome.blobs:  # a snapshot_created event never names a missing artifact
                 try:
                     await asyncio.to_thread(self.snapshots.put_snapshot, plog.partition, record, blob)

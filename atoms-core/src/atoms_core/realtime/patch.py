@@ -21,6 +21,7 @@ from atoms_core.errors import PayloadTooLarge, Unprocessable
 from atoms_core.realtime.encoding import encoded_size
 
 ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
+CONTAINERS = (dict, list)
 
 
 class Judge(Protocol):
@@ -86,16 +87,15 @@ def _resolve(root: Any, parts: Sequence[str]) -> Any:
 
 
 def _depth(value: Any, budget: int) -> int:
-    """How deep containers nest in ``value`` (a scalar: 0), counted no further than ``budget`` + 1."""
-    if isinstance(value, dict):
-        children: Any = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
-        return 0
-    if budget <= 0:
-        return 1
-    return 1 + max((_depth(child, budget - 1) for child in children), default=0)
+    """How deep containers nest in ``value`` (a scalar: 0), counted no further than ``budget`` + 1;
+    level by level, looking only at containers."""
+    level = [value] if type(value) in CONTAINERS else []
+    depth = 0
+    while level and depth <= budget:
+        depth += 1
+        level = [child for node in level for child in (node.values() if type(node) is dict else node)
+                 if type(child) in CONTAINERS]
+    return depth
 
 
 def _equal(first: Any, second: Any) -> bool:
@@ -289,8 +289,6 @@ class _Patch:
         elif kind == "copy":
             assert source is not None
             value = self._existing(source)
-            if limits is not None and len(path) > len(source):
-                self._check_depth(path, value, limits.max_depth)
             size = self._measure(value)
             self._share(value)
             landed = self._add(path, value, size)
@@ -301,8 +299,6 @@ class _Patch:
             value = self._existing(source)
             if path == source:
                 return
-            if limits is not None and len(path) > len(source):
-                self._check_depth(path, value, limits.max_depth)
             self._remove(source)
             landed = self._add(path, value, self._measure(value))
         else:
@@ -312,6 +308,8 @@ class _Patch:
         if self.size > before and self.size > limits.max_bytes:
             raise Unprocessable("state_too_large", f"the op would make the state {self.size} bytes (compact "
                                 f"JSON); the limit is state_max_bytes = {limits.max_bytes}", pointer=self.pointer)
+        if source is not None and len(path) > len(source):  # a value taken deeper: walked after the
+            self._check_depth(path, value, limits.max_depth)  # cheap size check refused the largest
         parent, key = landed
         if limits.judge is not None and parent is not None:
             limits.judge.judge_landing(str(key), parent[key], self.pointer)

@@ -203,7 +203,7 @@ def summary(name: str, lat: list[float], health: list[float], evil: Evil, note: 
     return line
 
 
-async def main() -> None:
+async def main(only: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = AtomsServer(Path(tmp) / "data").start()
         assert server.proc is not None
@@ -216,8 +216,9 @@ async def main() -> None:
             rows = []
             await asyncio.sleep(3)
             rows.append(summary("baseline (no attack), 3 s", *good.take(), evil, "", pid))
-            for name, attack in [("copy doubling", evil.copy_doubling), ("token growth", evil.token_growth),
-                                 ("WS flood", evil.ws_flood)]:
+            phases = [("copy doubling", evil.copy_doubling), ("token growth", evil.token_growth),
+                      ("WS flood", evil.ws_flood)]
+            for name, attack in [phase for phase in phases if not only or phase[0] in only]:
                 start = time.perf_counter()
                 note = await attack()
                 note += f"; {time.perf_counter() - start:.1f} s"
@@ -237,4 +238,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))  # phase names to run only those, e.g. "WS flood"

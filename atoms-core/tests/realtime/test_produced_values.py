@@ -109,9 +109,11 @@ def test_prose_streams_token_by_token(client: StreamClient) -> None:
 
 FULLWIDTH_DATA = "".join(chr(ord(ch) + 0xFEE0) for ch in "data") + ":"  # NFKC folds it to data:
 GUARD = SidecarGuard(["https"], 32, 16)  # short runs, so random strings reach them
-PIECES = ["data:", "DATA:", "text/plain", ";base64", ",", " ", "\t", "\n", "\r\n", "A", "a", "Z9", "+/", "=",
-          FULLWIDTH_DATA, "x", ":", "-", "_", KEY64[:20], "aaaaaaaaaaaaaaaaaaaa", "QUJD" * 5]
+PIECES = ["data:", "DATA:", "data: ", "text/plain", "image/png ", ";base64", "; base64 ", ",", ", ", " ", "\t", "\n",
+          "\r\n", "A", "a", "Z9", "+/", "=", FULLWIDTH_DATA, "x", ":", "-", "_", ".", KEY64[:20],
+          "aaaaaaaaaaaaaaaaaaaa", "QUJD" * 5, "QUJD" * 4 + "\n", " " * 30]
 TEXT = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)
+LONG_TEXT = st.lists(st.sampled_from(PIECES), max_size=90).map("".join)  # past the 1024-character head
 
 
 def refused(check: Any, *args: Any) -> bool:
@@ -123,10 +125,10 @@ def refused(check: Any, *args: Any) -> bool:
 
 
 @settings(max_examples=600, deadline=None)
-@given(TEXT, TEXT)
+@given(st.one_of(TEXT, LONG_TEXT.map(lambda t: "word, " * 200 + t)), TEXT)
 def test_judging_an_append_refuses_whatever_judging_the_whole_string_refuses(before: str, delta: str) -> None:
-    """The append judge scans only after the last space of a clean ``before``; it must never let a
-    string through that the guard refuses in one piece (this guards the classifiers' no-space rule)."""
+    """The append judge rescans only the tail of a clean ``before``; it must never let a string through
+    that the guard refuses in one piece (this guards the classifiers' no-comma-inside rule)."""
     whole = {"op": "add", "path": "/t", "value": before + delta}
     if refused(GUARD, {"op": "add", "path": "/t", "value": before}):
         return  # the state never holds a refused string

@@ -31,6 +31,12 @@ HEAD = 40
 MIME_LINE = 60
 C0_SPACE = "".join(map(chr, range(33)))
 LEADING = re.compile(f"[{re.escape(C0_SPACE)}]*")
+#: A string's first characters are judged on their own (the URL-parser view of its head): until it
+#: has this many past its leading spaces, an append judges it whole.
+HEAD_SETTLED = 1024
+#: An appended-to string is scanned again at most this far back (a pattern longer than this without
+#: a comma would go unseen; encoded runs are still caught, their last part alone is long enough).
+APPEND_LOOKBACK = 65536
 KEY_CACHE_LEN = 64
 LANDINGS = (("path", "value"), ("target", "delta"))
 #: Latin look-alikes (Cyrillic, Greek), folded before keys and the ``data:`` prefix are compared.
@@ -272,9 +278,10 @@ class SidecarGuard:
 
     def judge_append(self, key: str, before: str, delta: str, pointer: str) -> None:
         """The string under ``key`` becomes ``before + delta``, judged as a whole. ``before`` was
-        judged already, and no refused pattern spans a space, so only what follows the last space of
-        ``before`` is scanned again (the head of the string, which ``is_data_uri`` reads on its own,
-        is scanned while it is short): an append costs its delta, not the string."""
+        judged already and no refused pattern holds a comma inside (a ``data:`` head ends at one,
+        encoded runs have none), so the scan starts at the second last comma of ``before``, at most
+        ``APPEND_LOOKBACK`` characters back; the head of the string, which ``is_data_uri`` reads on
+        its own, is scanned whole while it is short. An append costs its delta, not the string."""
         self._produced(pointer, self._appended, key, before, delta)
 
     def _produced(self, pointer: str, check: Any, *args: Any) -> None:
@@ -284,14 +291,11 @@ class SidecarGuard:
             raise Unprocessable(refusal.code, f"{pointer}: {refusal.detail}", pointer=pointer) from None
 
     def _landed(self, key: str, value: Any) -> None:
+        """Only a key's role is new here: a string or array under a role key is judged as the body walk
+        would (``_keyed``); a container's inside, and any value under a plain key, were judged already."""
         role = self._role(key) if len(key) <= KEY_CACHE_LEN else self._key_role(key)
-        if role == "inline":
-            self._text(key)
-        if role == "bytes" and type(value) in (str, list):
-            raise _Refusal(INLINE, f"the byte-ish key {key!r} carries inline bytes; "
-                                   "upload them with POST /v1/artifacts and send a ref")
-        if role == "uri" and type(value) is str:
-            self._uri(value)
+        if role and (role == "inline" or type(value) is str or (role == "bytes" and type(value) is list)):
+            self._keyed(role, key, value, 1)
 
     def _whole(self, obj: dict[str, Any]) -> None:
         if "kind" in obj or "mime" in obj or "type" in obj:
@@ -303,12 +307,14 @@ class SidecarGuard:
 
     def _appended(self, key: str, before: str, delta: str) -> None:
         role = self._role(key) if len(key) <= KEY_CACHE_LEN else self._key_role(key)
-        if role in ("inline", "bytes", "uri"):
+        if role:
             self._landed(key, before + delta)
             return
         lead = LEADING.match(before)
-        settled = -1 if lead is None or len(before) - lead.end() < HEAD else before.rfind(" ")
-        self._text(before[settled:] + delta if settled >= 0 else before + delta)
+        start = 0
+        if lead is not None and len(before) - lead.end() >= HEAD_SETTLED:
+            start = max(before.rfind(",", 0, max(0, before.rfind(","))), len(before) - APPEND_LOOKBACK, 0)
+        self._text(before[start:] + delta)
 
 
 def _valid_ref(ref: Any) -> bool:

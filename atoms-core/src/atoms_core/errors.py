@@ -8,8 +8,8 @@ Exception tree::
     ├── Forbidden              403 (forbidden, wrong_stream, missing_scope)
     ├── NotFound               404 (not_found)
     ├── Conflict               409 (version_conflict, token_gap)
-    ├── PayloadTooLarge        413 (body_too_large, batch_too_large)
-    ├── Unprocessable          422 (validation_failed, patch_failed, state_too_deep, sidecar_*)
+    ├── PayloadTooLarge        413 (body_too_large, batch_too_large, patch_too_large)
+    ├── Unprocessable          422 (validation_failed, patch_failed, state_too_deep, state_too_large, sidecar_*)
     ├── TooManyRequests        429 (too_many_connections), sent with Retry-After
     └── Unavailable            503 (store_unavailable), sent with Retry-After
 """
@@ -41,11 +41,13 @@ CODES: dict[str, tuple[int, str]] = {
     "token_gap": (409, "Token index gap"),
     "body_too_large": (413, "Body too large"),
     "batch_too_large": (413, "Batch too large"),
+    "patch_too_large": (413, "Patch too large to apply in one command"),
     "unsupported_media_type": (415, "Unsupported media type"),
     "validation_failed": (422, "Validation failed"),
     "stream_mismatch": (422, "Envelope stream differs from the path"),
     "patch_failed": (422, "Patch does not apply"),
     "state_too_deep": (422, "State would nest too deeply"),
+    "state_too_large": (422, "State would exceed its size limit"),
     "sidecar_inline_bytes": (422, "Inline media bytes are refused"),
     "sidecar_missing_ref": (422, "Media value without a ref"),
     "sidecar_bad_uri": (422, "URI scheme not allowed"),

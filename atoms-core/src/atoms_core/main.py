@@ -36,6 +36,7 @@ from atoms_core.realtime.connection_caps import ConnectionCaps
 from atoms_core.realtime.encoding import PING_FRAME
 from atoms_core.realtime.hub import Hub
 from atoms_core.realtime.partitions import Partitions
+from atoms_core.realtime.patch import Limits
 from atoms_core.realtime.sidecars import SidecarGuard
 from atoms_core.realtime.sse import SseEndpoint
 from atoms_core.realtime.ws import WsEndpoint
@@ -53,15 +54,18 @@ def build_context(settings: Settings) -> Context:
     hub = Hub()
     artifacts = create_artifact_store(settings, loader, keys.ticket_key.reveal())
     audit = AuditLog(settings.data_dir / "audit", settings.audit_buffer_bytes)
+    guard = SidecarGuard.from_settings(settings)
+    limits = Limits(settings.state_max_depth, settings.state_max_bytes, settings.state_patch_max_ops, guard)
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
-                            settings.state_cache_partitions, settings.state_max_depth)
+                            settings.state_cache_partitions, limits, settings.state_cache_bytes)
     metrics = Metrics()
+    metrics.count_state_cache(lambda: partitions.cached_bytes)
     metrics.count_sse_frames(lambda: hub.inline_frames, lambda: hub.queued_frames)
     metrics.count_audit(lambda: audit.write_errors, lambda: audit.dropped)
     sse_caps = ConnectionCaps("sse", settings.sse_max_per_principal, settings.sse_max_per_tenant, metrics)
     ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
     ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
-                  metrics, SidecarGuard.from_settings(settings), {}, sse_caps, ws_caps)
+                  metrics, guard, {}, sse_caps, ws_caps)
     if settings.engine == "redis":
         from atoms_core.stores.redis_node import attach_redis
 

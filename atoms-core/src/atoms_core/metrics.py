@@ -48,6 +48,10 @@ class Metrics:
         """Expose the audit log's plain counters."""
         self.registry.register(_AuditCounters(write_errors, dropped))
 
+    def count_state_cache(self, cached_bytes: Callable[[], int]) -> None:
+        Gauge("atoms_state_cache_bytes", "Encoded bytes of the stream states cached by this process "
+              "(bounded by state_cache_bytes)", registry=self.registry).set_function(lambda: float(cached_bytes()))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -1,4 +1,5 @@
-"""JSON Patch by path copying: the same result as jsonpatch on a deep copy, and nothing shared is mutated."""
+"""JSON Patch by path copying: the same result as jsonpatch on a deep copy, nothing shared is mutated, the
+encoded size is kept exactly op by op, and the limits bound what one command may produce or read."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atoms_core.errors import Unprocessable
-from atoms_core.realtime.state import apply_ops
+from atoms_core.errors import PayloadTooLarge, Unprocessable
+from atoms_core.realtime.encoding import encoded_size
+from atoms_core.realtime.patch import Limits, append_text
+from atoms_core.realtime.patch import apply_ops as apply_sized
+from atoms_core.realtime.state import StreamState, apply_event
+
+
+def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], max_depth: int | None = None) -> dict[str, Any]:
+    """The patched document; with ``max_depth`` the only limit (sizes are tested on their own)."""
+    limits = None if max_depth is None else Limits(max_depth=max_depth, max_bytes=2**40)
+    return apply_sized(doc, ops, limits=limits)[0]
 
 SCALARS = st.one_of(st.integers(-3, 3), st.text(alphabet="xy", max_size=2), st.booleans(), st.none())
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
@@ -135,3 +145,79 @@ def test_depth_limit_on_each_kind_of_op(op: dict[str, Any], allowed: bool) -> No
             apply_ops(DEEP_DOC, [op], max_depth=3)
         assert refused.value.code == "state_too_deep"
         assert nesting(apply_ops(DEEP_DOC, [op])) > 3  # without the limit it would have gone deeper
+
+
+KEYED = st.dictionaries(st.sampled_from(["a", "b", "é", 'q"', "\n"]), JSON, max_size=3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(KEYED, st.lists(operations(), min_size=1, max_size=5))
+def test_the_size_kept_op_by_op_is_the_encoded_size(doc: dict[str, Any], ops: list[dict[str, Any]]) -> None:
+    """Sizes are computed from what each op adds and removes; they must equal a full re-encoding."""
+    try:
+        got, size = apply_sized(doc, ops, size=encoded_size(doc))
+    except Unprocessable:
+        return
+    assert size == encoded_size(got)
+
+
+def test_a_state_cannot_outgrow_the_cap_by_copy_doubling() -> None:
+    """The attack of issue 13: one 64 KB string copied from the root into new keys, each copy doubling."""
+    limits = Limits(max_bytes=1 << 20)
+    doc, size = apply_sized({}, [{"op": "add", "path": "/s", "value": "x" * 65536}], limits=limits)
+    refused = None
+    for i in range(12):
+        try:
+            doc, size = apply_sized(doc, [{"op": "copy", "from": "", "path": f"/k{i}"}], size, limits)
+        except Unprocessable as err:
+            refused = err
+            break
+    assert refused is not None and refused.code == "state_too_large"
+    assert refused.extras["pointer"] == "/payload/ops/0" and "state_max_bytes" in refused.detail
+    assert size == encoded_size(doc) <= 1 << 20
+    assert i == 3  # three copies make 512 KiB; a fourth would be 1 MiB plus the bytes of the keys
+
+
+def test_a_token_target_cannot_outgrow_the_cap() -> None:
+    limits = Limits(max_bytes=4096)
+    doc, size = {"t": ""}, encoded_size({"t": ""})
+    for _ in range(3):
+        doc, size = append_text(doc, size, "/t", 'é"\n' * 200, limits)  # 6 bytes each: UTF-8 and escapes
+    assert size == encoded_size(doc)
+    with pytest.raises(Unprocessable) as refused:
+        append_text(doc, size, "/t", "x" * 1000, limits)
+    assert refused.value.code == "state_too_large" and refused.value.extras["pointer"] == "/payload/delta"
+
+
+def test_a_patch_is_bounded_in_ops_and_in_the_state_it_reads() -> None:
+    limits = Limits(max_bytes=1 << 20, max_ops=50)
+    with pytest.raises(PayloadTooLarge) as many:
+        apply_sized({}, [{"op": "add", "path": f"/k{i}", "value": i} for i in range(51)], limits=limits)
+    assert many.value.code == "patch_too_large" and many.value.extras["pointer"] == "/payload/ops"
+    # Each copy (and the remove that keeps the state under the cap) measures the nested value anew;
+    # reading the state 50 times over is refused, where the cap alone would not stop it.
+    nested: Any = "y" * 60_000
+    for _ in range(40):
+        nested = {"n": nested}
+    doc = {"v": nested}
+    path = "/v"
+    churn = []
+    for _ in range(24):
+        churn += [{"op": "copy", "from": path, "path": "/c"}, {"op": "remove", "path": "/c"}]
+        path += "/n"
+    with pytest.raises(PayloadTooLarge) as costly:
+        apply_sized(doc, churn, limits=limits)
+    assert costly.value.code == "patch_too_large" and costly.value.extras["pointer"].startswith("/payload/ops/")
+    apply_sized(doc, churn[:2] * 25, limits=limits)  # the same value copied again is measured once
+
+
+def test_replay_never_refuses_a_state_over_the_cap() -> None:
+    """A committed event always applies (the cap may have been lowered since); the live path then
+    accepts what does not grow the state and refuses what does."""
+    big = {"s": "x" * 10_000}
+    state = apply_event(StreamState(), 1, "state_patch", {"ops": [{"op": "add", "path": "/b", "value": big}]})
+    limits = Limits(max_bytes=1000)
+    shrink = {"ops": [{"op": "replace", "path": "/b/s", "value": "x" * 9000}]}
+    assert apply_event(state, 2, "state_patch", shrink, limits).size == state.size - 1000
+    with pytest.raises(Unprocessable):
+        apply_event(state, 2, "state_patch", {"ops": [{"op": "add", "path": "/c", "value": 1}]}, limits)

@@ -60,6 +60,9 @@ class Settings(BaseModel):
     snapshot_every: int = Field(default=1_000, ge=0)
     state_cache_partitions: int = Field(default=10_000, ge=1)
     state_max_depth: int = Field(default=128, ge=2, le=512)  # JSON encoders give up near 1000
+    state_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # one stream's state, compact JSON
+    state_patch_max_ops: int = Field(default=1_000, ge=1)
+    state_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # all cached states, compact JSON
 
     # SSE
     sse_heartbeat_s: float = Field(default=15.0, gt=0)

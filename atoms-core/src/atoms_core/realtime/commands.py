@@ -39,6 +39,8 @@ class Decision:
     event_type: str
     data: dict[str, Any]
     duplicate_of_seq: int | None = None
+    #: The payload pointer a refusal of the produced state names, when the ops are not the payload's.
+    blame: str | None = None
 
 
 def validate_payload(command: CommandEnvelope) -> Any:
@@ -72,7 +74,7 @@ def decide(state: StreamState, command: CommandEnvelope, actor: str, ts: str) ->
             "ts": ts,
         }
         ops.append({"op": "add", "path": f"/chat/{position}", "value": message})
-        return Decision("state_patch", {"ops": ops})
+        return Decision("state_patch", {"ops": ops}, blame="/payload/text")
     if isinstance(payload, TokenAppendPayload):
         earlier = check_token_index(state, payload.target, payload.index)
         data = payload.model_dump()

@@ -16,6 +16,11 @@ def dumps(value: Any) -> str:
     return _encode(value).decode()
 
 
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (what ``dumps`` writes, UTF-8)."""
+    return len(_encode(value))
+
+
 #: The last whole second seen and its formatted prefix, swapped in one assignment (thread-safe).
 _second: tuple[int, str] = (-1, "")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from atoms_core.realtime.commands import decide
 from atoms_core.realtime.contracts import CommandEnvelope, CommandResult, CommandType
 from atoms_core.realtime.encoding import dumps, now_iso, sse_frame
 from atoms_core.realtime.hub import Hub
+from atoms_core.realtime.patch import Limits
 from atoms_core.realtime.state import StreamState, apply_event
 from atoms_core.realtime.timeline import (
     CommandSeen,
@@ -37,6 +39,9 @@ log = logging.getLogger("atoms.partitions")
 SYSTEM_ACTOR = "atoms"
 READ_PAGE = 1000
 MAX_HEAD_RETRIES = 16
+#: Deciding a group yields to the event loop between commands once it has held it this long, so
+#: a large batch (or many requests in one group commit) cannot stall other partitions.
+DECIDE_SLICE_S = 0.02
 
 
 class SnapshotSink(Protocol):
@@ -124,7 +129,8 @@ def resync_frames(stream_id: str, state: StreamState, reason: str) -> bytes:
 
 class Partitions:
     def __init__(self, store: TimelineStore, hub: Hub, snapshots: SnapshotSink, observer: CommandObserver,
-                 snapshot_every: int, retention: int, cache_size: int, max_depth: int = 128) -> None:
+                 snapshot_every: int, retention: int, cache_size: int, limits: Limits | None = None,
+                 cache_bytes: int = 256 * 1024 * 1024) -> None:
         self.store = store
         self.hub = hub
         self.snapshots = snapshots
@@ -132,7 +138,11 @@ class Partitions:
         self.snapshot_every = snapshot_every
         self.retention = retention
         self.cache_size = cache_size
-        self.max_depth = max_depth
+        #: What a live command may produce (replay is never limited: committed events always apply).
+        self.limits = limits or Limits()
+        #: Bound on the encoded bytes of all cached states; idle partitions are evicted past it.
+        self.cache_bytes = cache_bytes
+        self._bytes = 0
         self._logs: OrderedDict[Partition, PartitionLog] = OrderedDict()
         self._loading: dict[Partition, asyncio.Future[PartitionLog]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -166,6 +176,7 @@ class Partitions:
         finally:
             self._loading.pop(partition, None)
         self._logs[partition] = plog
+        self._bytes += plog.state.size
         future.set_result(plog)
         if self.watcher is not None:
             self.watcher.watch(partition)
@@ -216,7 +227,7 @@ class Partitions:
             await self._reload(plog, "history_pruned")
             return
         if fresh:
-            plog.state = state
+            self._set_state(plog, state)
             self.hub.publish(plog.partition, frames_of(fresh))
             return
         _, head = await self.store.bounds(plog.partition)
@@ -226,15 +237,29 @@ class Partitions:
     async def _reload(self, plog: PartitionLog, reason: str) -> None:
         fresh = await self._load(plog.partition)
         changed = fresh.state != plog.state  # e.g. this process already rebuilt it and wrote on top
-        plog.state, plog.snapshot_seq = fresh.state, fresh.snapshot_seq
+        self._set_state(plog, fresh.state)
+        plog.snapshot_seq = fresh.snapshot_seq
         if changed:
             self.hub.publish(plog.partition, resync_frames(plog.partition.stream_id, plog.state, reason))
 
+    def _set_state(self, plog: PartitionLog, state: StreamState) -> None:
+        if self._logs.get(plog.partition) is plog:  # an evicted log no longer counts
+            self._bytes += state.size - plog.state.size
+        plog.state = state
+
+    @property
+    def cached_bytes(self) -> int:
+        """Encoded bytes of every cached state (``state_cache_bytes`` bounds it, busy partitions aside)."""
+        return self._bytes
+
     def _evict(self) -> None:
-        while len(self._logs) > self.cache_size:
+        """Drop least recently used idle partitions while the cache holds more than ``cache_size``
+        partitions or ``cache_bytes`` bytes; one with subscribers or commands in flight stays."""
+        while len(self._logs) > self.cache_size or self._bytes > self.cache_bytes:
             for partition, plog in self._logs.items():
                 if not plog.flushing and not plog.pending and not self.hub.has_subscribers(partition):
                     del self._logs[partition]
+                    self._bytes -= plog.state.size
                     if self.watcher is not None:
                         self.watcher.unwatch(partition)
                     break
@@ -283,10 +308,11 @@ class Partitions:
         command that already succeeded, which gets its first result, not an error)."""
         known: dict[str, str] | None = None
         for _ in range(MAX_HEAD_RETRIES):
-            outcome = self._decide_group(plog, group, known or {})
+            outcome = await self._decide_group(plog, group, known or {})
             if known is None and any(isinstance(reply, AtomsError) for reply in outcome.replies):
                 known = await self._lookup(plog, group)
-                continue
+                if known:  # retries of committed commands: decide again, giving them their first results
+                    continue
             for record, blob in outcome.blobs:  # a snapshot_created event never names a missing artifact
                 try:
                     await asyncio.to_thread(self.snapshots.put_snapshot, plog.partition, record, blob)
@@ -305,7 +331,7 @@ class Partitions:
             break
         else:
             raise StoreUnavailable("too much write contention on one partition")
-        plog.state = outcome.state
+        self._set_state(plog, outcome.state)
         if (outcome.events and self.hub.has_subscribers(plog.partition)
                 and self.hub.publish(plog.partition, frames_of(outcome.events))):
             # Let the woken SSE writers run before the 202s go out: an ack then means "handed
@@ -326,23 +352,29 @@ class Partitions:
         self.observer.committed()  # before any 202 is written: the waiters run on the next loop pass
         if outcome.snapshots:
             await self._prune(plog)
+        if self._bytes > self.cache_bytes:
+            self._evict()
 
     async def _lookup(self, plog: PartitionLog, group: list[_Request]) -> dict[str, str]:
         return await self.store.lookup(plog.partition, [c.command_id for r in group for c in r.commands])
 
-    def _decide_group(self, plog: PartitionLog, group: list[_Request], known: dict[str, str]) -> _Outcome:
+    async def _decide_group(self, plog: PartitionLog, group: list[_Request], known: dict[str, str]) -> _Outcome:
         outcome = _Outcome(plog.state)
         ts = now_iso()
+        clock = [time.perf_counter()]
         for request in group:
             try:
-                outcome.replies.append(self._decide_request(plog.partition, outcome, request, known, ts))
+                outcome.replies.append(await self._decide_request(plog.partition, outcome, request, known, ts,
+                                                                  clock))
             except AtomsError as err:
                 outcome.replies.append(err)
         return outcome
 
-    def _decide_request(self, partition: Partition, outcome: _Outcome, request: _Request,
-                        known: dict[str, str], ts: str) -> list[CommandResult]:
-        """All-or-nothing: work on locals, touch ``outcome`` only when every command passed."""
+    async def _decide_request(self, partition: Partition, outcome: _Outcome, request: _Request,
+                              known: dict[str, str], ts: str, clock: list[float]) -> list[CommandResult]:
+        """All-or-nothing: work on locals, touch ``outcome`` only when every command passed. Yields
+        to the loop between commands once ``clock`` (the slice start) is ``DECIDE_SLICE_S`` old; the
+        partition's lock is held, so nothing else changes its state meanwhile."""
         state = outcome.state
         events: list[StoredEvent] = []
         results: dict[str, str] = {}
@@ -350,6 +382,9 @@ class Partitions:
         blobs: list[tuple[ArtifactRecord, bytes]] = []
         replies: list[CommandResult] = []
         for command in request.commands:
+            if time.perf_counter() - clock[0] > DECIDE_SLICE_S:
+                await asyncio.sleep(0)
+                clock[0] = time.perf_counter()
             cid = command.command_id
             earlier = known.get(cid) or outcome.results.get(cid) or results.get(cid)
             if earlier is not None:
@@ -369,7 +404,7 @@ class Partitions:
                 data, snapshot, artifact = self._capture(state, seq)
                 snapshots.append(snapshot)
                 blobs.append(artifact)
-            state = apply_event(state, seq, decision.event_type, data, max_depth=self.max_depth)
+            state = apply_event(state, seq, decision.event_type, data, self.limits, decision.blame)
             envelope = {
                 "id": str(seq), "seq": seq, "stream_id": partition.stream_id, "type": decision.event_type,
                 "version": state.version, "ts": ts, "actor": request.actor, "command_id": cid, "data": data,
@@ -390,11 +425,12 @@ class Partitions:
                  ) -> tuple[dict[str, Any], StoredSnapshot, tuple[ArtifactRecord, bytes]]:
         """The state as of ``seq`` (a snapshot_created event changes nothing): the event's data, the
         engine's snapshot, and the artifact, which ``_commit`` stores before the event."""
-        at = StreamState(state.doc, seq, state.version, state.tokens)
-        blob = dumps(state.doc).encode()
+        doc = dumps(state.doc)  # encoded once: the artifact and the engine's snapshot share it
+        blob = doc.encode()
         record = snapshot_record(blob)
         data = {**snapshot_info(record), "seq": seq, "version": state.version}
-        return data, StoredSnapshot(seq, dumps(at.to_json())), (record, blob)
+        stored = f'{{"doc":{doc},"seq":{seq},"version":{state.version},"tokens":{dumps(state.tokens)}}}'
+        return data, StoredSnapshot(seq, stored), (record, blob)
 
     def _maybe_compact(self, plog: PartitionLog) -> None:
         if self.snapshot_every and plog.state.seq - plog.snapshot_seq >= self.snapshot_every:

@@ -58,6 +58,13 @@ SRCSET_URL = re.compile(r"[\s,]*([^\s,]\S*)")
 HEAD = 40
 HEAD_LONG = 300
 C0_SPACE = "".join(map(chr, range(33)))
+LEADING = re.compile(f"[{re.escape(C0_SPACE)}]*")
+#: A string's first characters are judged on their own (the URL-parser view of its head): until it
+#: has this many past its leading spaces, an append judges it whole.
+HEAD_SETTLED = 1024
+#: An appended-to string is scanned again at most this far back (a pattern longer than this without
+#: a comma would go unseen; encoded runs are still caught, their last part alone is long enough).
+APPEND_LOOKBACK = 65536
 KEY_CACHE_LEN = 64
 LANDINGS = (("path", "value"), ("target", "delta"))
 #: Latin look-alikes (Cyrillic, Greek), folded before keys and the ``data:`` prefix are compared.
@@ -364,6 +371,59 @@ class SidecarGuard:
             refusal = _Refusal(MISSING_REF, "ref needs a valid artifact_id, uri or object_id")
             refusal.path.append("ref")
             raise refusal
+
+    # --- what a command produces: the state it leaves behind, judged where it changed -----------
+
+    def judge_landing(self, key: str, value: Any, pointer: str) -> None:
+        """A value an op put under ``key`` (a copy or move included): judged for the key's role. Its
+        inside was judged where it came from (the body, or the state), so it is not walked again."""
+        self._produced(pointer, self._landed, key, value)
+
+    def judge_container(self, container: Any, pointer: str) -> None:
+        """A container whose contents changed (a key added or removed below it): the rules that look
+        at an object as a whole (a media value needs a valid ref, an op-shaped object), shallowly."""
+        if type(container) is dict:
+            self._produced(pointer, self._whole, container)
+
+    def judge_append(self, key: str, before: str, delta: str, pointer: str) -> None:
+        """The string under ``key`` becomes ``before + delta``, judged as a whole. ``before`` was
+        judged already and no refused pattern holds a comma inside (a ``data:`` head ends at one,
+        encoded runs have none), so the scan starts at the second last comma of ``before``, at most
+        ``APPEND_LOOKBACK`` characters back; the head of the string, which ``is_data_uri`` reads on
+        its own, is scanned whole while it is short. An append costs its delta, not the string."""
+        self._produced(pointer, self._appended, key, before, delta)
+
+    def _produced(self, pointer: str, check: Any, *args: Any) -> None:
+        try:
+            check(*args)
+        except _Refusal as refusal:
+            raise Unprocessable(refusal.code, f"{pointer}: {refusal.detail}", pointer=pointer) from None
+
+    def _landed(self, key: str, value: Any) -> None:
+        """Only a key's role is new here: a string or array under a role key is judged as the body walk
+        would (``_keyed``); a container's inside, and any value under a plain key, were judged already."""
+        role = self._role(key) if len(key) <= KEY_CACHE_LEN else self._key_role(key)
+        if role and (role == "inline" or type(value) is str or (role == "bytes" and type(value) is list)):
+            self._keyed(role, key, value, 1)
+
+    def _whole(self, obj: dict[str, Any]) -> None:
+        if "kind" in obj or "mime" in obj or "type" in obj:
+            self._media(obj)
+        for where, what in LANDINGS:
+            pointer = obj.get(where)
+            if type(pointer) is str and what in obj:
+                self._landed(pointer.rpartition("/")[2].replace("~1", "/").replace("~0", "~"), obj[what])
+
+    def _appended(self, key: str, before: str, delta: str) -> None:
+        role = self._role(key) if len(key) <= KEY_CACHE_LEN else self._key_role(key)
+        if role:
+            self._landed(key, before + delta)
+            return
+        lead = LEADING.match(before)
+        start = 0
+        if lead is not None and len(before) - lead.end() >= HEAD_SETTLED:
+            start = max(before.rfind(",", 0, max(0, before.rfind(","))), len(before) - APPEND_LOOKBACK, 0)
+        self._text(before[start:] + delta)
 
 
 def _valid_ref(ref: Any) -> bool:

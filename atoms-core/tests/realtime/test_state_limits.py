@@ -1,0 +1,137 @@
+"""One stream's state is bounded in bytes however the input is split across commands (issue 13): copy
+doubling, token growth and chat growth are refused at ``state_max_bytes`` with nothing committed, what
+goes out (``state_snapshot``, snapshots) stays under it, and the state cache is bounded in bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servers import AtomsServer, running_server
+from sse_reader import collect
+from streams_api import StreamClient, command, metric, patch
+
+CAP = 1 << 20
+ENV = {"ATOMS_STATE_MAX_BYTES": str(CAP), "ATOMS_STATE_CACHE_BYTES": str(2 * CAP)}
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServer]:
+    with running_server(tmp_path_factory.mktemp("capped") / "data", env=ENV) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(capped: AtomsServer) -> StreamClient:
+    return StreamClient(capped.url, capped.token(), f"canvas:l{uuid.uuid4().hex[:12]}")
+
+
+def refused(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = dict(response.json())
+    assert problem["code"] == code
+    return problem
+
+
+def test_copy_doubling_stops_at_the_cap_and_the_stream_stays_usable(client: StreamClient) -> None:
+    s = client.stream
+    assert client.post(patch(s, "/s", "x" * 65536)).status_code == 202
+    copies = [client.post(command(s, "state.patch", {"ops": [{"op": "copy", "from": "", "path": f"/k{i}"}]}))
+              for i in range(12)]
+    accepted = [r for r in copies if r.status_code == 202]
+    assert len(accepted) == 3  # 64 KiB doubled three times; the fourth copy would pass 1 MiB
+    before = client.state()
+    for response in copies[3:]:
+        problem = refused(response, 422, "state_too_large")
+        assert problem["pointer"] == "/payload/ops/0" and str(CAP) in str(problem["detail"])
+    assert before["seq"] == 4 and len(json.dumps(before["state"], separators=(",", ":"))) <= CAP
+    # What goes out is bounded by the cap: a new SSE connection's state_snapshot and a snapshot.
+    frames = asyncio.run(_opening(client))
+    snapshot = next(f for f in frames if f.event == "state_snapshot")
+    assert len(snapshot.data) <= CAP + 200 and snapshot.json["seq"] == 4
+    snap = client.post(command(s, "snapshot.create", {}))
+    assert snap.status_code == 202
+    assert client.history(after=4)["events"][0]["data"]["size"] <= CAP
+    # Still usable: small changes pass, and removing makes room again.
+    assert client.post(patch(s, "/small", 1)).status_code == 202
+    assert client.post(command(s, "state.patch", {"ops": [{"op": "remove", "path": "/k2"}]})).status_code == 202
+    assert client.post(command(s, "state.patch", {"ops": [{"op": "copy", "from": "/k1", "path": "/k9"}]})
+                       ).status_code == 202
+
+
+async def _opening(client: StreamClient) -> list[object]:
+    async with httpx.AsyncClient(headers=client.headers, timeout=30) as http:
+        return await collect(http, client.events_url, lambda got: any(f.event == "state_snapshot" for f in got))
+
+
+def test_token_growth_stops_at_the_cap(client: StreamClient) -> None:
+    s = client.stream
+    assert client.post(command(s, "chat.post", {"role": "assistant", "text": ""})).status_code == 202
+    delta = ("lorem ipsum dolor sit amet " * 2500)[:65536]
+    accepted = 0
+    for _ in range(20):  # a refused chunk is not counted: the writer retries the same index
+        response = client.post(command(s, "token.append", {"target": "/chat/0/text", "delta": delta,
+                                                           "index": accepted}))
+        if response.status_code == 202:
+            accepted += 1
+        else:
+            problem = refused(response, 422, "state_too_large")
+            assert problem["pointer"] == "/payload/delta"
+    assert accepted == 15  # 15 deltas of 64 KiB fit in 1 MiB with the message around them
+    state = client.state()
+    assert state["seq"] == 1 + accepted and len(state["state"]["chat"][0]["text"]) == 15 * 65536
+    ok = client.post(command(s, "token.append", {"target": "/chat/0/text", "delta": "!", "index": accepted}))
+    assert ok.status_code == 202  # a smaller chunk still fits
+
+
+def test_chat_growth_stops_at_the_cap_naming_the_text(client: StreamClient) -> None:
+    s = client.stream
+    text = "word " * 13000
+    replies = [client.post(command(s, "chat.post", {"role": "user", "text": text})) for _ in range(17)]
+    assert replies[0].status_code == 202
+    problem = refused(replies[-1], 422, "state_too_large")
+    assert problem["pointer"] == "/payload/text"
+
+
+def test_a_patch_with_too_many_ops_is_refused(client: StreamClient) -> None:
+    ops = [{"op": "add", "path": f"/k{i}", "value": i} for i in range(1001)]
+    problem = refused(client.post(command(client.stream, "state.patch", {"ops": ops})), 413, "patch_too_large")
+    assert problem["pointer"] == "/payload/ops"
+    assert client.state()["seq"] == 0
+    assert client.post(command(client.stream, "state.patch", {"ops": ops[:1000]})).status_code == 202
+
+
+def test_the_state_cache_is_bounded_in_bytes(capped: AtomsServer) -> None:
+    token = capped.token()
+    streams = [StreamClient(capped.url, token, f"canvas:cache{uuid.uuid4().hex[:8]}") for _ in range(6)]
+    for c in streams:
+        assert c.post(patch(c.stream, "/text", "z" * 600_000)).status_code == 202
+    assert metric(capped.url, "atoms_state_cache_bytes") <= 2 * CAP
+    for c in streams:  # evicted ones load again from the store
+        assert len(c.state()["state"]["text"]) == 600_000
+    assert metric(capped.url, "atoms_state_cache_bytes") <= 2 * CAP
+
+
+def test_a_state_over_a_lowered_cap_still_loads_and_may_only_shrink(tmp_path: Path) -> None:
+    """Replay never refuses a committed event; afterwards only commands that do not grow it pass."""
+    server = AtomsServer(tmp_path / "data").start()
+    try:
+        c = StreamClient(server.url, server.token(), "canvas:lowered")
+        assert c.post(patch(c.stream, "/a", "x" * 300_000)).status_code == 202
+        assert c.post(patch(c.stream, "/b", "y" * 300_000)).status_code == 202
+        server.stop()
+        server.env["ATOMS_STATE_MAX_BYTES"] = str(100_000)
+        server.start()
+        assert c.state()["seq"] == 2
+        refused(c.post(patch(c.stream, "/c", 1)), 422, "state_too_large")
+        assert c.post(command(c.stream, "state.patch", {"ops": [{"op": "remove", "path": "/a"}]})).status_code == 202
+        assert c.state()["seq"] == 3
+    finally:
+        server.stop()

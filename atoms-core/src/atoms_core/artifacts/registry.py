@@ -85,6 +85,10 @@ class SignedUrl:
 class ArtifactStore(Protocol):
     """Every backend keeps records and bytes per tenant; a record of one tenant is invisible to others."""
 
+    #: What the backend raises when it cannot be reached, is full or holds damaged data: the routes
+    #: answer 503 ``store_unavailable`` (retryable), like the timeline store; anything else is a bug.
+    faults: tuple[type[Exception], ...]
+
     def register(self, tenant: str, spec: ArtifactSpec) -> ArtifactRecord:
         """Record a new artifact (``pending``, or ``ready`` when these exact bytes are already stored)."""
         ...

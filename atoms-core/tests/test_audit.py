@@ -3,11 +3,13 @@ per tenant, exported with `atoms audit export`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 
 import httpx
 
-from servers import AtomsServer
+from servers import ATOMS, AtomsServer
 from streams_api import StreamClient, patch
 
 
@@ -37,3 +39,22 @@ def test_audit_export_records_each_outcome_per_tenant(server: AtomsServer) -> No
     since = server.cli("audit", "export", "--data-dir", str(server.data_dir), "--tenant", "acme",
                        "--since", "2999-01-01T00:00:00Z")
     assert since == ""
+
+
+def test_no_tenant_exports_another_tenants_audit(server: AtomsServer) -> None:
+    unsafe = "Acme Corp"  # the old scheme filed it as sha256-<hex>.ndjson, itself a valid tenant id
+    twin = "sha256-" + hashlib.sha256(unsafe.encode()).hexdigest()
+    response = httpx.post(f"{server.url}/v1/tickets", json={"stream_id": "canvas:x"},
+                          headers={"Authorization": f"Bearer {server.token(unsafe)}"})
+    assert response.status_code == 401 and response.json()["code"] == "invalid_token"
+    near = ["acme", "Acme", "acme.ndjson", "a.b", "a_b"]  # distinct tenants, distinct files
+    for tenant in near:
+        server.ticket(f"canvas:{tenant.replace('.', '-')}", ["read"], token=server.token(tenant, f"p-{tenant}"))
+    server.stop()
+    for tenant in near:
+        out = server.cli("audit", "export", "--data-dir", str(server.data_dir), "--tenant", tenant)
+        events = [json.loads(line) for line in out.splitlines()]
+        assert [(e["tenant"], e["actor"], e["kind"]) for e in events] == [(tenant, f"p-{tenant}", "ticket.issued")]
+    refused = subprocess.run([ATOMS, "audit", "export", "--data-dir", str(server.data_dir), "--tenant", twin],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and refused.stdout == "" and "tenant id" in refused.stderr

@@ -9,24 +9,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from atoms_core.errors import AtomsError
+from atoms_core.identity.principal import storage_name
 from atoms_core.realtime.contracts import CommandEnvelope, DatasetEvent
 from atoms_core.realtime.encoding import dumps, now_iso
 from atoms_core.realtime.timeline import Partition
 
 FLUSH_S = 0.5
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def tenant_file(root: Path, tenant: str) -> Path:
-    name = tenant if SAFE_NAME.fullmatch(tenant) else "sha256-" + hashlib.sha256(tenant.encode()).hexdigest()
-    return root / f"{name}.ndjson"
+    return root / f"{storage_name(tenant)}.ndjson"
 
 
 def digest(value: Any) -> str:

@@ -89,12 +89,29 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return agent(args)
 
 
+def _tenant_id(value: str) -> str:
+    from atoms_core.identity.principal import TENANT_ID, is_tenant_id
+
+    if not is_tenant_id(value):
+        raise argparse.ArgumentTypeError(f"a tenant id matches {TENANT_ID.pattern} (not sha256-<hex>)")
+    return value
+
+
+def _principal_id(value: str) -> str:
+    from atoms_core.identity.principal import is_principal_id
+
+    if not is_principal_id(value):
+        raise argparse.ArgumentTypeError("a principal id is 1-256 of A-Z a-z 0-9 . _ ~ @ : | / + = - and inner spaces")
+    return value
+
+
 def _client_common(parser: argparse.ArgumentParser, principal: str) -> None:
     _common(parser)
     parser.add_argument("--url", default=None, help="server base URL (default: configured host and port)")
     parser.add_argument("--token", default=None, help="identity JWT (default: minted from local dev keys)")
-    parser.add_argument("--tenant", default="demo", help="tenant of a minted token (default demo)")
-    parser.add_argument("--principal", default=principal, help=f"principal of a minted token ({principal})")
+    parser.add_argument("--tenant", type=_tenant_id, default="demo", help="tenant of a minted token (default demo)")
+    parser.add_argument("--principal", type=_principal_id, default=principal,
+                        help=f"principal of a minted token ({principal})")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -116,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="print an identity JWT the server accepts (dev keys)")
     _common(token)
-    token.add_argument("--tenant", required=True)
-    token.add_argument("--principal", required=True)
+    token.add_argument("--tenant", type=_tenant_id, required=True)
+    token.add_argument("--principal", type=_principal_id, required=True)
     token.add_argument("--roles", default="")
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(func=cmd_token)
@@ -132,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     exp = audit_sub.add_parser("export", help="print a tenant's DatasetEvents as NDJSON")
     _common(exp)
-    exp.add_argument("--tenant", required=True)
+    exp.add_argument("--tenant", type=_tenant_id, required=True)
     exp.add_argument("--since", default=None, help="ISO 8601 timestamp")
     exp.set_defaults(func=cmd_audit_export)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 ALL_SCOPES = frozenset({"read", "write", "presence"})
 
@@ -22,12 +23,12 @@ LEGACY_TENANT_DIGEST = re.compile(r"sha256-[0-9a-f]{64}", re.IGNORECASE)
 PRINCIPAL_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._~@:|/+=-]{0,254}[A-Za-z0-9._~@:|/+=-])?")
 
 
-def is_tenant_id(value: object) -> bool:
+def is_tenant_id(value: object) -> TypeGuard[str]:
     return (isinstance(value, str) and TENANT_ID.fullmatch(value) is not None
             and LEGACY_TENANT_DIGEST.fullmatch(value) is None)
 
 
-def is_principal_id(value: object) -> bool:
+def is_principal_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and PRINCIPAL_ID.fullmatch(value) is not None
 
 

@@ -8,6 +8,10 @@ from typing import Any
 
 import httpx
 
+#: Digits ``str.isdigit`` takes but ``int`` refuses ("²"), digits ``int`` takes but no seq is written in
+#: (Arabic-Indic), more digits than ``int`` parses, and other near-integers.
+ODD_NUMBERS = ["\u00b2", "\u0661\u0662", "9" * 5000, "1" * 20, "-1", "+1", "1 2", "0x10", "1e3"]
+
 
 def patch(stream: str, path: str, value: Any, command_id: str | None = None, op: str = "add",
           base_version: int | None = None) -> dict[str, Any]:

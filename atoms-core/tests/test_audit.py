@@ -4,14 +4,16 @@ leaves the node ready."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
 from filesystems import fill, small_tmpfs
-from servers import AtomsServer, running_server
+from servers import ATOMS, AtomsServer, running_server
 from streams_api import StreamClient, metric, patch
 
 
@@ -114,3 +116,22 @@ def test_sigkill_right_after_202s_loses_no_audit_record(tmp_path: Path) -> None:
         assert _accepted_ids(server) == ids
     finally:
         server.stop()
+
+
+def test_no_tenant_exports_another_tenants_audit(server: AtomsServer) -> None:
+    unsafe = "Acme Corp"  # the old scheme filed it as sha256-<hex>.ndjson, itself a valid tenant id
+    twin = "sha256-" + hashlib.sha256(unsafe.encode()).hexdigest()
+    response = httpx.post(f"{server.url}/v1/tickets", json={"stream_id": "canvas:x"},
+                          headers={"Authorization": f"Bearer {server.token(unsafe)}"})
+    assert response.status_code == 401 and response.json()["code"] == "invalid_token"
+    near = ["acme", "Acme", "acme.ndjson", "a.b", "a_b"]  # distinct tenants, distinct files
+    for tenant in near:
+        server.ticket(f"canvas:{tenant.replace('.', '-')}", ["read"], token=server.token(tenant, f"p-{tenant}"))
+    server.stop()
+    for tenant in near:
+        out = server.cli("audit", "export", "--data-dir", str(server.data_dir), "--tenant", tenant)
+        events = [json.loads(line) for line in out.splitlines()]
+        assert [(e["tenant"], e["actor"], e["kind"]) for e in events] == [(tenant, f"p-{tenant}", "ticket.issued")]
+    refused = subprocess.run([ATOMS, "audit", "export", "--data-dir", str(server.data_dir), "--tenant", twin],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and refused.stdout == "" and "tenant id" in refused.stderr

@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import logging
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from atoms_core.errors import AtomsError
+from atoms_core.identity.principal import storage_name
 from atoms_core.realtime.contracts import CommandEnvelope, DatasetEvent
 from atoms_core.realtime.encoding import dumps, now_iso
 from atoms_core.realtime.timeline import Partition
@@ -34,12 +34,10 @@ RETRY_MAX_S = 5.0  # backoff ceiling of the retries while writes fail
 STOP_RETRY_S = 3.0  # how long shutdown keeps retrying before it counts what is left as dropped
 MAX_OPEN_FILES = 64  # per-tenant append handles kept open
 NEWLINE = ord("\n")
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def tenant_file(root: Path, tenant: str) -> Path:
-    name = tenant if SAFE_NAME.fullmatch(tenant) else "sha256-" + hashlib.sha256(tenant.encode()).hexdigest()
-    return root / f"{name}.ndjson"
+    return root / f"{storage_name(tenant)}.ndjson"
 
 
 def digest(value: Any) -> str:

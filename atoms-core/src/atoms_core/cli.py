@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from atoms_core.cli_args import iso_timestamp, label, seconds, stream_id, ttl_seconds
+from atoms_core.cli_args import iso_timestamp, principal_id, seconds, stream_id, tenant_id, ttl_seconds
 from atoms_core.config.settings import ConfigError, Settings, load_settings
 from atoms_core.config.vault import SecretError, loader_for, redacted
 from atoms_core.extras import check_extras
@@ -131,8 +131,8 @@ def _client_common(parser: argparse.ArgumentParser, principal: str) -> None:
     _common(parser)
     parser.add_argument("--url", default=None, help="server base URL (default: configured host and port)")
     parser.add_argument("--token", default=None, help="identity JWT (default: minted from local dev keys)")
-    parser.add_argument("--tenant", type=label, default="demo", help="tenant of a minted token (default demo)")
-    parser.add_argument("--principal", type=label, default=principal,
+    parser.add_argument("--tenant", type=tenant_id, default="demo", help="tenant of a minted token (default demo)")
+    parser.add_argument("--principal", type=principal_id, default=principal,
                         help=f"principal of a minted token ({principal})")
 
 
@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="print an identity JWT the server accepts (dev keys)")
     _common(token)
-    token.add_argument("--tenant", type=label, required=True)
-    token.add_argument("--principal", type=label, required=True)
+    token.add_argument("--tenant", type=tenant_id, required=True)
+    token.add_argument("--principal", type=principal_id, required=True)
     token.add_argument("--roles", default="", help="comma-separated roles")
     token.add_argument("--ttl", type=ttl_seconds, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(func=cmd_token)
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     exp = audit_sub.add_parser("export", help="print a tenant's DatasetEvents as NDJSON")
     _common(exp)
-    exp.add_argument("--tenant", type=label, required=True)
+    exp.add_argument("--tenant", type=tenant_id, required=True)
     exp.add_argument("--since", type=iso_timestamp, default=None,
                      help="ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T08:00:00Z (UTC if no offset)")
     exp.set_defaults(func=cmd_audit_export)

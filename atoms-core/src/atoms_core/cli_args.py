@@ -12,7 +12,6 @@ from atoms_core.realtime.streams import parse_stream_id
 #: Longest identity token ``atoms token`` mints (30 days).
 MAX_TTL_S = 30 * 24 * 3600
 #: Longest tenant or principal name.
-MAX_LABEL = 128
 
 
 def stream_id(value: str) -> str:
@@ -23,10 +22,22 @@ def stream_id(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{value!r}: {exc.detail}") from None
 
 
-def label(value: str) -> str:
-    """A tenant or principal: 1 to 128 printable characters."""
-    if not 0 < len(value) <= MAX_LABEL or not value.isprintable() or value != value.strip():
-        raise argparse.ArgumentTypeError(f"{value!r}: 1 to {MAX_LABEL} printable characters, no outer spaces")
+def tenant_id(value: str) -> str:
+    """A tenant id as identity tokens carry it (``identity.principal``)."""
+    from atoms_core.identity.principal import TENANT_ID, is_tenant_id
+
+    if not is_tenant_id(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: a tenant id matches {TENANT_ID.pattern} (not sha256-<hex>)")
+    return value
+
+
+def principal_id(value: str) -> str:
+    """A principal id as identity tokens carry it (``identity.principal``)."""
+    from atoms_core.identity.principal import is_principal_id
+
+    if not is_principal_id(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: a principal id is 1-256 of A-Z a-z 0-9 . _ ~ @ : | / + = - "
+                                         "and inner spaces")
     return value
 
 

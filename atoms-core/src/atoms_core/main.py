@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from atoms_core import ops
 from atoms_core.artifacts import create_artifact_store
@@ -22,7 +23,7 @@ from atoms_core.audit import AuditLog
 from atoms_core.config.settings import Settings
 from atoms_core.config.vault import loader_for
 from atoms_core.context import Context
-from atoms_core.errors import AtomsError, problem_response
+from atoms_core.errors import AtomsError, NotFound, problem_response, refuse
 from atoms_core.extras import check_extras
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.keys import load_keyring
@@ -111,6 +112,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(AtomsError(code, str(exc.detail)))
 
 
+async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
+    """A path outside the table is a problem+json 404, a WebSocket handshake's too (Starlette closes it bare)."""
+    await refuse(NotFound("not_found", "no such route"), scope, receive, send)
+
+
 def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
     ctx = context or build_context(settings)
 
@@ -141,4 +147,5 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.router.default = _no_route
     return AtomsApp(app, sse, CommandEndpoint(ctx), ctx.verifier)

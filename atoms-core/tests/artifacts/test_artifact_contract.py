@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from artifact_api import ArtifactClient, png, spec
 
@@ -124,3 +125,31 @@ def test_artifact_routes_need_an_identity(acme: ArtifactClient, backend_server: 
     registered = acme.register(png(64))
     assert acme.bare.post(f"{backend_server.url}/v1/artifacts", json=spec(png(64))).status_code == 401
     assert acme.bare.get(f"{backend_server.url}/v1/artifacts/{registered['artifact_id']}").status_code == 401
+
+
+#: A tenant name the storage scheme could not use as it is, and the folder the old scheme gave it,
+#: itself a well-formed tenant id: two tenants that once shared one storage name.
+UNSAFE_TENANT = "Acme Corp"
+DIGEST_TWIN = "sha256-" + hashlib.sha256(UNSAFE_TENANT.encode()).hexdigest()
+#: Distinct tenants whose names are close: each keeps its own records and bytes.
+NEAR_TWINS = [("acme", "Acme"), ("a.b", "a_b"), ("acme", "acme.ndjson"), ("acme", "acme-meta")]
+
+
+def test_no_two_tenants_share_artifact_storage(backend_server: AtomsServer) -> None:
+    for tenant in (UNSAFE_TENANT, DIGEST_TWIN):  # refused at the door, so neither can read the other
+        response = httpx.post(f"{backend_server.url}/v1/artifacts", json=spec(png(100)),
+                              headers={"Authorization": f"Bearer {backend_server.token(tenant)}"})
+        assert response.status_code == 401 and response.json()["code"] == "invalid_token", (tenant, response.text)
+    for first, second in NEAR_TWINS:
+        mine, theirs = ArtifactClient(backend_server, first), ArtifactClient(backend_server, second)
+        try:
+            blob = png(500)
+            registered = mine.register(blob)
+            assert mine.upload(registered, blob).status_code == 200
+            assert mine.resolve(registered["artifact_id"]).json()["status"] == "ready"
+            assert theirs.resolve(registered["artifact_id"]).status_code == 404, (first, second)
+            # the same bytes are not "already stored" for another tenant: nothing tells it they exist
+            assert theirs.register(blob)["status"] == "pending"
+        finally:
+            mine.close()
+            theirs.close()

@@ -3,17 +3,21 @@ and signed URLs bound to one artifact, one method, one tenant and a short expiry
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
-from artifact_api import ArtifactClient, png
+from artifact_api import ArtifactClient, png, spec
 
 from atoms_core.artifacts.signing import UrlSigner
 from atoms_core.errors import Unauthorized
-from servers import AtomsServer
+from servers import AtomsServer, running_server
 
 
 @pytest.fixture
@@ -107,3 +111,59 @@ def test_bearer_identity_may_upload_and_download_without_a_token(acme: ArtifactC
     assert acme.http.get(path).status_code == 404  # no verified bytes yet
     assert acme.http.put(path, content=blob).json()["status"] == "ready"
     assert acme.http.get(path).content == blob
+
+
+@contextmanager
+def tiny_disk(path: Path, size: str) -> Iterator[Path]:
+    """A real, small filesystem (tmpfs) at ``path``: writes past ``size`` fail with ENOSPC."""
+    path.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write into ``folder`` until its filesystem is full; returns the filler file."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    return filler
+
+
+def _unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "store_unavailable" and response.headers["retry-after"]
+
+
+def test_full_disk_is_503_and_keeps_nothing_then_recovers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with tiny_disk(data / "artifacts", "64k") as disk, running_server(data) as server:
+        client = ArtifactClient(server, "acme")
+        try:
+            small = png(1000)
+            kept = client.register(small)
+            assert client.upload(kept, small).status_code == 200
+            big = png(256 * 1024)
+            registered = client.register(big)
+            _unavailable(client.upload(registered, big))  # ENOSPC mid-upload
+            leftovers = [p.name for p in disk.rglob("*") if p.name.startswith(".")]
+            assert leftovers == [] and client.resolve(registered["artifact_id"]).json()["status"] == "pending"
+            filler = fill(disk)
+            _unavailable(client.http.post("/v1/artifacts", json=spec(png(500))))  # no room for the record
+            _unavailable(client.http.put(f"/v1/artifacts/{registered['artifact_id']}/content", content=big))
+            ready = client.resolve(kept["artifact_id"]).json()  # reads still work on a full disk
+            assert client.fetch(ready["url"]).content == small
+            filler.unlink()
+            assert client.http.post("/v1/artifacts", json=spec(png(500))).status_code == 201
+        finally:
+            client.close()

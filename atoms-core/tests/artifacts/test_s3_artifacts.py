@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from artifact_api import ArtifactClient, MotoS3, png
+from artifact_api import ArtifactClient, MotoS3, png, spec
 
-from servers import AtomsServer
+from servers import AtomsServer, free_port, running_server
 from streams_api import command
 
 
@@ -50,3 +51,18 @@ def test_snapshots_are_written_to_the_bucket(acme: ArtifactClient, moto_s3: Moto
     data = acme.history(s)[-1]["data"]
     assert f"acme/blobs/{data['sha256']}" in moto_s3.keys("acme/blobs/")
     assert acme.fetch(acme.resolve(data["ref"]["artifact_id"]).json()["url"]).content == b"{}"
+
+
+def test_unreachable_bucket_is_503(tmp_path: Path) -> None:
+    """An S3 endpoint nobody answers on: register and resolve are retryable 503s, not 500s."""
+    env = MotoS3(f"http://127.0.0.1:{free_port()}", "gone").server_env()
+    with running_server(tmp_path / "data", env=env) as server:
+        client = ArtifactClient(server, "acme")
+        try:
+            for response in (client.http.post("/v1/artifacts", json=spec(png(100))),
+                             client.resolve("a" * 32)):
+                assert response.status_code == 503, response.text
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.json()["code"] == "store_unavailable"
+        finally:
+            client.close()

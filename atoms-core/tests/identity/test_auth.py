@@ -168,3 +168,80 @@ def test_parser_bomb_is_refused_not_500(shared_server: AtomsServer) -> None:
         response = httpx.post(f"{shared_server.url}{path}", content=bomb,
                               headers={"Authorization": f"Bearer {shared_server.token()}"})
         _problem(response, 422, "sidecar_too_deep")
+
+
+def _signed_identity(server: AtomsServer, **claims: object) -> str:
+    key = (server.data_dir / "secrets" / "jwt-dev.key").read_text().strip()
+    base: dict[str, object] = {"iss": "atoms-dev", "aud": "atoms", "sub": "alice", "tenant_id": "acme",
+                               "exp": int(time.time()) + 60}
+    return jwt.encode({**base, **claims}, key, algorithm="HS256", headers={"kid": "dev"})
+
+
+def _ticket_with(server: AtomsServer, token: str) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/tickets", json={"stream_id": STREAM},
+                      headers={"Authorization": f"Bearer {token}"})
+
+
+#: Claims of the wrong type or outside the documented charsets and lengths (docs/protocol.md, Identity).
+BAD_CLAIMS: dict[str, dict[str, object]] = {
+    "exp as a string": {"exp": str(int(time.time()) + 60)},
+    "exp 1e20": {"exp": 1e20},
+    "exp a boolean": {"exp": True},
+    "exp past jwt_max_ttl_s": {"exp": int(time.time()) + 31 * 86400},
+    "empty sub": {"sub": ""},
+    "sub with a bidi mark": {"sub": "ali\u202eecil"},
+    "sub with a trailing space": {"sub": "alice "},
+    "sub with a tab": {"sub": "alice\tsmith"},
+    "sub of 257 characters": {"sub": "a" * 257},
+    "tenant with NUL": {"tenant_id": "acme\x00"},
+    "tenant with a bidi mark": {"tenant_id": "ac\u200fme"},
+    "tenant of 100k characters": {"tenant_id": "a" * 100_000},
+    "tenant with a slash": {"tenant_id": "acme/../globex"},
+    "tenant a number": {"tenant_id": 5},
+    "tenant of the old digest form": {"tenant_id": "sha256-" + "0" * 64},
+    "roles a number": {"roles": 5},
+    "roles a boolean": {"roles": True},
+    "roles a string": {"roles": "admin"},
+    "roles holding a number": {"roles": ["admin", 1]},
+    "65 roles": {"roles": [f"r{i}" for i in range(65)]},
+    "role with a space": {"roles": ["canvas editor"]},
+}
+
+
+@pytest.mark.parametrize("claims", BAD_CLAIMS.values(), ids=BAD_CLAIMS.keys())
+def test_malformed_identity_claims_are_401(shared_server: AtomsServer, claims: dict[str, object]) -> None:
+    response = _ticket_with(shared_server, _signed_identity(shared_server, **claims))
+    body = _problem(response, 401, "invalid_token")
+    assert len(response.content) < 1000 and "\u202e" not in str(body)  # the value is never echoed
+
+
+GOOD_CLAIMS: dict[str, dict[str, object]] = {
+    "IdP subjects": {"sub": "auth0|5f7c8ec7c33c6c004bbafe82"},
+    "email subject": {"sub": "ada+canvas@example.com"},
+    "display name": {"sub": "guest:Ada Lovelace"},
+    "workload subject": {"sub": "repo:org/app:ref:refs/heads/main"},
+    "longest ids": {"sub": "p" * 256, "tenant_id": "T" * 128},
+    "dotted tenant": {"tenant_id": "Org_1.eu-west"},
+    "roles": {"roles": ["admin", "canvas.edit", "urn:atoms:viewer"]},
+    "null roles": {"roles": None},
+    "fractional exp": {"exp": time.time() + 60.5},
+}
+
+
+@pytest.mark.parametrize("claims", GOOD_CLAIMS.values(), ids=GOOD_CLAIMS.keys())
+def test_well_formed_identity_claims_are_accepted(shared_server: AtomsServer, claims: dict[str, object]) -> None:
+    response = _ticket_with(shared_server, _signed_identity(shared_server, **claims))
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("claims", [{"scp": "read"}, {"scp": [["read"]]}, {"tid": "a b"}, {"tid": 7},
+                                    {"sid": "canvas:../x"}, {"sid": None}, {"sub": ""}, {"jti": 1}],
+                         ids=["scp string", "scp nested", "tid space", "tid number", "sid traversal",
+                              "sid null", "empty sub", "jti number"])
+def test_malformed_ticket_claims_are_401(shared_server: AtomsServer, claims: dict[str, object]) -> None:
+    key = (shared_server.data_dir / "secrets" / "ticket.key").read_text().strip()
+    now = int(time.time())
+    base = {"sub": "alice", "tid": "acme", "sid": STREAM, "scp": ["read"], "iat": now, "exp": now + 60,
+            "aud": "atoms-ticket", "jti": "j1"}
+    ticket = jwt.encode({**base, **claims}, key, algorithm="HS256", headers={"typ": "atoms-ticket"})
+    _problem(_state(shared_server, ticket), 401, "invalid_token")

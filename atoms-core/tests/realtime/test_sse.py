@@ -14,7 +14,7 @@ import pytest
 
 from servers import AtomsServer, running_server
 from sse_reader import Frame, collect, frames
-from streams_api import StreamClient, metric, patch
+from streams_api import ODD_NUMBERS, StreamClient, metric, patch
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,20 @@ async def test_resync_when_history_is_gone_or_id_is_ahead(tmp_path: object) -> N
 async def test_bad_last_event_id_is_400(client: StreamClient) -> None:
     response = httpx.get(client.events_url, headers={**client.headers, "Last-Event-ID": "abc"})
     assert response.status_code == 400 and response.json()["code"] == "bad_request"
+
+
+def _bad_request(response: httpx.Response) -> None:
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("raw", ODD_NUMBERS)
+async def test_odd_last_event_id_is_400_not_500(client: StreamClient, raw: str) -> None:
+    auth = list(client.headers.items())
+    header = raw.encode("latin-1") if raw == "\u00b2" else raw.encode()  # "²" as the one byte a browser sends
+    _bad_request(httpx.get(client.events_url, headers=[*auth, ("Last-Event-ID", header)]))
+    _bad_request(httpx.get(client.events_url, params={"last_event_id": raw}, headers=auth))
 
 
 async def test_idle_readers_get_frames_written_in_place_in_order(tmp_path: object) -> None:

@@ -42,6 +42,9 @@ def _write_atomic(path: Path, chunks: list[bytes]) -> None:
 
 
 class LocalArtifactStore:
+    #: The disk (ENOSPC, EIO, permissions) and records that no longer parse.
+    faults: tuple[type[Exception], ...] = (OSError, ValueError)
+
     def __init__(self, root: Path, signer: UrlSigner | None = None) -> None:
         """Without a signer, URLs are signed with a random key: valid only in this process."""
         self.root = root

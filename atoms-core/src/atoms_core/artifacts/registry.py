@@ -8,13 +8,12 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from atoms_core.audit import tenant_file
 from atoms_core.errors import BadRequest, Unprocessable
+from atoms_core.identity.principal import storage_name
 from atoms_core.realtime.encoding import now_iso
 from atoms_core.realtime.timeline import Partition
 
@@ -85,6 +84,10 @@ class SignedUrl:
 class ArtifactStore(Protocol):
     """Every backend keeps records and bytes per tenant; a record of one tenant is invisible to others."""
 
+    #: What the backend raises when it cannot be reached, is full or holds damaged data: the routes
+    #: answer 503 ``store_unavailable`` (retryable), like the timeline store; anything else is a bug.
+    faults: tuple[type[Exception], ...]
+
     def register(self, tenant: str, spec: ArtifactSpec) -> ArtifactRecord:
         """Record a new artifact (``pending``, or ``ready`` when these exact bytes are already stored)."""
         ...
@@ -140,5 +143,5 @@ def check_artifact_id(raw: str) -> str:
 
 
 def tenant_prefix(tenant: str) -> str:
-    """The tenant's folder/key prefix: its name when safe, else a digest of it."""
-    return tenant_file(Path(), tenant).stem
+    """The tenant's folder/key prefix: the tenant id itself (``storage_name``), so no two tenants share one."""
+    return storage_name(tenant)

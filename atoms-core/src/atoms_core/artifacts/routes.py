@@ -4,6 +4,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -11,14 +16,16 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from atoms_core.artifacts.local import LocalArtifactStore
 from atoms_core.artifacts.registry import ArtifactRecord, ArtifactSpec, check_artifact_id, mismatch
 from atoms_core.context import Context
-from atoms_core.errors import AtomsError, NotFound, PayloadTooLarge
+from atoms_core.errors import AtomsError, NotFound, PayloadTooLarge, Unavailable
 from atoms_core.http_body import read_json
 from atoms_core.identity.authorize import authorize
-from atoms_core.validation import validated
+from atoms_core.validation import bounded_int, validated
 
 MAX_SPEC_BYTES = 4096
 #: Uploaded bytes are served as inert data: no sniffing, no script, no same-origin powers.
 CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
+
+T = TypeVar("T")
 
 
 def _ctx(request: Request) -> Context:
@@ -26,8 +33,23 @@ def _ctx(request: Request) -> Context:
     return ctx
 
 
+@contextmanager
+def _store_faults(ctx: Context) -> Iterator[None]:
+    """A full disk or an unreachable bucket is a retryable 503, like the timeline store, not a 500."""
+    try:
+        yield
+    except ctx.artifacts.faults as exc:
+        raise Unavailable("store_unavailable", "the artifact store cannot serve this now; retry") from exc
+
+
+async def _io(ctx: Context, call: Callable[..., T], *args: Any) -> T:
+    """A blocking store call in a worker thread, its faults answered 503."""
+    with _store_faults(ctx):
+        return await run_in_threadpool(call, *args)
+
+
 async def _record(ctx: Context, tenant: str, artifact_id: str) -> ArtifactRecord:
-    record = await run_in_threadpool(ctx.artifacts.lookup, tenant, artifact_id)
+    record = await _io(ctx, ctx.artifacts.lookup, tenant, artifact_id)
     if record is None:
         raise NotFound("not_found", f"no artifact {artifact_id!r} in your tenant")
     return record
@@ -40,10 +62,10 @@ async def post_artifact(request: Request) -> Response:
     spec = validated(ArtifactSpec, body)
     if spec.size > ctx.settings.artifact_max_bytes:
         raise PayloadTooLarge("body_too_large", f"an artifact holds at most {ctx.settings.artifact_max_bytes} bytes")
-    record = await run_in_threadpool(ctx.artifacts.register, grant.tenant_id, spec)
+    record = await _io(ctx, ctx.artifacts.register, grant.tenant_id, spec)
     upload = None
     if record.status == "pending":
-        target = await run_in_threadpool(ctx.artifacts.upload_target, grant.tenant_id, record, str(request.base_url))
+        target = await _io(ctx, ctx.artifacts.upload_target, grant.tenant_id, record, str(request.base_url))
         upload = target.upload_json()
     ctx.audit.record(grant.tenant_id, "artifact.registered", None, grant.principal_id,
                      reason=record.artifact_id, payload=spec.model_dump())
@@ -56,7 +78,7 @@ async def get_artifact(request: Request) -> Response:
     record = await _record(ctx, grant.tenant_id, check_artifact_id(request.path_params["artifact_id"]))
     url = None
     if record.status == "ready":
-        url = await run_in_threadpool(ctx.artifacts.download_url, grant.tenant_id, record, str(request.base_url))
+        url = await _io(ctx, ctx.artifacts.download_url, grant.tenant_id, record, str(request.base_url))
     return JSONResponse({**record.public(), "url": url.url if url else None,
                          "expires_at": url.expires_iso() if url else None})
 
@@ -78,17 +100,23 @@ def _tenant(request: Request, ctx: Context, store: LocalArtifactStore, method: s
     return grant.tenant_id, grant.principal_id
 
 
+async def _received(ctx: Context, store: LocalArtifactStore, tenant: str, record: ArtifactRecord,
+                    request: Request) -> ArtifactRecord:
+    declared = request.headers.get("content-length")
+    if declared is not None and (size := bounded_int(declared, "Content-Length", 0, 2**63)) != record.size:
+        raise mismatch(record, size, None)
+    with _store_faults(ctx):
+        return await store.receive(tenant, record, request.stream())
+
+
 async def put_content(request: Request) -> Response:
     ctx = _ctx(request)
     store = _local(ctx)
     artifact_id = check_artifact_id(request.path_params["artifact_id"])
     tenant, principal = _tenant(request, ctx, store, "PUT", artifact_id)
     record = await _record(ctx, tenant, artifact_id)
-    declared = request.headers.get("content-length")
     try:
-        if declared is not None and declared.isdigit() and int(declared) != record.size:
-            raise mismatch(record, int(declared), None)
-        ready = await store.receive(tenant, record, request.stream())
+        ready = await _received(ctx, store, tenant, record, request)
     except AtomsError as err:
         ctx.audit.record(tenant, "artifact.refused", None, principal, reason=err.code)
         raise
@@ -104,5 +132,7 @@ async def get_content(request: Request) -> Response:
     record = await _record(ctx, tenant, artifact_id)
     if record.status != "ready":
         raise NotFound("not_found", f"artifact {artifact_id!r} has no verified bytes yet")
+    path = store.blob_path(tenant, record)
+    stat = await _io(ctx, os.stat, path)  # gone from disk: a store fault, not FileResponse's 500
     headers = {**CONTENT_HEADERS, "Cache-Control": f"private, max-age={ctx.settings.artifact_url_ttl_s}"}
-    return FileResponse(store.blob_path(tenant, record), media_type=record.mime, headers=headers)
+    return FileResponse(path, media_type=record.mime, headers=headers, stat_result=stat)

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from atoms_core.artifacts.registry import (
     SNAPSHOT_MIME,
@@ -57,6 +57,9 @@ def checksum(sha256_hex: str) -> str:
 
 
 class S3ArtifactStore:
+    #: Unreachable endpoint, throttling, refused credentials, and records that no longer parse.
+    faults: tuple[type[Exception], ...] = (BotoCoreError, ClientError, ValueError)
+
     def __init__(self, client: Any, bucket: str, ttl_s: int) -> None:
         self.client = client
         self.bucket = bucket

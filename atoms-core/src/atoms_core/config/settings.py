@@ -47,6 +47,8 @@ class Settings(BaseModel):
     jwt_audience: str = "atoms"
     jwt_algorithms: list[Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"]] = ["HS256"]
     jwt_leeway_s: int = Field(default=10, ge=0, le=30)
+    #: An identity token whose ``exp`` is further ahead than this is refused (401), not trusted for ages.
+    jwt_max_ttl_s: int = Field(default=30 * 86400, ge=1)
     jwt_keys: dict[str, str] = {"dev": "secret://file/jwt-dev.key"}
     jwt_signing_kid: str = "dev"
     ticket_key: str = "secret://file/ticket.key"

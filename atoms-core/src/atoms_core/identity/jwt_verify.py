@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections import OrderedDict
 from typing import Any
@@ -9,13 +11,51 @@ from typing import Any
 import jwt
 
 from atoms_core.config.settings import Settings
-from atoms_core.errors import Unauthorized
+from atoms_core.errors import AtomsError, Unauthorized
 from atoms_core.identity.keys import KeyRing
-from atoms_core.identity.principal import Grant, Identity
+from atoms_core.identity.principal import ALL_SCOPES, Grant, Identity, is_principal_id, is_tenant_id
+from atoms_core.realtime.streams import parse_stream_id
 
 TICKET_AUDIENCE = "atoms-ticket"
 TICKET_ALGORITHM = "HS256"
 CACHE_SIZE = 4096
+ROLE = re.compile(r"[!-~]{1,128}")  # printable ASCII, no space
+MAX_ROLES = 64
+
+
+def _refuse(what: str) -> Unauthorized:
+    # The detail never echoes the value: it may be huge or hold bidi marks.
+    return Unauthorized("invalid_token", f"token claim {what}")
+
+
+def _tenant(value: object) -> str:
+    if not is_tenant_id(value):
+        raise _refuse("tenant_id must be a tenant id ([A-Za-z0-9][A-Za-z0-9._-]{0,127})")
+    return value
+
+
+def _principal(value: object) -> str:
+    if not is_principal_id(value):
+        raise _refuse("sub must be a principal id (1-256 of A-Z a-z 0-9 . _ ~ @ : | / + = - and inner spaces)")
+    return value
+
+
+def _roles(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (not isinstance(value, list) or len(value) > MAX_ROLES
+            or not all(isinstance(role, str) and ROLE.fullmatch(role) for role in value)):
+        raise _refuse(f"roles must be a list of at most {MAX_ROLES} role names ([!-~]{{1,128}})")
+    return tuple(value)
+
+
+def _expiry(value: object, max_ttl_s: int, leeway_s: int) -> float:
+    """A JSON number (PyJWT also takes the string "123"), and no later than the configured lifetime."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _refuse("exp must be a number (seconds since the epoch)")
+    if value > time.time() + max_ttl_s + leeway_s:
+        raise _refuse(f"exp is more than the allowed {max_ttl_s} s ahead")
+    return float(value)
 
 
 class Verifier:
@@ -60,7 +100,7 @@ class Verifier:
         except jwt.PyJWTError:
             raise Unauthorized("invalid_token", "bearer token is not a JWT") from None
         kid = header.get("kid", self.keys.signing_kid)
-        key = self.keys.jwt_keys.get(kid)
+        key = self.keys.jwt_keys.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise Unauthorized("invalid_token", "unknown key id")
         try:
@@ -77,11 +117,9 @@ class Verifier:
             raise Unauthorized("invalid_token", "token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid_token", f"token rejected: {type(exc).__name__}") from None
-        tenant = claims.get("tenant_id")
-        if not isinstance(tenant, str) or not tenant:
-            raise Unauthorized("invalid_token", "token has no tenant_id claim")
-        roles = claims.get("roles") or []
-        identity = Identity(tenant, str(claims["sub"]), tuple(map(str, roles)), float(claims["exp"]))
+        expires_at = _expiry(claims["exp"], self.settings.jwt_max_ttl_s, self.settings.jwt_leeway_s)
+        identity = Identity(_tenant(claims.get("tenant_id")), _principal(claims["sub"]), _roles(claims.get("roles")),
+                            expires_at)
         self._remember(token, identity)
         return identity
 
@@ -102,13 +140,21 @@ class Verifier:
             raise Unauthorized("ticket_expired", "ticket expired; fetch a new one") from None
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid_token", f"ticket rejected: {type(exc).__name__}") from None
-        grant = Grant(
-            tenant_id=str(claims["tid"]),
-            principal_id=str(claims["sub"]),
-            stream_id=str(claims["sid"]),
-            scopes=frozenset(claims.get("scp", [])),
-            expires_at=float(claims["exp"]),
-            jti=str(claims["jti"]),
-        )
+        grant = self._grant(claims)
         self._remember(token, grant)
         return grant
+
+    def _grant(self, claims: dict[str, Any]) -> Grant:
+        """Tickets are ours, yet checked like identities: one signed before an upgrade may not be."""
+        scopes = claims.get("scp")
+        if not isinstance(scopes, list) or not all(isinstance(s, str) and s in ALL_SCOPES for s in scopes):
+            raise Unauthorized("invalid_token", "ticket claim scp must list scopes")
+        sid, jti = claims.get("sid"), claims["jti"]
+        try:
+            stream_id = parse_stream_id(sid) if isinstance(sid, str) else None
+        except AtomsError:
+            stream_id = None
+        if stream_id is None or not isinstance(jti, str):
+            raise Unauthorized("invalid_token", "ticket claim sid or jti is malformed")
+        return Grant(_tenant(claims.get("tid")), _principal(claims["sub"]), stream_id, frozenset(scopes),
+                     _expiry(claims["exp"], self.settings.ticket_max_ttl_s, self.settings.jwt_leeway_s), jti)

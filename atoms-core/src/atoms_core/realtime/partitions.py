@@ -63,6 +63,14 @@ class Watcher(Protocol):
     def unwatch(self, partition: Partition) -> None: ...
 
 
+def stored_data(event: StoredEvent) -> Any:
+    """An event's ``data`` as stored; a body that no longer decodes is a store fault (503), not a 500."""
+    try:
+        return json.loads(event.body)["data"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreUnavailable(f"stored event {event.seq} is damaged") from exc
+
+
 class TimelineGap(StoreUnavailable):
     """The store no longer holds the events right after the cached seq (pruned or lost)."""
 
@@ -199,7 +207,7 @@ class Partitions:
             for event in page:
                 if event.seq != state.seq + 1:
                     raise TimelineGap(f"timeline gap at {state.seq + 1} in {partition}")
-                state = apply_event(state, event.seq, event.type, json.loads(event.body)["data"])
+                state = apply_event(state, event.seq, event.type, stored_data(event))
             if collect is not None:
                 collect.extend(page)
             if len(page) < READ_PAGE:

@@ -15,12 +15,13 @@ from urllib.parse import parse_qsl
 from starlette.types import Receive, Scope, Send
 
 from atoms_core.context import Context
-from atoms_core.errors import AtomsError, BadRequest, problem_response
+from atoms_core.errors import AtomsError, problem_response
 from atoms_core.identity.authorize import authorize_stream
 from atoms_core.realtime.encoding import dumps, retry_frame, sse_frame
 from atoms_core.realtime.inline_send import inline_writer
 from atoms_core.realtime.partitions import PartitionLog
 from atoms_core.realtime.state import StreamState
+from atoms_core.validation import MAX_SEQ, bounded_int
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -40,9 +41,7 @@ def last_event_id(scope: Scope) -> int | None:
                 raw = value.strip()
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
-        raise BadRequest("bad_request", "Last-Event-ID must be a non-negative integer seq")
-    return int(raw)
+    return bounded_int(raw, "Last-Event-ID", 0, MAX_SEQ)
 
 
 async def wait_disconnect(receive: Receive) -> None:

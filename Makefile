@@ -91,14 +91,15 @@ test-e2e:
 lint:
 	$(VENV)/bin/ruff check atoms-core
 	cd atoms-core && ../$(VENV)/bin/mypy
+	cd atoms-core && ../$(VENV)/bin/lint-imports
 	@if [ -f atoms-ui/package.json ]; then cd atoms-ui && npm run lint; fi
 	@if [ -f atoms-app/package.json ]; then cd atoms-app && npm run lint; fi
 
 schemas:
-	$(PY) -m atoms_core.schemas docs/schemas
+	$(PY) -m atoms_core.app.schemas docs/schemas
 
 schemas-check:
-	$(PY) -m atoms_core.schemas docs/schemas --check
+	$(PY) -m atoms_core.app.schemas docs/schemas --check
 
 bench: install
 	$(PY) bench/run_all.py

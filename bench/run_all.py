@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "atoms-core" / "tests"))
 from servers import AtomsServer  # noqa: E402
 
 from atoms_core.config.settings import load_settings  # noqa: E402
-from atoms_core.main import build_context  # noqa: E402
-from atoms_core.realtime.contracts import CommandEnvelope  # noqa: E402
-from atoms_core.realtime.timeline import Partition  # noqa: E402
+from atoms_core.app.main import build_context  # noqa: E402
+from atoms_core.protocol.contracts import CommandEnvelope  # noqa: E402
+from atoms_core.protocol.timeline import Partition  # noqa: E402
 
 
 def envelope(stream: str, i: int) -> CommandEnvelope:

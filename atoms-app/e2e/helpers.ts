@@ -75,7 +75,7 @@ export async function dragBy(page: Page, locator: Locator, dx: number, dy: numbe
 
 /** The demo agent's reply to `message`, from the Python agent itself. */
 export function agentReply(message: string): string {
-  return execFileSync(PYTHON, ['-c', 'import sys; from atoms_core.agent import reply_text; print(reply_text(sys.argv[1]))', message], { encoding: 'utf8' }).trimEnd();
+  return execFileSync(PYTHON, ['-c', 'import sys; from atoms_core.client.agent import reply_text; print(reply_text(sys.argv[1]))', message], { encoding: 'utf8' }).trimEnd();
 }
 
 /** Resolves once `page` shows an assistant message with exactly `text`, no longer streaming. */

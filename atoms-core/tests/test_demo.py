@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from atoms_core.agent import reply_text
+from atoms_core.client.agent import reply_text
 from servers import ATOMS, AtomsServer, free_port, running_server
 
 INDEX = "<!doctype html><title>canvas</title><div id=app></div>"

@@ -119,7 +119,7 @@ def test_sdist_carries_the_canvas_readme_and_license(dist: Path) -> None:
 
 
 def test_create_app_without_an_extra_names_it(venv: Path, tmp_path: Path) -> None:
-    probe = ("from atoms_core.config.settings import load_settings; from atoms_core.main import create_app; "
+    probe = ("from atoms_core.config.settings import load_settings; from atoms_core.app.main import create_app; "
              f"create_app(load_settings(cli={{'data_dir': {str(tmp_path)!r}, 'engine': 'redis'}}))")
     result = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from artifact_api import ArtifactClient, png, spec
 
-from atoms_core.artifacts.signing import UrlSigner
-from atoms_core.errors import Unauthorized
+from atoms_core.protocol.errors import Unauthorized
+from atoms_core.protocol.signing import UrlSigner
 from servers import AtomsServer, running_server
 
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from client_support import Follower, until
 
-from atoms_core.agent import reply_text
 from atoms_core.client import AtomsClient
+from atoms_core.client.agent import reply_text
 from servers import ATOMS, AtomsServer
 
 STREAM = "canvas:agent"

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atoms_core.artifacts.registry import tenant_prefix
-from atoms_core.audit import tenant_file
-from atoms_core.identity.principal import TENANT_ID, is_tenant_id, storage_name
-from atoms_core.realtime.timeline import Partition
+from atoms_core.protocol.artifacts import tenant_prefix
+from atoms_core.protocol.principal import TENANT_ID, is_tenant_id, storage_name
+from atoms_core.protocol.timeline import Partition
+from atoms_core.stores.audit import tenant_file
 from atoms_core.stores.redis import partition_tag
 
 tenants = st.from_regex(TENANT_ID, fullmatch=True)

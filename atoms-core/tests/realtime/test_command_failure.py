@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from atoms_core.app.main import build_context
 from atoms_core.config.settings import load_settings
-from atoms_core.identity.middleware import IDENTITY_KEY
-from atoms_core.identity.principal import Identity
-from atoms_core.main import build_context
-from atoms_core.realtime.command_endpoint import CommandEndpoint
-from atoms_core.realtime.timeline import Partition
+from atoms_core.endpoints.commands import CommandEndpoint
+from atoms_core.endpoints.identity_middleware import IDENTITY_KEY
+from atoms_core.protocol.principal import Identity
+from atoms_core.protocol.timeline import Partition
 from streams_api import patch
 
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atoms_core.errors import PayloadTooLarge, Unprocessable
-from atoms_core.realtime.encoding import encoded_size
-from atoms_core.realtime.patch import Limits, append_text
-from atoms_core.realtime.patch import apply_ops as apply_sized
-from atoms_core.realtime.state import StreamState, apply_event
+from atoms_core.protocol.encoding import encoded_size
+from atoms_core.protocol.errors import PayloadTooLarge, Unprocessable
+from atoms_core.protocol.patch import Limits, append_text
+from atoms_core.protocol.patch import apply_ops as apply_sized
+from atoms_core.protocol.state import StreamState, apply_event
 
 
 def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], max_depth: int | None = None) -> dict[str, Any]:

@@ -3,7 +3,7 @@ queued for one receiver, and in which order its writer sends it."""
 
 from __future__ import annotations
 
-from atoms_core.realtime.presence import Peer
+from atoms_core.engine.presence import Peer
 
 
 def drain(peer: Peer) -> list[str]:

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atoms_core.errors import Unprocessable
-from atoms_core.realtime.sidecars import SidecarGuard
+from atoms_core.protocol.errors import Unprocessable
+from atoms_core.protocol.sidecars import SidecarGuard
 from servers import AtomsServer
 from streams_api import StreamClient, command
 

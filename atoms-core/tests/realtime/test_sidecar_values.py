@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atoms_core.errors import Unprocessable
-from atoms_core.realtime.sidecars import SidecarGuard
+from atoms_core.protocol.errors import Unprocessable
+from atoms_core.protocol.sidecars import SidecarGuard
 
 INLINE, MISSING, BAD_URI = "sidecar_inline_bytes", "sidecar_missing_ref", "sidecar_bad_uri"
 MAX_RUN = 256  # sidecar_max_base64_chars default

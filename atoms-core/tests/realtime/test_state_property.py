@@ -13,14 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atoms_core.artifacts.local import LocalArtifactStore
-from atoms_core.artifacts.registry import ArtifactRecord
-from atoms_core.errors import AtomsError
-from atoms_core.realtime.contracts import CommandEnvelope
-from atoms_core.realtime.hub import Hub
-from atoms_core.realtime.partitions import Partitions
-from atoms_core.realtime.state import StreamState, apply_event
-from atoms_core.realtime.timeline import Partition
+from atoms_core.engine.hub import Hub
+from atoms_core.engine.partitions import Partitions
+from atoms_core.protocol.artifacts import ArtifactRecord
+from atoms_core.protocol.contracts import CommandEnvelope
+from atoms_core.protocol.errors import AtomsError
+from atoms_core.protocol.state import StreamState, apply_event
+from atoms_core.protocol.timeline import Partition
+from atoms_core.stores.artifacts.local import LocalArtifactStore
 from atoms_core.stores.memory import MemoryStore
 
 P = Partition("acme", "canvas:prop")

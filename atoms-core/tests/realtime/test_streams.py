@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atoms_core.errors import BadRequest
-from atoms_core.realtime.streams import parse_stream_id, stream_key
+from atoms_core.protocol.errors import BadRequest
+from atoms_core.protocol.streams import parse_stream_id, stream_key
 
 VALID_ID = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 ANY_TEXT = st.text(max_size=200)

@@ -14,7 +14,7 @@ from pydantic import Field, TypeAdapter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from atoms_core.realtime.contracts import (
+from atoms_core.protocol.contracts import (
     WsError,
     WsPeerCursors,
     WsPeerGesture,

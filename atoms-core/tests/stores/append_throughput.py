@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from atoms_core.realtime.timeline import Partition, StoredEvent, TimelineStore
+from atoms_core.protocol.timeline import Partition, StoredEvent, TimelineStore
 from atoms_core.stores.redis import RedisStore
 from atoms_core.stores.sqlite import SqliteStore
 from redis_server import RedisServer

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from atoms_core.realtime.timeline import Partition, StoredEvent
+from atoms_core.protocol.timeline import Partition, StoredEvent
 from atoms_core.stores.redis import RedisStore, notify_channel, parse_notify, partition_tag
 from redis_server import RedisServer
 

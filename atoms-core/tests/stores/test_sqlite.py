@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from atoms_core.realtime.timeline import Partition, StoredEvent, StoredSnapshot
+from atoms_core.protocol.timeline import Partition, StoredEvent, StoredSnapshot
 from atoms_core.stores.sqlite import SqliteStore
 from filesystems import fill, small_tmpfs
 from servers import ATOMS, AtomsServer, free_port, running_server

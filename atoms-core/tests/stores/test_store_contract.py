@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from atoms_core.realtime.timeline import (
+from atoms_core.protocol.timeline import (
     CommandSeen,
     HeadMoved,
     Partition,

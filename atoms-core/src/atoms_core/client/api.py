@@ -12,7 +12,7 @@ from atoms_core.client.presence import Presence
 from atoms_core.client.session import GetToken, Session
 from atoms_core.client.subscribe import DEFAULT_HEARTBEAT_TIMEOUT, Subscription
 from atoms_core.client.tokens import TokenStreamer
-from atoms_core.realtime.contracts import BatchResult, CommandResult
+from atoms_core.protocol.contracts import BatchResult, CommandResult
 
 
 class AtomsClient:

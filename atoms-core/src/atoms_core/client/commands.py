@@ -17,7 +17,7 @@ import httpx
 from atoms_core.client.backoff import Backoff
 from atoms_core.client.errors import CommandError, ProblemError
 from atoms_core.client.session import Session
-from atoms_core.realtime.contracts import BatchResult, CommandResult
+from atoms_core.protocol.contracts import BatchResult, CommandResult
 
 DEFAULT_RETRIES = 4
 

@@ -1,6 +1,6 @@
 """The materialised state of one stream as a client sees it, kept by the server's own rules.
 
-Durable events go through ``atoms_core.realtime.state.apply_event`` — the function the server uses
+Durable events go through ``atoms_core.protocol.state.apply_event`` — the function the server uses
 — so the client's document is the server's document. A ``state_snapshot`` replaces everything;
 after a ``resync`` events are discarded until the fresh snapshot arrives.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from atoms_core.errors import AtomsError
-from atoms_core.realtime.contracts import EventEnvelope
-from atoms_core.realtime.state import StreamState, apply_event
+from atoms_core.protocol.contracts import EventEnvelope
+from atoms_core.protocol.errors import AtomsError
+from atoms_core.protocol.state import StreamState, apply_event
 
 
 class GapError(Exception):

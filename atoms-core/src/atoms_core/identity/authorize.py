@@ -6,13 +6,15 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Scope
 
-from atoms_core.errors import Forbidden, Unauthorized
 from atoms_core.identity.jwt_verify import Verifier
-from atoms_core.identity.middleware import BEARER_GRANT_KEY, IDENTITY_KEY
-from atoms_core.identity.principal import ALL_SCOPES, Grant, Identity
-from atoms_core.realtime.streams import parse_stream_id
-from atoms_core.realtime.timeline import Partition
+from atoms_core.protocol.errors import Forbidden, Unauthorized
+from atoms_core.protocol.principal import ALL_SCOPES, Grant, Identity
+from atoms_core.protocol.streams import parse_stream_id
+from atoms_core.protocol.timeline import Partition
 
+#: Where IdentityMiddleware leaves what it verified in the ASGI scope.
+IDENTITY_KEY = "atoms.identity"
+BEARER_GRANT_KEY = "atoms.bearer_ticket"
 
 def query_ticket(scope: Scope) -> str | None:
     query = scope.get("query_string", b"")

@@ -11,10 +11,10 @@ from typing import Any
 import jwt
 
 from atoms_core.config.settings import Settings
-from atoms_core.errors import AtomsError, Unauthorized
 from atoms_core.identity.keys import KeyRing
-from atoms_core.identity.principal import ALL_SCOPES, Grant, Identity, is_principal_id, is_tenant_id
-from atoms_core.realtime.streams import parse_stream_id
+from atoms_core.protocol.errors import AtomsError, Unauthorized
+from atoms_core.protocol.principal import ALL_SCOPES, Grant, Identity, is_principal_id, is_tenant_id
+from atoms_core.protocol.streams import parse_stream_id
 
 TICKET_AUDIENCE = "atoms-ticket"
 TICKET_ALGORITHM = "HS256"

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import jwt
 
 from atoms_core.config.settings import Settings
-from atoms_core.errors import BadRequest, Unprocessable
 from atoms_core.identity.jwt_verify import TICKET_ALGORITHM, TICKET_AUDIENCE
 from atoms_core.identity.keys import KeyRing
-from atoms_core.identity.principal import Identity
-from atoms_core.realtime.contracts import TicketRequest, TicketResponse
-from atoms_core.realtime.streams import parse_stream_id, stream_key
+from atoms_core.protocol.contracts import TicketRequest, TicketResponse
+from atoms_core.protocol.errors import BadRequest, Unprocessable
+from atoms_core.protocol.principal import Identity
+from atoms_core.protocol.streams import parse_stream_id, stream_key
 
 
 def requested_stream(body: TicketRequest) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from atoms_core.config.settings import Settings
-from atoms_core.realtime.timeline import TimelineStore
+from atoms_core.protocol.timeline import TimelineStore
 
 
 def create_store(settings: Settings, redis_url: str | None = None) -> TimelineStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from atoms_core.realtime.timeline import CommandSeen, HeadMoved, Partition, StoredEvent, StoredSnapshot
+from atoms_core.protocol.timeline import CommandSeen, HeadMoved, Partition, StoredEvent, StoredSnapshot
 
 
 class _Log:

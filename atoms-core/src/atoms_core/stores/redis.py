@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from atoms_core.realtime.timeline import (
+from atoms_core.protocol.timeline import (
     CommandSeen,
     HeadMoved,
     Partition,

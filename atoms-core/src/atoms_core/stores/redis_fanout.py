@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from atoms_core.errors import Unavailable
-from atoms_core.realtime.partitions import Partitions
-from atoms_core.realtime.timeline import Partition, StoreUnavailable
+from atoms_core.engine.partitions import Partitions
+from atoms_core.protocol.errors import Unavailable
+from atoms_core.protocol.timeline import Partition, StoreUnavailable
 from atoms_core.stores.redis import RedisStore, notify_channel, parse_notify
 from atoms_core.stores.redis_pubsub import PubSubLink
 

@@ -25,11 +25,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from atoms_core.realtime.contracts import Peer as PeerInfo
-from atoms_core.realtime.contracts import WsPresenceJoin, WsPresenceLeave
-from atoms_core.realtime.encoding import dumps
-from atoms_core.realtime.presence import CursorBatch, Deliver, Frame, Outbound
-from atoms_core.realtime.timeline import Partition, StoreUnavailable
+from atoms_core.engine.presence import CursorBatch, Deliver, Frame, Outbound
+from atoms_core.protocol.contracts import Peer as PeerInfo
+from atoms_core.protocol.contracts import WsPresenceJoin, WsPresenceLeave
+from atoms_core.protocol.encoding import dumps
+from atoms_core.protocol.timeline import Partition, StoreUnavailable
 from atoms_core.stores.redis import RedisStore, partition_tag
 from atoms_core.stores.redis_pubsub import PubSubLink
 

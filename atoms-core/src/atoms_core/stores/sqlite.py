@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from atoms_core.realtime.timeline import (
+from atoms_core.protocol.timeline import (
     CommandSeen,
     HeadMoved,
     Partition,

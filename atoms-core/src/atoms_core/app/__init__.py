@@ -1,0 +1,1 @@
+"""The application: the composition root, the CLI, the demo."""

@@ -1,0 +1,76 @@
+"""Argument types of the ``atoms`` command: each refuses a bad value with a usage error (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from datetime import UTC, datetime
+
+from atoms_core.protocol.errors import AtomsError
+from atoms_core.protocol.streams import parse_stream_id
+
+#: Longest identity token ``atoms token`` mints (30 days).
+MAX_TTL_S = 30 * 24 * 3600
+#: Longest tenant or principal name.
+
+
+def stream_id(value: str) -> str:
+    """A prefixed stream id such as ``canvas:demo``."""
+    try:
+        return parse_stream_id(value)
+    except AtomsError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc.detail}") from None
+
+
+def tenant_id(value: str) -> str:
+    """A tenant id as identity tokens carry it (``identity.principal``)."""
+    from atoms_core.protocol.principal import TENANT_ID, is_tenant_id
+
+    if not is_tenant_id(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: a tenant id matches {TENANT_ID.pattern} (not sha256-<hex>)")
+    return value
+
+
+def principal_id(value: str) -> str:
+    """A principal id as identity tokens carry it (``identity.principal``)."""
+    from atoms_core.protocol.principal import is_principal_id
+
+    if not is_principal_id(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: a principal id is 1-256 of A-Z a-z 0-9 . _ ~ @ : | / + = - "
+                                         "and inner spaces")
+    return value
+
+
+def ttl_seconds(value: str) -> int:
+    """A token lifetime: whole seconds, 1 to 30 days."""
+    try:
+        ttl = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of seconds") from None
+    if not 0 < ttl <= MAX_TTL_S:
+        raise argparse.ArgumentTypeError(f"{ttl} is outside 1 … {MAX_TTL_S} seconds")
+    return ttl
+
+
+def seconds(value: str) -> float:
+    """A non-negative, finite number of seconds."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be a finite number ≥ 0")
+    return number
+
+
+def iso_timestamp(value: str) -> str:
+    """An ISO 8601 date or time (UTC unless it has an offset), as the audit log writes ``ts``."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 date or time (e.g. 2026-12-01 or 2026-12-01T08:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

@@ -1,0 +1,136 @@
+"""``atoms serve --demo``: the canvas app at ``/`` (the wheel's ``demo_app``, else atoms-app/dist), a local
+demo identity at ``GET /demo/token`` and the demo agent answering chat in every canvas a page opens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import re
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from atoms_core.client import AtomsClient
+from atoms_core.client.agent import ChatAgent
+from atoms_core.config.settings import ConfigError, Settings
+from atoms_core.endpoints.context import Context
+from atoms_core.identity.tickets import mint_identity_token
+from atoms_core.protocol.errors import BadRequest
+from atoms_core.protocol.streams import stream_key
+
+DEMO_TENANT = "demo"
+AGENT_PRINCIPAL = "agent"
+GUEST_PREFIX = "guest:"
+#: Identity tokens handed to pages live an hour; pages ask again for every ticket.
+TOKEN_TTL_S = 3600
+#: A person's display name, which becomes their principal ``guest:<name>``.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
+#: Seconds before a crashed agent is started again.
+AGENT_RESTART_S = 1.0
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+#: The built canvas inside an installed wheel (``make dist`` copies atoms-app/dist here), then the monorepo's.
+PACKAGED_DIST = Path(__file__).resolve().parent / "demo_app"
+APP_DIST = Path(__file__).resolve().parents[3] / "atoms-app" / "dist"
+
+log = logging.getLogger("atoms_core.app.demo")
+
+
+def app_dist(settings: Settings) -> Path:
+    """The built canvas app: ``demo_dist`` if set, else the packaged one, else ``atoms-app/dist``."""
+    own = settings.demo_dist
+    candidates = [Path(own).expanduser().resolve()] if own else [PACKAGED_DIST, APP_DIST]
+    for dist in candidates:
+        if (dist / "index.html").is_file():
+            return dist
+    raise ConfigError(f"demo: no built canvas app at {' or '.join(map(str, candidates))} "
+                      "(in the monorepo run `make install`; or install the atoms-core wheel; or set ATOMS_DEMO_DIST)")
+
+
+class DemoAgents:
+    """One ``ChatAgent`` per canvas, started when a page first asks for a token there, talking to this
+    server over loopback HTTP like any other client; all are cancelled on shutdown."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def ensure(self, stream_id: str, base_url: str) -> bool:
+        """Start the stream's agent unless it runs; False when ``demo_max_agents`` are busy elsewhere."""
+        task = self.tasks.get(stream_id)
+        if task is not None and not task.done():
+            return True
+        self.tasks = {s: t for s, t in self.tasks.items() if not t.done()}
+        if len(self.tasks) >= self.ctx.settings.demo_max_agents:
+            log.warning("demo agent not started on %s: %d agents already run", stream_id, len(self.tasks))
+            return False
+        # A fresh context: the agent outlives the request that started it (and its request id).
+        self.tasks[stream_id] = asyncio.create_task(self._run(stream_id, base_url), name=f"demo agent {stream_id}",
+                                                    context=contextvars.Context())
+        return True
+
+    def _token(self) -> str:
+        return mint_identity_token(self.ctx.settings, self.ctx.keys, DEMO_TENANT, AGENT_PRINCIPAL, [], TOKEN_TTL_S)
+
+    async def _run(self, stream_id: str, base_url: str) -> None:
+        async with AtomsClient(base_url, self._token) as client:
+            agent = ChatAgent(client, stream_id, log=lambda line: log.info("agent %s: %s", stream_id, line))
+            while True:
+                try:
+                    await agent.run()
+                except Exception:
+                    log.exception("demo agent on %s failed; restarting", stream_id)
+                await asyncio.sleep(AGENT_RESTART_S)
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.tasks.clear()
+
+
+def loopback_url(request: Request) -> str:
+    """This server as reached by the request (its own socket address), for the agent's client."""
+    server = request.scope.get("server")
+    if not server:
+        return str(request.base_url).rstrip("/")
+    host, port = server
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def token_route(ctx: Context, agents: DemoAgents) -> Route:
+    async def demo_token(request: Request) -> Response:
+        """``GET /demo/token?name=Ada[&canvas=demo]``: an identity JWT of ``guest:Ada`` in the demo tenant;
+        with ``canvas``, also makes sure the demo agent answers chat there."""
+        name = request.query_params.get("name", "")
+        if NAME.fullmatch(name) is None:
+            raise BadRequest("bad_request", f"name must match {NAME.pattern}")
+        canvas = request.query_params.get("canvas")
+        stream_id = stream_key(canvas_id=canvas) if canvas is not None else None
+        principal = GUEST_PREFIX + name
+        token = mint_identity_token(ctx.settings, ctx.keys, DEMO_TENANT, principal, [], TOKEN_TTL_S)
+        agent = agents.ensure(stream_id, loopback_url(request)) if stream_id else False
+        body = {"token": token, "tenant_id": DEMO_TENANT, "principal_id": principal, "expires_in": TOKEN_TTL_S,
+                "agent": agent}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    return Route("/demo/token", demo_token, methods=["GET"])
+
+
+def mount_demo(ctx: Context) -> None:
+    """Register the demo routes (appended last by ``main.routes``) and the agents' shutdown."""
+    agents = DemoAgents(ctx)
+    # The agents' own loopback requests would otherwise log one line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    routes: list[BaseRoute] = [
+        token_route(ctx, agents),
+        Mount("/", StaticFiles(directory=app_dist(ctx.settings), html=True), name="demo-app"),
+    ]
+    ctx.extras["demo_routes"] = routes
+    if ctx.settings.host not in LOOPBACK:
+        log.warning("demo mode on %s: anyone who can reach it gets a demo identity", ctx.settings.host)
+    ctx.extras.setdefault("on_stop", []).append(agents.stop)

@@ -1,0 +1,59 @@
+"""Export the contract models as JSON Schema (``make schemas``); ``--check`` fails if they are stale."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from atoms_core.protocol.contracts import SCHEMA_MODELS
+from atoms_core.protocol.errors import CODES
+
+CLIENT_SENT = frozenset({"CommandEnvelope", "TicketRequest", "StatePatchPayload", "ChatPostPayload",
+                         "TokenAppendPayload", "LogAppendPayload", "MediaValue", "WsPresenceUpdate", "WsCursor",
+                         "WsGesture", "WsPing"})
+
+
+def problem_codes() -> dict[str, object]:
+    """The ``code`` of a problem+json body: every stable code, and in ``x-status`` its HTTP status."""
+    return {"title": "ProblemCode", "type": "string", "enum": sorted(CODES),
+            "x-status": {code: status for code, (status, _) in CODES.items()}}
+
+
+def render() -> dict[str, str]:
+    # What the server reads is described as validated (defaults optional); what it sends, as
+    # serialized (every field present), so generated client types match the wire both ways.
+    schemas = {
+        name: model.model_json_schema(mode="validation" if name in CLIENT_SENT else "serialization")
+        for name, model in SCHEMA_MODELS.items()
+    }
+    schemas["ProblemCode"] = problem_codes()
+    return {f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in schemas.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    wanted = render()
+    if args.check:
+        stale = [name for name, text in wanted.items()
+                 if not (args.folder / name).exists() or (args.folder / name).read_text() != text]
+        extra = sorted(p.name for p in args.folder.glob("*.json") if p.name not in wanted)
+        if stale or extra:
+            print(f"schemas are stale: {', '.join(stale + extra)}; run `make schemas`", file=sys.stderr)
+            return 1
+        return 0
+    args.folder.mkdir(parents=True, exist_ok=True)
+    for stale in args.folder.glob("*.json"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, text in wanted.items():
+        (args.folder / name).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

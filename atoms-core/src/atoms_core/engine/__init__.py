@@ -1,0 +1,1 @@
+"""The in-process engine: partitions (cache, group commit), the local hub, presence rooms."""

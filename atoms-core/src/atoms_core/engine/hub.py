@@ -1,0 +1,123 @@
+"""The local hub: which SSE subscribers of *this process* watch which partition.
+
+A publish touches only its own partition's subscriber set (no global queue). Each subscriber has
+a bounded buffer of already-encoded frames; its writer takes everything pending in one piece.
+Overflow closes that subscriber — it resumes from the timeline with ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from atoms_core.engine.inline_send import InlineWrite
+from atoms_core.engine.wakeable import Wakeable
+from atoms_core.protocol.timeline import Partition
+
+
+class Subscriber(Wakeable):
+    __slots__ = ("_chunks", "_idle", "_limit", "_size", "closed", "overflowed", "partition", "write_now", "writer")
+
+    def __init__(self, partition: Partition, limit_bytes: int) -> None:
+        super().__init__()
+        self.partition = partition
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._limit = limit_bytes
+        self.closed = False
+        self.overflowed = False
+        #: The task writing to the client; cancelled on overflow, since it may be stuck in a
+        #: send that waits for a client that stopped reading.
+        self.writer: asyncio.Task[object] | None = None
+        #: Writes a frame in place (``inline_send.py``); used only while the writer is parked
+        #: with nothing pending, so frames never overtake queued ones.
+        self.write_now: InlineWrite | None = None
+        self._idle = False
+
+    def push(self, data: bytes) -> bool:
+        """Deliver ``data``; True if it was written in place, False if queued for the writer."""
+        if self.closed:
+            return False
+        if self._idle and not self._chunks and self.write_now is not None and self.write_now(data):
+            return True
+        self._size += len(data)
+        if self._size > self._limit:
+            self.overflowed = True
+            self._chunks.clear()
+            self.close()
+            if self.writer is not None:
+                self.writer.cancel()
+            return False
+        self._chunks.append(data)
+        self._wake()
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def take(self) -> bytes:
+        """Everything pending, as one piece (empty if nothing)."""
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._size = 0
+        return data
+
+    async def wait(self) -> None:
+        """Return once something is pending or the subscriber is closed."""
+        if not (self._chunks or self.closed):
+            self._idle = True
+            try:
+                await self._park()
+            finally:
+                self._idle = False
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._partitions: dict[Partition, set[Subscriber]] = {}
+        self.closing = False
+        #: Frames written in place by the publisher vs. queued for a writer task (``/metrics``).
+        self.inline_frames = 0
+        self.queued_frames = 0
+
+    def subscribe(self, partition: Partition, limit_bytes: int) -> Subscriber:
+        sub = Subscriber(partition, limit_bytes)
+        self._partitions.setdefault(partition, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self._partitions.get(sub.partition)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._partitions[sub.partition]
+
+    def publish(self, partition: Partition, data: bytes) -> int:
+        """Deliver to this partition's subscribers; return how many writer tasks were handed frames."""
+        subs = self._partitions.get(partition)
+        if not subs:
+            return 0
+        inline = 0
+        for sub in subs:  # push never unsubscribes, so the set is stable here
+            inline += sub.push(data)
+        self.inline_frames += inline
+        self.queued_frames += len(subs) - inline
+        return len(subs) - inline
+
+    def has_subscribers(self, partition: Partition) -> bool:
+        return partition in self._partitions
+
+    def heartbeat(self, data: bytes) -> None:
+        """Push a comment to every subscriber of this process (every ``sse_heartbeat_s``)."""
+        for subs in self._partitions.values():
+            for sub in subs:
+                sub.push(data)
+
+    def close_all(self) -> None:
+        self.closing = True
+        for subs in list(self._partitions.values()):
+            for sub in list(subs):
+                sub.close()

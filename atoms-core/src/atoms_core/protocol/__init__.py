@@ -1,0 +1,1 @@
+"""The protocol's vocabulary and pure rules: contracts, ids, state, patches, commands, the guard."""

@@ -1,0 +1,390 @@
+"""RFC 6902 ops and token appends by path copying, with the document's encoded size kept incrementally.
+
+Only the containers a change goes through are copied (the rest is shared with the input, which is
+never mutated), added and copied values are shared rather than deep-copied, and each op's effect on
+the compact JSON size is computed from the values it adds and removes, never by re-encoding the
+document. On the live path ``Limits`` bound what a change may produce (depth, size, work) and show
+every produced value to a ``Judge`` (the sidecar guard); replay passes no limits, since a committed
+event is never refused. Semantics follow the ``jsonpatch`` library (tests compare the two).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jsonpointer
+
+from atoms_core.protocol.encoding import encoded_size
+from atoms_core.protocol.errors import PayloadTooLarge, Unprocessable
+
+ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
+CONTAINERS = (dict, list)
+
+
+class Judge(Protocol):
+    """Judges what a change produced (``SidecarGuard`` is one); raises a problem error to refuse it."""
+
+    def judge_landing(self, key: str, value: Any, pointer: str) -> None:
+        """``value`` now sits under ``key`` (an object key or array index)."""
+        ...
+
+    def judge_container(self, container: Any, pointer: str) -> None:
+        """A container whose contents changed (or whose descendants did), judged as a whole, shallowly."""
+        ...
+
+    def judge_append(self, key: str, before: str, delta: str, pointer: str) -> None:
+        """The string under ``key`` became ``before + delta`` (``before`` was judged already)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int = 128
+    #: Encoded (compact JSON) bytes of the whole document; also the bytes of the document one
+    #: command may measure (removed, replaced and copied values), which bounds its cost.
+    max_bytes: int = 8 * 1024 * 1024
+    max_ops: int = 1000
+    judge: Judge | None = None
+
+
+class _Failed(Exception):
+    """An op does not apply (becomes 422 ``patch_failed``)."""
+
+
+def parts_of(pointer: str) -> list[str]:
+    return jsonpointer.JsonPointer(pointer).parts
+
+
+def _index(container: Any, part: str) -> Any:
+    """A pointer token as ``container`` reads it (jsonpointer's rule: strings index like arrays)."""
+    if isinstance(container, dict):
+        return part
+    if isinstance(container, list | str):
+        if part == "-":
+            return part
+        if ARRAY_INDEX.fullmatch(part) is None:
+            raise _Failed(f"{part!r} is not a valid array index")
+        return int(part)
+    raise _Failed(f"cannot index a {type(container).__name__}")
+
+
+def _child(container: Any, part: str) -> Any:
+    key = _index(container, part)
+    try:
+        return container[key]
+    except (KeyError, IndexError, TypeError):
+        raise _Failed(f"{part!r} not found") from None
+
+
+def _resolve(root: Any, parts: Sequence[str]) -> Any:
+    node = root
+    for part in parts:
+        node = _child(node, part)
+    return node
+
+
+def _depth(value: Any, budget: int) -> int:
+    """How deep containers nest in ``value`` (a scalar: 0), counted no further than ``budget`` + 1;
+    level by level, looking only at containers."""
+    level = [value] if type(value) in CONTAINERS else []
+    depth = 0
+    while level and depth <= budget:
+        depth += 1
+        level = [child for node in level for child in (node.values() if type(node) is dict else node)
+                 if type(child) in CONTAINERS]
+    return depth
+
+
+def _equal(first: Any, second: Any) -> bool:
+    """RFC 6902 §4.6 equality (``true`` is not ``1``), as jsonpatch compares for ``test``."""
+    if isinstance(first, bool) or isinstance(second, bool):
+        return isinstance(first, bool) and isinstance(second, bool) and first == second
+    if isinstance(first, dict) and isinstance(second, dict):
+        return len(first) == len(second) and all(k in second and _equal(v, second[k]) for k, v in first.items())
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(_equal(a, b) for a, b in zip(first, second, strict=True))
+    return bool(first == second)
+
+
+class _Patch:
+    """One application: the working root, the containers it copied (``fresh``: mutable in place),
+    every container it changed (``touched``: judged at the end) and the bytes it measured."""
+
+    def __init__(self, doc: dict[str, Any], size: int, limits: Limits | None) -> None:
+        self.root: Any = doc
+        self.size = size
+        self.limits = limits
+        self.fresh: dict[int, Any] = {}
+        self.touched: dict[int, Any] = {}
+        self.work = 0
+        self.pointer = ""
+        #: Sizes of unchanged containers measured by this patch; the entry holds the container, so
+        #: its id cannot be reused while the entry lives.
+        self.measured: dict[int, tuple[Any, int]] = {}
+
+    # --- copying and measuring -----------------------------------------------------------
+
+    def _own(self, value: Any) -> Any:
+        """``value`` if this patch copied it already, else a shallow copy it may mutate."""
+        if id(value) in self.fresh:
+            return value
+        copied = dict(value) if isinstance(value, dict) else list(value)
+        self.fresh[id(copied)] = copied
+        self.touched[id(copied)] = copied
+        return copied
+
+    def _spine(self, parts: Sequence[str]) -> tuple[Any, Any]:
+        """Copy the containers down to the parent of ``parts``; the parent and the last token as it reads it."""
+        if not isinstance(self.root, dict | list):
+            raise _Failed("the document is not a container")
+        self.root = self._own(self.root)
+        node = self.root
+        for part in parts[:-1]:
+            if not isinstance(node, dict | list):
+                raise _Failed(f"cannot index a {type(node).__name__}")
+            key = _index(node, part)
+            try:
+                child = node[key]
+            except (KeyError, IndexError, TypeError):
+                raise _Failed(f"{part!r} not found") from None
+            if not isinstance(child, dict | list):
+                raise _Failed(f"cannot write inside a {type(child).__name__}")
+            child = self._own(child)
+            node[key] = child
+            node = child
+        if not isinstance(node, dict | list):
+            raise _Failed(f"cannot write inside a {type(node).__name__}")
+        return node, _index(node, parts[-1])
+
+    def _share(self, value: Any) -> None:
+        """``value`` now sits in two places: stop mutating it (and what this patch copied inside it)
+        in place. Copied containers only hang below copied ones, so the walk stays inside them."""
+        if id(value) not in self.fresh:
+            return
+        del self.fresh[id(value)]
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                self._share(child)
+
+    def _measure(self, value: Any) -> int:
+        """The encoded size of a value taken from the document, counted against the work budget."""
+        if not isinstance(value, dict | list):
+            return encoded_size(value)
+        hit = self.measured.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        if self.limits is not None and self.work > self.limits.max_bytes:
+            raise PayloadTooLarge("patch_too_large", "the command reads more of the state than "
+                                  f"state_max_bytes ({self.limits.max_bytes}) allows; split it", pointer=self.pointer)
+        size = encoded_size(value)
+        self.work += size
+        if id(value) not in self.fresh:
+            self.measured[id(value)] = (value, size)
+        return size
+
+    @staticmethod
+    def _entry(parent: Any, key: Any) -> int:
+        """Bytes an entry adds besides its value: ``"key":`` in an object."""
+        return encoded_size(key) + 1 if isinstance(parent, dict) else 0
+
+    # --- the ops -------------------------------------------------------------------------
+
+    def _add(self, parts: Sequence[str], value: Any, size: int) -> tuple[Any, Any]:
+        """Put ``value`` (of encoded ``size``) at ``parts``; the parent and key it landed under."""
+        if not parts:
+            self.root = value
+            self.size = size
+            return None, None
+        parent, key = self._spine(parts)
+        if isinstance(parent, list):
+            if key == "-":
+                key = len(parent)
+            elif key > len(parent):
+                raise _Failed("cannot insert outside of the array")
+            self.size += size + (1 if parent else 0)
+            parent.insert(key, value)
+        elif key in parent:
+            self.size += size - self._measure(parent[key])
+            parent[key] = value
+        else:
+            self.size += self._entry(parent, key) + size + (1 if parent else 0)
+            parent[key] = value
+        return parent, key
+
+    def _remove(self, parts: Sequence[str]) -> Any:
+        if not parts:
+            raise _Failed("cannot remove the whole document")
+        parent, key = self._spine(parts)
+        if isinstance(parent, list) and not isinstance(key, int):
+            raise _Failed(f"invalid array index {key!r}")
+        try:
+            value = parent[key]
+        except (KeyError, IndexError):
+            raise _Failed(f"cannot remove a missing member {key!r}") from None
+        self.size -= self._entry(parent, key) + self._measure(value) + (1 if len(parent) > 1 else 0)
+        del parent[key]
+        return value
+
+    def _replace(self, parts: Sequence[str], value: Any, size: int) -> tuple[Any, Any]:
+        if not parts:
+            self.root = value
+            self.size = size
+            return None, None
+        parent, key = self._spine(parts)
+        if isinstance(parent, list):
+            if key == "-" or key >= len(parent):
+                raise _Failed("cannot replace outside of the array")
+        elif key not in parent:
+            raise _Failed(f"cannot replace a missing member {key!r}")
+        self.size += size - self._measure(parent[key])
+        parent[key] = value
+        return parent, key
+
+    def _existing(self, parts: Sequence[str]) -> Any:
+        """The value at ``from`` (``-`` names no element)."""
+        if not parts:
+            return self.root
+        parent = _resolve(self.root, parts[:-1])
+        key = _index(parent, parts[-1])
+        if key == "-":
+            raise _Failed("'-' names no element")
+        try:
+            return parent[key]
+        except (KeyError, IndexError, TypeError):
+            raise _Failed(f"{parts[-1]!r} not found") from None
+
+    def apply(self, index: int, op: dict[str, Any], blame: str | None) -> None:
+        limits = self.limits
+        self.pointer = blame or f"/payload/ops/{index}"
+        kind = op.get("op")
+        try:
+            path = parts_of(op["path"])
+            source = parts_of(op["from"]) if kind in ("move", "copy") else None
+        except (KeyError, TypeError, jsonpointer.JsonPointerException) as exc:
+            raise _Failed(f"bad pointer: {exc}") from None
+        before = self.size
+        landed: tuple[Any, Any] = (None, None)
+        if kind in ("add", "replace", "test"):
+            if "value" not in op:
+                raise _Failed(f"a {kind} op needs a value")
+            value = op["value"]
+        if kind == "test":
+            try:
+                found = _existing_for_test(self.root, path)
+            except _Failed:
+                raise _Failed(f"test failed at {op['path']}") from None
+            if not _equal(found, value):
+                raise _Failed(f"test failed at {op['path']}")
+            return
+        if kind in ("add", "replace"):
+            if limits is not None:
+                self._check_depth(path, value, limits.max_depth)
+            size = encoded_size(value)
+            landed = (self._add if kind == "add" else self._replace)(path, value, size)
+        elif kind == "remove":
+            self._remove(path)
+        elif kind == "copy":
+            assert source is not None
+            value = self._existing(source)
+            size = self._measure(value)
+            self._share(value)
+            landed = self._add(path, value, size)
+        elif kind == "move":
+            assert source is not None
+            if path != source and path[: len(source)] == source:
+                raise _Failed("cannot move a value into its own children")
+            value = self._existing(source)
+            if path == source:
+                return
+            self._remove(source)
+            landed = self._add(path, value, self._measure(value))
+        else:
+            raise _Failed(f"unknown op {kind!r}")
+        if limits is None:
+            return
+        if self.size > before and self.size > limits.max_bytes:
+            raise Unprocessable("state_too_large", f"the op would make the state {self.size} bytes (compact "
+                                f"JSON); the limit is state_max_bytes = {limits.max_bytes}", pointer=self.pointer)
+        if source is not None and len(path) > len(source):  # a value taken deeper: walked after the
+            self._check_depth(path, value, limits.max_depth)  # cheap size check refused the largest
+        parent, key = landed
+        if limits.judge is not None and parent is not None:
+            limits.judge.judge_landing(str(key), parent[key], self.pointer)
+
+    def _check_depth(self, path: Sequence[str], value: Any, max_depth: int) -> None:
+        """A path of k steps puts its value k containers deep; the document already respects the limit."""
+        steps = len(path)
+        depth = steps + _depth(value, max_depth - steps)
+        if depth > max_depth:
+            raise Unprocessable("state_too_deep", f"the op would nest the state {depth} containers deep; "
+                                f"the limit is {max_depth}", pointer=self.pointer)
+
+    def finish(self) -> tuple[dict[str, Any], int]:
+        if not isinstance(self.root, dict):
+            raise Unprocessable("patch_failed", "the state document must stay a JSON object")
+        judge = self.limits.judge if self.limits is not None else None
+        if judge is not None:
+            for container in self.touched.values():
+                judge.judge_container(container, self.pointer)
+        return self.root, self.size
+
+
+def _existing_for_test(root: Any, parts: Sequence[str]) -> Any:
+    if not parts:
+        return root
+    parent = _resolve(root, parts[:-1])
+    return _child(parent, parts[-1])
+
+
+def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], size: int | None = None,
+              limits: Limits | None = None, blame: str | None = None) -> tuple[dict[str, Any], int]:
+    """Apply RFC 6902 ``ops`` to ``doc`` (encoded ``size``, measured if not given); the new document
+    and its size, or a problem error with nothing changed: 422 ``patch_failed``, and with ``limits``
+    422 ``state_too_deep`` / ``state_too_large``, 413 ``patch_too_large`` or a judge's refusal.
+    Errors name ``/payload/ops/<i>``, or ``blame`` when the ops were not in the payload (chat.post)."""
+    if limits is not None and len(ops) > limits.max_ops:
+        raise PayloadTooLarge("patch_too_large", f"a patch holds at most {limits.max_ops} ops "
+                              "(state_patch_max_ops); split it", pointer=blame or "/payload/ops")
+    patch = _Patch(doc, encoded_size(doc) if size is None else size, limits)
+    for index, op in enumerate(ops):
+        try:
+            patch.apply(index, op, blame)
+        except _Failed as exc:
+            raise Unprocessable("patch_failed", f"patch does not apply: op {index}: {exc}",
+                                pointer=patch.pointer) from None
+    return patch.finish()
+
+
+def append_text(doc: dict[str, Any], size: int, target: str, delta: str,
+                limits: Limits | None = None) -> tuple[dict[str, Any], int]:
+    """``doc`` with ``delta`` appended to the string at ``target`` (path copying) and its new size;
+    with ``limits`` the whole resulting string counts against ``max_bytes`` and is judged."""
+    pointer = "/payload/target"
+    try:
+        parts = parts_of(target)
+    except jsonpointer.JsonPointerException as exc:
+        raise Unprocessable("patch_failed", f"bad token target: {exc}", pointer=pointer) from None
+    if not parts:
+        raise Unprocessable("patch_failed", "token target must not be the root", pointer=pointer)
+    patch = _Patch(doc, size, limits)
+    patch.pointer = "/payload/delta"
+    try:
+        parent, key = patch._spine(parts)
+        before = parent[key]
+    except (_Failed, KeyError, IndexError, TypeError):
+        raise Unprocessable("patch_failed", f"token target {target} does not exist", pointer=pointer) from None
+    if not isinstance(before, str):
+        raise Unprocessable("patch_failed", f"token target {target} is not a string", pointer=pointer)
+    patch.size += encoded_size(delta) - 2  # JSON escapes character by character
+    if limits is not None:
+        if delta and patch.size > limits.max_bytes:
+            raise Unprocessable("state_too_large", f"the append would make the state {patch.size} bytes "
+                                f"(compact JSON); the limit is state_max_bytes = {limits.max_bytes}",
+                                pointer=patch.pointer)
+        if limits.judge is not None:
+            limits.judge.judge_append(parts[-1], before, delta, patch.pointer)
+    parent[key] = before + delta
+    return patch.finish()

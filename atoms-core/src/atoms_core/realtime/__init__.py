@@ -1,1 +1,0 @@
-"""The realtime core: contracts, stream keys, state, timeline, SSE and WebSocket."""

@@ -4,13 +4,13 @@ bytes, media without a ref and foreign URI schemes are refused with the JSON poi
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
 from atoms_core.config.settings import Settings
 from atoms_core.protocol.errors import Unprocessable
+from atoms_core.protocol.sidecar_text import ALPHABET, C0_SPACE, bytes_like, digest_like, is_data_uri, role_of
 
 INLINE = "sidecar_inline_bytes"
 MISSING_REF = "sidecar_missing_ref"
@@ -18,46 +18,18 @@ BAD_URI = "sidecar_bad_uri"
 TOO_DEEP = "sidecar_too_deep"
 
 ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-URI_KEYS = frozenset({"uri", "url", "src", "href"})
-#: ``imageSrc``, ``thumbnail_src``, ``shape_href``, ``xlink:href``: the key's letters end like a URI key.
-URI_SUFFIXES = ("url", "uri", "src", "href")
-#: URI-bearing words matched as the key's last word only (``videoPoster`` yes, ``imposter`` no).
-URI_WORDS = frozenset({"poster"})
-#: camelCase, snake_case, kebab-case and ``ns:name`` words of a key.
-WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-BYTE_KEYS = frozenset({"bytes", "blob", "binary", "buffer", "base64", "b64"})
 SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 #: Spaces, C0/C1 controls and invisible direction/format marks never belong in a URI.
 URI_NOISE = re.compile("[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-#: A ``data:`` scheme inside text (the scheme boundary keeps ``metadata:`` out).
-DATA_SCHEME = re.compile(r"(?<![a-z0-9+.-])data:", re.I)
-TCHAR = "!#$%&'*+.^_`|~0-9a-z-"
-#: A ``data:`` head a browser honours: a media type (RFC 9110 tokens around a slash, spaces around it allowed)
-#: before ``;`` or ``,``, or a head without any space followed by a body (``data:,x``, ``data:text,x``).
-DATA_HEAD = re.compile(rf"(?<![a-z0-9+.-])data:(?:[ \t\n\r\f]*[{TCHAR}]+/[{TCHAR}]+[ \t\n\r\f]*[;,]"
-                       r"|[a-z0-9.+-]*(?:/[a-z0-9.+-]*)?(?:;[a-z0-9=.+-]*)*,(?=\S))", re.I)
-#: A ``;base64`` flag ending a head, spaces allowed around it.
-BASE64_FLAG = re.compile(r";[ \t\n\r\f]*base64[ \t\n\r\f]*,", re.I)
 #: Media values are recognised however their ``kind``/``mime`` is padded or cased.
 MEDIA_KIND = re.compile(r"[\s\x00-\x20]*(?:image|video|audio)[\s\x00-\x20]*\Z", re.I)
 MEDIA_MIME = re.compile(r"[\s\x00-\x20\x7f-\x9f]*(?:image|video|audio)/", re.I)
-UPPER, LOWER, DIGIT = re.compile("[A-Z]"), re.compile("[a-z]"), re.compile("[0-9]")
-#: Typed filler: lower-case letters, ``-`` and ``_`` (``xxxx``, ``----``, ``snake_case_names``).
-FILLER = re.compile(r"[a-z_-]*")
-NOT_HEX_LETTER, HEX_LETTER = re.compile("[g-z]"), re.compile("[a-f]", re.I)
-#: Digests and UUIDs: hex digits (and dashes) mixing digits and letters.
-HEXISH = re.compile(r"[0-9A-Fa-f-]*")
 #: Wrapped hex (one digest or UUID per line looks the same) is refused from this many times the base64 limit.
 HEX_FACTOR = 4
 #: Narrowest wrapping judged as wrapped encoding (``base64 -w 16``); encoders wrap at one width.
 WRAP_MIN = 16
-#: The base64 and base64url alphabet (hex is a subset).
-ALPHABET = "A-Za-z0-9+/_-"
 WRAPPED_LINE = re.compile(rf"[{ALPHABET}]+=*")
 SRCSET_URL = re.compile(r"[\s,]*([^\s,]\S*)")
-HEAD = 40
-HEAD_LONG = 300
-C0_SPACE = "".join(map(chr, range(33)))
 LEADING = re.compile(f"[{re.escape(C0_SPACE)}]*")
 #: A string's first characters are judged on their own (the URL-parser view of its head): until it
 #: has this many past its leading spaces, an append judges it whole.
@@ -67,12 +39,6 @@ HEAD_SETTLED = 1024
 APPEND_LOOKBACK = 65536
 KEY_CACHE_LEN = 64
 LANDINGS = (("path", "value"), ("target", "delta"))
-#: Latin look-alikes (Cyrillic, Greek), folded before keys and the ``data:`` prefix are compared.
-CONFUSABLES = str.maketrans(
-    "аеорсухіјѕԁһӏԛԝвкмнтАВЕКМНОРСТУХІЈЅαβεικνορτυχϲΑΒΕΖΗΙΚΜΝΟΡΤΥΧıɑɡ",
-    "aeopcyxijsdhlqwbkmhtABEKMHOPCTYXIJSabeikvoptuxcABEZHIKMNOPTYXiag",
-)
-
 
 class _Refusal(Exception):
     """Raised deep in the walk; each level on the way out adds its key, so the happy path pays nothing."""
@@ -83,81 +49,6 @@ class _Refusal(Exception):
         self.detail = detail
         self.path: list[str] = []
 
-
-def fold(text: str) -> str:
-    """Compatibility-normalised, look-alikes folded to Latin, lower case."""
-    if text.isascii():
-        return text.lower()
-    return unicodedata.normalize("NFKC", text).translate(CONFUSABLES).casefold()
-
-
-def role_of(key: str) -> str:
-    """``bytes`` for byte-ish keys, ``srcset`` for srcsets, ``uri`` for URI-bearing keys, else ``""``; every
-    spelling alike (``imageSrc``, ``image_src``, ``xlink:href``, look-alikes folded)."""
-    skel = "".join(ch for ch in fold(key) if ch.isascii() and ch.isalnum())
-    if skel in BYTE_KEYS or "base64" in skel or skel.endswith(("b64", "bytes", "blob")):
-        return "bytes"
-    if skel.endswith("srcset"):
-        return "srcset"
-    if skel in URI_KEYS or skel.endswith(URI_SUFFIXES):
-        return "uri"
-    words = WORDS.findall(key if key.isascii() else unicodedata.normalize("NFKC", key).translate(CONFUSABLES))
-    if words and words[-1].lower() in URI_WORDS:
-        return "uri"
-    return ""
-
-
-def is_data_uri(text: str) -> bool:
-    """A ``data:`` URI anywhere in ``text``, or at its start as a URL parser would read it (leading
-    controls and spaces stripped, tabs and newlines dropped) after folding look-alikes."""
-    if ":" in text and "data:" in text.lower() and _has_data_uri(text):
-        return True
-    head = text.lstrip(C0_SPACE)[:HEAD]
-    if head.isascii() and (":" not in head or not ("\t" in head or "\n" in head or "\r" in head)):
-        return False
-    if _url_view(head)[:5].lower() != "data:":
-        return False
-    text = text.lstrip(C0_SPACE)
-    return _has_data_uri(_url_view(text if text.isascii() else text[:HEAD_LONG]))
-
-
-def _url_view(head: str) -> str:
-    """``head`` as a URL parser sees it: look-alikes and invisible marks folded, tabs and newlines dropped."""
-    if not head.isascii():
-        head = "".join(ch for ch in fold(head) if unicodedata.category(ch) != "Cf")
-    return head.replace("\t", "").replace("\n", "").replace("\r", "").lstrip(C0_SPACE)
-
-
-def _has_data_uri(text: str) -> bool:
-    """A ``data:`` URI a browser would decode into more than prose. Its head runs to the first comma and counts
-    when it names a media type (``data: image/png ;name=x,``), ends in a ``;base64`` flag
-    (``data:;foo bar; base64,``), or has no space and a body follows (``data:,x``); ``data: names; emails,
-    phones`` stays prose. Linear: the heads a flag can end lie between it and the comma before it."""
-    if DATA_HEAD.search(text) is not None:
-        return True
-    for flag in BASE64_FLAG.finditer(text):
-        if DATA_SCHEME.search(text, text.rfind(",", 0, flag.start()) + 1, flag.start()) is not None:
-            return True
-    return False
-
-
-def _mixed(run: str) -> bool:
-    """Encoded bytes mix upper case, lower case and digits; filler such as ``xxxx`` or ``----`` does not."""
-    return (UPPER.search(run) is not None) + (LOWER.search(run) is not None) + (DIGIT.search(run) is not None) >= 2
-
-
-def _bytes_like(run: str) -> bool:
-    """A whitespace-free run of the base64/hex alphabet reads as bytes unless it is typed filler: lower-case
-    letters, ``-`` and ``_`` only, with some letter past ``f``. Repetitive bytes encode into one class
-    (``AAAA``, ``////``, ``0000``, ``ffff``), which is why one class alone does not clear a run."""
-    if _mixed(run) or FILLER.fullmatch(run) is None:
-        return True
-    return NOT_HEX_LETTER.search(run) is None and HEX_LETTER.search(run) is not None
-
-
-def _digest_like(run: str) -> bool:
-    """Hex mixing digits and letters, as digests and UUIDs do (``AAAA`` or ``0000`` are not digests)."""
-    return HEXISH.fullmatch(run) is not None and DIGIT.search(run) is not None and HEX_LETTER.search(run) is not None
 
 
 def escape(part: str) -> str:
@@ -299,7 +190,7 @@ class SidecarGuard:
         long = [token for token in text.split() if len(token) >= self.min_token]
         if not long:
             return False
-        if max(map(len, long)) >= self.min_run and any(_bytes_like(m.group()) for m in self._base64.finditer(text)):
+        if max(map(len, long)) >= self.min_run and any(bytes_like(m.group()) for m in self._base64.finditer(text)):
             return True
         # A wrapped run has 2+ whole-token lines of min_token+ characters making up at least half its length;
         # prose rarely has two such tokens (URLs hold ':' and '.'), so the scan below seldom runs.
@@ -322,8 +213,8 @@ class SidecarGuard:
             if end - start + bool(tail) >= 2 and width * (end - start) + len(tail) >= self.min_run:
                 run = "".join(lines[start:end])
                 whole = (run + tail).rstrip("=")
-                limit = self.min_run * HEX_FACTOR if _digest_like(run) else self.min_run
-                if len(whole) >= limit and (_bytes_like(run) or (tail != "" and _bytes_like(whole))):
+                limit = self.min_run * HEX_FACTOR if digest_like(run) else self.min_run
+                if len(whole) >= limit and (bytes_like(run) or (tail != "" and bytes_like(whole))):
                     return True
             start = end
         return False

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from atoms_core.audit import AuditLog
 
+from atoms_core.stores.audit import AuditLog
 from servers import ATOMS, AtomsServer, free_port, running_server
 from streams_api import StreamClient, patch
 

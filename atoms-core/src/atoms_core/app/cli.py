@@ -43,11 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lock = lock_data_dir(settings.data_dir, public_url(settings)) if settings.engine == "sqlite" else None
     check_port(settings.host, settings.port)
     configure(settings.log_level)
-    ctx = build_context(settings)
-    if settings.demo:
-        from atoms_core.app.demo import mount_demo
-
-        mount_demo(ctx)
+    ctx = build_context(settings)  # with --demo, the demo's routes and agents too
     app = create_app(settings, ctx)
 
     class Server(uvicorn.Server):

@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
@@ -17,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from atoms_core.client import AtomsClient
 from atoms_core.client.agent import ChatAgent
 from atoms_core.config.settings import ConfigError, Settings
-from atoms_core.endpoints.context import Context
+from atoms_core.identity.keys import KeyRing
 from atoms_core.identity.tickets import mint_identity_token
 from atoms_core.protocol.errors import BadRequest
 from atoms_core.protocol.streams import stream_key
@@ -54,8 +55,9 @@ class DemoAgents:
     """One ``ChatAgent`` per canvas, started when a page first asks for a token there, talking to this
     server over loopback HTTP like any other client; all are cancelled on shutdown."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, settings: Settings, keys: KeyRing) -> None:
+        self.settings = settings
+        self.keys = keys
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def ensure(self, stream_id: str, base_url: str) -> bool:
@@ -64,7 +66,7 @@ class DemoAgents:
         if task is not None and not task.done():
             return True
         self.tasks = {s: t for s, t in self.tasks.items() if not t.done()}
-        if len(self.tasks) >= self.ctx.settings.demo_max_agents:
+        if len(self.tasks) >= self.settings.demo_max_agents:
             log.warning("demo agent not started on %s: %d agents already run", stream_id, len(self.tasks))
             return False
         # A fresh context: the agent outlives the request that started it (and its request id).
@@ -73,7 +75,7 @@ class DemoAgents:
         return True
 
     def _token(self) -> str:
-        return mint_identity_token(self.ctx.settings, self.ctx.keys, DEMO_TENANT, AGENT_PRINCIPAL, [], TOKEN_TTL_S)
+        return mint_identity_token(self.settings, self.keys, DEMO_TENANT, AGENT_PRINCIPAL, [], TOKEN_TTL_S)
 
     async def _run(self, stream_id: str, base_url: str) -> None:
         async with AtomsClient(base_url, self._token) as client:
@@ -84,6 +86,9 @@ class DemoAgents:
                 except Exception:
                     log.exception("demo agent on %s failed; restarting", stream_id)
                 await asyncio.sleep(AGENT_RESTART_S)
+
+    async def start(self) -> None:
+        """Nothing to start: an agent starts with the first page that opens its canvas."""
 
     async def stop(self) -> None:
         tasks = list(self.tasks.values())
@@ -102,7 +107,7 @@ def loopback_url(request: Request) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def token_route(ctx: Context, agents: DemoAgents) -> Route:
+def token_route(settings: Settings, keys: KeyRing, agents: DemoAgents) -> Route:
     async def demo_token(request: Request) -> Response:
         """``GET /demo/token?name=Ada[&canvas=demo]``: an identity JWT of ``guest:Ada`` in the demo tenant;
         with ``canvas``, also makes sure the demo agent answers chat there."""
@@ -112,7 +117,7 @@ def token_route(ctx: Context, agents: DemoAgents) -> Route:
         canvas = request.query_params.get("canvas")
         stream_id = stream_key(canvas_id=canvas) if canvas is not None else None
         principal = GUEST_PREFIX + name
-        token = mint_identity_token(ctx.settings, ctx.keys, DEMO_TENANT, principal, [], TOKEN_TTL_S)
+        token = mint_identity_token(settings, keys, DEMO_TENANT, principal, [], TOKEN_TTL_S)
         agent = agents.ensure(stream_id, loopback_url(request)) if stream_id else False
         body = {"token": token, "tenant_id": DEMO_TENANT, "principal_id": principal, "expires_in": TOKEN_TTL_S,
                 "agent": agent}
@@ -121,16 +126,21 @@ def token_route(ctx: Context, agents: DemoAgents) -> Route:
     return Route("/demo/token", demo_token, methods=["GET"])
 
 
-def mount_demo(ctx: Context) -> None:
-    """Register the demo routes (appended last by ``main.routes``) and the agents' shutdown."""
-    agents = DemoAgents(ctx)
+@dataclass(frozen=True, slots=True)
+class Demo:
+    """What ``--demo`` adds, for ``build_context`` to assemble: routes appended after the fixed table
+    (the catch-all ``/`` last) and the agents, stopped with the app."""
+
+    routes: tuple[BaseRoute, ...]
+    agents: DemoAgents
+
+
+def build_demo(settings: Settings, keys: KeyRing) -> Demo:
+    agents = DemoAgents(settings, keys)
     # The agents' own loopback requests would otherwise log one line each.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    routes: list[BaseRoute] = [
-        token_route(ctx, agents),
-        Mount("/", StaticFiles(directory=app_dist(ctx.settings), html=True), name="demo-app"),
-    ]
-    ctx.extras["demo_routes"] = routes
-    if ctx.settings.host not in LOOPBACK:
-        log.warning("demo mode on %s: anyone who can reach it gets a demo identity", ctx.settings.host)
-    ctx.extras.setdefault("on_stop", []).append(agents.stop)
+    routes = (token_route(settings, keys, agents),
+              Mount("/", StaticFiles(directory=app_dist(settings), html=True), name="demo-app"))
+    if settings.host not in LOOPBACK:
+        log.warning("demo mode on %s: anyone who can reach it gets a demo identity", settings.host)
+    return Demo(routes, agents)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,7 +23,7 @@ from atoms_core.endpoints import ops
 from atoms_core.endpoints import reads as http
 from atoms_core.endpoints.asgi import AtomsApp
 from atoms_core.endpoints.commands import CommandEndpoint
-from atoms_core.endpoints.context import Context
+from atoms_core.endpoints.context import Context, Lifecycle
 from atoms_core.endpoints.identity_middleware import IdentityMiddleware
 from atoms_core.endpoints.logs import RequestIdMiddleware
 from atoms_core.endpoints.problems import problem_response, refuse
@@ -33,7 +33,8 @@ from atoms_core.endpoints.ws import WsEndpoint
 from atoms_core.engine.connection_caps import ConnectionCaps
 from atoms_core.engine.hub import Hub
 from atoms_core.engine.metrics import Metrics
-from atoms_core.engine.partitions import Partitions
+from atoms_core.engine.partitions import Partitions, Watcher
+from atoms_core.engine.presence import Deliver, LocalBus, Presence, PresenceBus
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.keys import load_keyring
 from atoms_core.protocol.encoding import PING_FRAME
@@ -53,26 +54,38 @@ def build_context(settings: Settings) -> Context:
     keys = load_keyring(settings, loader)
     redis_url = loader.resolve(settings.redis_url).reveal() if settings.engine == "redis" else None
     store = create_store(settings, redis_url)
+    lifecycles: list[Lifecycle] = []
+    watcher: Callable[[Partitions], Watcher] | None = None
+    presence_bus: Callable[[Deliver], PresenceBus] = LocalBus
+    if settings.engine == "redis":  # cross-node fan-out and presence over one pub/sub link
+        from atoms_core.app.redis_node import redis_node
+
+        node = redis_node(settings, store)
+        watcher, presence_bus = node.watcher, node.presence.bus
+        lifecycles.append(node)
     hub = Hub()
     artifacts = create_artifact_store(settings, loader, keys.ticket_key.reveal())
     audit = AuditLog(settings.data_dir / "audit", settings.audit_buffer_bytes)
     guard = SidecarGuard.from_settings(settings)
     limits = Limits(settings.state_max_depth, settings.state_max_bytes, settings.state_patch_max_ops, guard)
     partitions = Partitions(store, hub, artifacts, audit, settings.snapshot_every, settings.history_retention,
-                            settings.state_cache_partitions, limits, settings.state_cache_bytes)
+                            settings.state_cache_partitions, limits, settings.state_cache_bytes, watcher)
+    presence = Presence(settings.ws_cursor_hz, settings.ws_idle_timeout_s, settings.ws_max_peers, presence_bus)
     metrics = Metrics()
     metrics.count_state_cache(lambda: partitions.cached_bytes)
     metrics.count_sse_frames(lambda: hub.inline_frames, lambda: hub.queued_frames)
     metrics.count_audit(lambda: audit.write_errors, lambda: audit.dropped)
     sse_caps = ConnectionCaps("sse", settings.sse_max_per_principal, settings.sse_max_per_tenant, metrics)
     ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
-    ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
-                  metrics, guard, {}, sse_caps, ws_caps)
-    if settings.engine == "redis":
-        from atoms_core.app.redis_node import attach_redis
+    demo_routes: tuple[BaseRoute, ...] = ()
+    if settings.demo:  # atoms serve --demo: the canvas app, a demo identity and the demo agents
+        from atoms_core.app.demo import build_demo
 
-        attach_redis(ctx)
-    return ctx
+        demo = build_demo(settings, keys)
+        demo_routes = demo.routes
+        lifecycles.append(demo.agents)
+    return Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit, metrics,
+                   guard, sse_caps, ws_caps, presence, tuple(lifecycles), demo_routes)
 
 
 async def _heartbeat(ctx: Context) -> None:
@@ -98,7 +111,7 @@ def routes(ctx: Context) -> list[BaseRoute]:
         Route("/v1/artifacts/{artifact_id}", artifact_routes.get_artifact, methods=["GET"]),
         Route("/v1/artifacts/{artifact_id}/content", artifact_routes.get_content, methods=["GET"]),
         Route("/v1/artifacts/{artifact_id}/content", artifact_routes.put_content, methods=["PUT"]),
-        *ctx.extras.get("demo_routes", []),  # atoms serve --demo: the canvas app at / (catch-all, last)
+        *ctx.demo_routes,  # atoms serve --demo: the canvas app at / (catch-all, last)
     ]
 
 
@@ -126,15 +139,15 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
         await ctx.store.open()
         ctx.audit.start()
         heartbeat = asyncio.create_task(_heartbeat(ctx))
-        for start in ctx.extras.get("on_start", []):
-            await start()
+        for part in ctx.lifecycles:
+            await part.start()
         try:
             yield
         finally:
             ctx.hub.close_all()
             heartbeat.cancel()
-            for stop in ctx.extras.get("on_stop", []):
-                await stop()
+            for part in reversed(ctx.lifecycles):
+                await part.stop()
             await ctx.partitions.drain()
             await ctx.audit.stop()
             await ctx.store.close()

@@ -1,25 +1,46 @@
-"""Wires a node to Redis (``engine = "redis"``): one pub/sub link, the timeline fan-out and presence relay."""
+"""A node's Redis parts (``engine = "redis"``), for ``build_context`` to assemble: one pub/sub link, the
+presence relay (the ``PresenceBus``) and the timeline fan-out (the ``Watcher`` of ``Partitions``)."""
 
 from __future__ import annotations
 
 import uuid
 
-from atoms_core.endpoints.context import Context
+from atoms_core.config.settings import Settings
+from atoms_core.engine.partitions import Partitions
+from atoms_core.protocol.timeline import TimelineStore
 from atoms_core.stores.redis import RedisStore
 from atoms_core.stores.redis_fanout import RedisFanout
 from atoms_core.stores.redis_presence import RedisPresence
 from atoms_core.stores.redis_pubsub import PubSubLink
 
 
-def attach_redis(ctx: Context) -> None:
-    """Call from ``build_context``; the parts start and stop with the app (``on_start``/``on_stop``)."""
-    if not isinstance(ctx.store, RedisStore):
+class RedisNode:
+    """The parts share one link; they start and stop with the app as one ``Lifecycle``."""
+
+    def __init__(self, store: RedisStore, node_id: str, presence_ttl_s: float) -> None:
+        self.store = store
+        self.link = PubSubLink(store.url)
+        self.presence = RedisPresence(store, self.link, node_id, presence_ttl_s)
+        self.fanout: RedisFanout | None = None  # built with the partitions it feeds
+
+    def watcher(self, partitions: Partitions) -> RedisFanout:
+        """The watcher factory ``Partitions`` is built with: the fan-out feeding those partitions."""
+        self.fanout = RedisFanout(self.store, partitions, self.link)
+        return self.fanout
+
+    async def start(self) -> None:
+        await self.link.start()
+        await self.presence.start()
+
+    async def stop(self) -> None:
+        await self.presence.stop()
+        if self.fanout is not None:
+            await self.fanout.stop()
+        await self.link.stop()
+
+
+def redis_node(settings: Settings, store: TimelineStore) -> RedisNode:
+    """This node's Redis parts, on the store ``create_store`` built for ``engine = "redis"``."""
+    if not isinstance(store, RedisStore):
         raise TypeError("the redis node parts need the redis store")
-    link = PubSubLink(ctx.store.url)
-    fanout = RedisFanout(ctx.store, ctx.partitions, link)
-    ctx.partitions.watcher = fanout
-    presence = RedisPresence(ctx.store, link, ctx.settings.node_id or uuid.uuid4().hex,
-                             ctx.settings.ws_idle_timeout_s)
-    ctx.extras["presence_bus"] = presence.bus
-    ctx.extras.setdefault("on_start", []).extend([link.start, presence.start])
-    ctx.extras.setdefault("on_stop", []).extend([presence.stop, fanout.stop, link.stop])
+    return RedisNode(store, settings.node_id or uuid.uuid4().hex, settings.ws_idle_timeout_s)

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import refuse
-from atoms_core.engine.presence import LocalBus, Peer, Presence
+from atoms_core.engine.presence import Peer, Presence
 from atoms_core.identity.authorize import authorize_stream
 from atoms_core.protocol.contracts import (
     WsClientMessage,
@@ -174,9 +174,7 @@ async def write(peer: Peer, send: Send) -> None:
 class WsEndpoint:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        settings = ctx.settings
-        self.presence = Presence(settings.ws_cursor_hz, settings.ws_idle_timeout_s, settings.ws_max_peers,
-                                 ctx.extras.get("presence_bus", LocalBus))  # a cross-node bus (Redis) if set
+        self.presence = ctx.presence
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx

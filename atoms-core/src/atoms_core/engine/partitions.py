@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -138,7 +139,7 @@ def resync_frames(stream_id: str, state: StreamState, reason: str) -> bytes:
 class Partitions:
     def __init__(self, store: TimelineStore, hub: Hub, snapshots: SnapshotSink, observer: CommandObserver,
                  snapshot_every: int, retention: int, cache_size: int, limits: Limits | None = None,
-                 cache_bytes: int = 256 * 1024 * 1024) -> None:
+                 cache_bytes: int = 256 * 1024 * 1024, watcher: Callable[[Partitions], Watcher] | None = None) -> None:
         self.store = store
         self.hub = hub
         self.snapshots = snapshots
@@ -154,7 +155,7 @@ class Partitions:
         self._logs: OrderedDict[Partition, PartitionLog] = OrderedDict()
         self._loading: dict[Partition, asyncio.Future[PartitionLog]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.watcher: Watcher | None = None
+        self.watcher: Watcher | None = watcher(self) if watcher is not None else None  # built last: it keeps self
 
     # --- loading -------------------------------------------------------------------------
 

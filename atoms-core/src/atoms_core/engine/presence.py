@@ -10,12 +10,11 @@ some room has peers and removes the silent ones.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from atoms_core.engine.wakeable import Wakeable
+from atoms_core.engine.outbox import Outbox
 from atoms_core.protocol.contracts import Peer as PeerInfo
 from atoms_core.protocol.contracts import (
     WsCursorPosition,
@@ -96,7 +95,7 @@ class _StateSlot:
         self.text: str | None = text
 
 
-class Peer(Wakeable):
+class Peer(Outbox[str | _StateSlot]):
     """One connection of this process: who it is, its presence state, and the outbox of encoded frames
     that the connection's writer drains one at a time.
 
@@ -104,13 +103,16 @@ class Peer(Wakeable):
     in place (keeping its turn) and its leave drops it, so pending states are at most one per peer in
     the room, whatever the number of updates; gestures are skipped while the other frames fill half of
     ``limit_bytes``. Only the frames that must arrive (joins, leaves, cursors, replies) can overflow
-    ``limit_bytes``, which closes the peer (1013 ``slow_consumer``)."""
+    ``limit_bytes``, which closes the peer (1013 ``slow_consumer``). An outbox with no other frame takes
+    any one frame, so a large ``presence.snapshot`` never counts as slowness."""
 
-    __slots__ = ("_limit", "_queue", "_size", "_states", "close_code", "close_reason", "last_seen",
-                 "partition", "peer_id", "principal_id", "state")
+    __slots__ = ("_states", "close_code", "close_reason", "last_seen", "partition", "peer_id", "principal_id",
+                 "state")
+
+    LONE_FRAME_FITS = True
 
     def __init__(self, peer_id: str, principal_id: str, limit_bytes: int, now: float) -> None:
-        super().__init__()
+        super().__init__(limit_bytes)  # counts the queued frames that are not states
         self.peer_id = peer_id
         self.principal_id = principal_id
         self.state: dict[str, Any] = {}
@@ -118,52 +120,31 @@ class Peer(Wakeable):
         self.partition: Partition | None = None  # set while in a room
         self.close_code: int | None = None
         self.close_reason = ""
-        self._queue: deque[str | _StateSlot] = deque()
         self._states: dict[str, _StateSlot] = {}  # origin peer id -> its slot in the queue
-        self._size = 0  # bytes of the queued frames that are not states
-        self._limit = limit_bytes
-
-    @property
-    def closed(self) -> bool:
-        return self.close_code is not None
 
     def info(self) -> PeerInfo:
         return PeerInfo(peer_id=self.peer_id, principal_id=self.principal_id, state=self.state)
 
     def push(self, text: str) -> bool:
-        """Queue a frame; False when this frame overflowed the outbox (the peer is now closed). An outbox
-        with no other frame takes any one frame, so a large ``presence.snapshot`` never counts as slowness."""
-        if self.close_code is not None:
-            return True
-        self._size += len(text)
-        if self._size > self._limit and self._size > len(text):
-            self._queue.clear()
-            self._states.clear()
-            self.close(1013, "slow_consumer")
-            return False
-        self._queue.append(text)
-        self._wake()
-        return True
+        """Queue a frame; False when this frame overflowed the outbox (the peer is now closed)."""
+        return self.closed or self._enqueue(text, len(text))
 
     def push_lossy(self, text: str) -> None:
         """Queue a frame this peer may miss (a gesture): skipped while the outbox holds half of its bound,
         unless it is empty."""
-        if self.close_code is not None or (self._size and self._size + len(text) > self._limit // 2):
-            return
-        self._size += len(text)
-        self._queue.append(text)
-        self._wake()
+        if not (self.closed or (self._size and self._size + len(text) > self._limit // 2)):
+            self._enqueue(text, len(text))
 
     def push_state(self, origin: str, text: str) -> None:
         """Queue ``origin``'s ``presence.update``, replacing the one of it still waiting to be written."""
-        if self.close_code is not None:
+        if self.closed:
             return
         slot = self._states.get(origin)
         if slot is not None:
             slot.text = text
             return
         slot = self._states[origin] = _StateSlot(origin, text)
-        self._queue.append(slot)
+        self._queue.append(slot)  # not counted: at most one per peer of the room
         self._wake()
 
     def forget_state(self, origin: str) -> None:
@@ -184,16 +165,16 @@ class Peer(Wakeable):
                 return item.text
         return None
 
-    async def wait(self) -> None:
-        """Return once a frame is pending or the peer is closed."""
-        if not (self._queue or self.close_code is not None):
-            await self._park()
+    def _overflow(self) -> None:
+        self._states.clear()
+        self.close(1013, "slow_consumer")
+        super()._overflow()
 
     def close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code`` once the frames queued so far are written."""
-        if self.close_code is None:
+        if not self.closed:
             self.close_code, self.close_reason = code, reason
-            self._wake()
+            self._shut()
 
 
 class Room:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from atoms_core.engine.wakeable import Wakeable
+from atoms_core.protocol.codes import CloseCode
 from atoms_core.protocol.contracts import Peer as PeerInfo
 from atoms_core.protocol.contracts import (
     WsCursorPosition,
@@ -116,7 +117,7 @@ class Peer(Wakeable):
         self.state: dict[str, Any] = {}
         self.last_seen = now
         self.partition: Partition | None = None  # set while in a room
-        self.close_code: int | None = None
+        self.close_code: CloseCode | None = None
         self.close_reason = ""
         self._queue: deque[str | _StateSlot] = deque()
         self._states: dict[str, _StateSlot] = {}  # origin peer id -> its slot in the queue
@@ -139,7 +140,7 @@ class Peer(Wakeable):
         if self._size > self._limit and self._size > len(text):
             self._queue.clear()
             self._states.clear()
-            self.close(1013, "slow_consumer")
+            self.close(CloseCode.TRY_LATER, "slow_consumer")
             return False
         self._queue.append(text)
         self._wake()
@@ -189,7 +190,7 @@ class Peer(Wakeable):
         if not (self._queue or self.close_code is not None):
             await self._park()
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: CloseCode, reason: str) -> None:
         """Ask the connection to close with ``code`` once the frames queued so far are written."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
@@ -375,6 +376,6 @@ class Presence:
                 peers = [p for room in self._rooms.values() for p in room.peers.values()]
                 for peer in [p for p in peers if p.last_seen < deadline]:
                     self.leave(peer)
-                    peer.close(1001, "idle_timeout")
+                    peer.close(CloseCode.GOING_AWAY, "idle_timeout")
         finally:
             self._sweeper = None

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
-from atoms_core.protocol.errors import CODES
+from atoms_core.protocol.codes import CODES
 from servers import AtomsServer
 from streams_api import ODD_NUMBERS
 

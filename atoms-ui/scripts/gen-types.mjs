@@ -3,7 +3,7 @@
 // written by atoms-core `make schemas`). Fails (exit 1) when the schema directory is missing
 // or empty: CI must not silently ship stale types.
 //   usage: node scripts/gen-types.mjs [schemaDir] [outFile]
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
@@ -43,6 +43,25 @@ const ts = await compile(root, 'AtomsContracts', {
   unreachableDefinitions: true,
   format: true,
 });
+
+// The code tables the server exports beside its enums (atoms-core protocol/codes.py), emitted as
+// constants so the client decides from the same rows as the server: [schema, key, const, row type].
+const TABLES = [
+  ['ProblemCode', 'x-status', 'PROBLEM_STATUS', 'number', 'Every problem `code` with its HTTP status.'],
+  ['CloseCode', 'x-close', 'CLOSE_CODES', '{ code: CloseCode; reconnect: boolean; meaning: string }',
+    'Every WebSocket close code by name: its number, whether a client reconnects after it, what it means.'],
+  ['ResyncReason', 'x-meaning', 'RESYNC_REASONS', 'string', 'Every `resync` reason with when it is sent.'],
+];
+const tables = TABLES.map(([schema, key, name, row, doc]) => {
+  const file = join(schemaDir, `${schema}.json`);
+  const table = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8'))[key] : undefined;
+  if (table === undefined) {
+    console.error(`gen:types: ${schema}.json has no "${key}" table`);
+    process.exit(1);
+  }
+  const keys = schema === 'CloseCode' ? 'string' : schema;
+  return `\n/** ${doc} */\nexport const ${name} = ${JSON.stringify(table, null, 2)} as const satisfies Record<${keys}, ${row}>;\n`;
+});
 mkdirSync(dirname(outFile), { recursive: true });
-writeFileSync(outFile, ts);
+writeFileSync(outFile, ts + tables.join(''));
 console.log(`gen:types: wrote ${outFile} from ${files.length} schema(s)`);

@@ -1,41 +1,14 @@
 /**
- * Stable problem `code`s mirrored from atoms-core `errors.py` (CODES) and the WS error
- * codes from `realtime/contracts.py` (WsError). Keep in sync with the server.
+ * The protocol's stable codes, generated from atoms-core's tables (`npm run gen:types` from
+ * docs/schemas): problem codes with their HTTP status, WebSocket close codes with whether a client
+ * reconnects after each, and resync reasons. The WS error codes mirror atoms-core's WsError.
  */
+import { CLOSE_CODES, PROBLEM_STATUS, RESYNC_REASONS } from './generated/contracts.js';
 
-export const ERROR_CODES = {
-  bad_request: 400,
-  tenant_in_query: 400,
-  invalid_stream_id: 400,
-  invalid_json: 400,
-  unauthenticated: 401,
-  invalid_token: 401,
-  ticket_expired: 401,
-  forbidden: 403,
-  wrong_stream: 403,
-  missing_scope: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  version_conflict: 409,
-  token_gap: 409,
-  body_too_large: 413,
-  batch_too_large: 413,
-  patch_too_large: 413,
-  unsupported_media_type: 415,
-  validation_failed: 422,
-  stream_mismatch: 422,
-  patch_failed: 422,
-  state_too_deep: 422,
-  state_too_large: 422,
-  sidecar_inline_bytes: 422,
-  sidecar_missing_ref: 422,
-  sidecar_bad_uri: 422,
-  sidecar_too_deep: 422,
-  artifact_mismatch: 422,
-  too_many_connections: 429,
-  internal_error: 500,
-  store_unavailable: 503,
-} as const;
+export { CLOSE_CODES, RESYNC_REASONS };
+export type { CloseCode, ResyncReason } from './generated/contracts.js';
+
+export const ERROR_CODES = PROBLEM_STATUS;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -65,4 +38,15 @@ export function isSidecarCode(code: string): boolean {
 /** Statuses a client may retry with the same idempotency key. */
 export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 0;
+}
+
+const RECONNECT = new Map<number, boolean>(Object.values(CLOSE_CODES).map((row) => [row.code, row.reconnect]));
+
+/**
+ * Whether a client reconnects after its WebSocket closed with `code`: not after a policy close (1008)
+ * or a frame over the size limit (1009), which would happen again; yes after anything else, a code
+ * the table does not know included (the Python client follows the same table).
+ */
+export function reconnectsAfter(code: number): boolean {
+  return RECONNECT.get(code) ?? true;
 }

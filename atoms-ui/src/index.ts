@@ -51,12 +51,15 @@ export {
 } from './errors.js';
 export {
   CLIENT_ERROR_CODES,
+  CLOSE_CODES,
   ERROR_CODES,
+  RESYNC_REASONS,
   WS_ERROR_CODES,
   isErrorCode,
   isRetryableStatus,
   isSidecarCode,
+  reconnectsAfter,
 } from './codes.js';
-export type { ClientErrorCode, ErrorCode, WsErrorCode } from './codes.js';
+export type { ClientErrorCode, CloseCode, ErrorCode, ResyncReason, WsErrorCode } from './codes.js';
 export { uuid } from './ids.js';
 export type * from './types.js';

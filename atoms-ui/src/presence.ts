@@ -2,9 +2,11 @@
  * The ephemeral WebSocket: presence, cursors, gestures, ping (CONTRACT §8). Nothing sent
  * here is durable. A fresh `presence` ticket per (re)connect, full-jitter backoff, ping
  * every 10 s with a pong deadline, cursor moves coalesced to one frame per animation frame,
- * own presence state re-sent after every reconnect.
+ * own presence state re-sent after every reconnect. A close the server's code table marks fatal
+ * (policy 1008, frame too big 1009) ends the client instead: reconnecting would fail the same way.
  */
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { CLOSE_CODES, reconnectsAfter } from './codes.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import type { TicketClient } from './tickets.js';
 import type {
@@ -133,7 +135,7 @@ export class PresenceClient {
     const ws = this.ws;
     this.dropSocket();
     try {
-      ws?.close(1000, 'client closed');
+      ws?.close(CLOSE_CODES.NORMAL.code, 'client closed');
     } catch {
       // already closed
     }
@@ -230,7 +232,10 @@ export class PresenceClient {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.dropSocket();
-      if (this.wanted) this.fail('ws_closed', `closed ${ev.code}${ev.reason ? ` ${ev.reason}` : ''}`);
+      if (this.wanted) {
+        if (!reconnectsAfter(ev.code)) this.wanted = false; // fatal: the error says willRetry false
+        this.fail('ws_closed', `closed ${ev.code}${ev.reason ? ` ${ev.reason}` : ''}`);
+      }
       this.scheduleReconnect();
     };
   }
@@ -280,7 +285,7 @@ export class PresenceClient {
     const ws = this.ws;
     this.dropSocket();
     try {
-      ws?.close(4000, 'pong timeout');
+      ws?.close(CLOSE_CODES.PONG_TIMEOUT.code, 'pong timeout');
     } catch {
       // ignore
     }

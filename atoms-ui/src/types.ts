@@ -1,8 +1,10 @@
 /**
  * Wire types of the atoms-core realtime routes (CONTRACT §5, §6, §8, §9).
- * Hand-written mirror of atoms-core `realtime/contracts.py`; `npm run gen:types`
- * regenerates `src/generated/contracts.ts` from the server's JSON Schemas.
+ * Hand-written mirror of atoms-core `protocol/contracts.py` and `protocol/wire.py` (checked against
+ * the generated types by contracts-check.ts); the SSE control events are the generated ones.
+ * `npm run gen:types` regenerates `src/generated/contracts.ts` from the server's JSON Schemas.
  */
+import type { Hello, Resync, StateSnapshot } from './generated/contracts.js';
 
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
@@ -95,24 +97,14 @@ export interface EventEnvelope<T extends string = string, D = JsonObject> {
 
 export type TypedEnvelope<K extends DurableEventType> = EventEnvelope<K, EventDataMap[K]>;
 
-export interface HelloData {
-  stream_id: string;
-  head_seq: number;
-  version: number;
-}
+/** `hello`: the stream's head when the connection opened. */
+export type HelloData = Hello;
 
-export interface StateSnapshotData {
-  stream_id: string;
-  seq: number;
-  version: number;
-  state: JsonValue;
-}
+/** `state_snapshot`: the whole state as of `seq`. */
+export type StateSnapshotData = Omit<StateSnapshot, 'state'> & { state: JsonValue };
 
-export interface ResyncData {
-  stream_id: string;
-  reason: string;
-  head_seq: number;
-}
+/** `resync`: history is gone (`reason` says why); a fresh `state_snapshot` follows. */
+export type ResyncData = Resync;
 
 // ---------------------------------------------------------------- commands
 

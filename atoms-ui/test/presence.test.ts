@@ -177,6 +177,32 @@ describe('presence WebSocket', () => {
     expect(s.errors.map((e) => e.code)).toContain('ws_closed');
   });
 
+  it.each([
+    [1008, 'too many refused frames'],
+    [1009, ''],
+  ])('does not reconnect after the fatal close %i', async (code, reason) => {
+    const s = setup();
+    const ws = await connected(s);
+    ws.serverClose(code, reason);
+    await tick(20); // several backoff periods (capMs 4)
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    expect(s.p.status).toBe('closed');
+    const closed = s.errors.filter((e) => e.code === 'ws_closed');
+    expect(closed.map((e) => e.willRetry)).toEqual([false]);
+    s.t.connect(); // the app may try again on purpose (transport already connected: no-op)
+    s.p.connect();
+    await expect.poll(() => FakeWebSocket.instances.length).toBe(2);
+  });
+
+  it.each([1001, 1011, 1012, 1013, 1006, 4999])('reconnects after the retryable close %i', async (code) => {
+    const s = setup();
+    const ws = await connected(s);
+    ws.serverClose(code, 'x');
+    await expect.poll(() => FakeWebSocket.instances.length).toBe(2);
+    expect(s.p.status).toBe('connecting');
+    expect(s.errors.filter((e) => e.code === 'ws_closed').map((e) => e.willRetry)).toEqual([true]);
+  });
+
   it('pings every interval and reconnects when no pong arrives in time', async () => {
     const s = setup({ pingIntervalMs: 20, pongTimeoutMs: 30 });
     const ws = await connected(s);

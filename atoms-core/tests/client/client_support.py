@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from atoms_core.client import Control, Item, Subscription
-from atoms_core.protocol.contracts import EventEnvelope
+from atoms_core.protocol.wire import EventEnvelope
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

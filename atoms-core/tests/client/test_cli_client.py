@@ -10,7 +10,7 @@ import time
 import httpx
 from terminal import Terminal
 
-from atoms_core.protocol.contracts import EventEnvelope
+from atoms_core.protocol.wire import EventEnvelope
 from servers import ATOMS, AtomsServer
 
 

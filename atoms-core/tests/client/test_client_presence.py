@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from client_support import until
 
-from atoms_core.client import AtomsClient, Presence
-from servers import AtomsServer
+from atoms_core.client import AtomsClient, Presence, ProblemError
+from atoms_core.protocol.codes import CloseCode
+from servers import AtomsServer, running_server
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServer]:
+    """One refused frame closes the socket (1008); a peer silent for 1 s is removed (1001)."""
+    env = {"ATOMS_WS_MAX_VIOLATIONS": "1", "ATOMS_WS_IDLE_TIMEOUT_S": "1"}
+    with running_server(tmp_path_factory.mktemp("presence-strict") / "data", env=env) as srv:
+        yield srv
 
 
 class Listener:
@@ -83,3 +94,40 @@ async def test_presence_comes_back_after_a_server_restart_with_the_last_state(se
             await presence.close()
         for listener in listeners:
             await asyncio.wait_for(listener.task, 5)
+
+
+async def ends_with(presence: Presence) -> ProblemError:
+    """Read ``messages()`` until it raises (a fatal close); fail if it keeps going for 10 s."""
+    with pytest.raises(ProblemError) as raised:
+        async with asyncio.timeout(10):
+            async for _ in presence.messages():
+                pass
+    return raised.value
+
+
+@pytest.mark.parametrize(("code", "provoke"), [
+    (CloseCode.POLICY, lambda p: p.gesture("k" * 65)),  # a refused frame (kind over 64 characters)
+    (CloseCode.TOO_BIG, lambda p: p.update({"pad": "x" * 20_000})),  # over ws_max_frame_bytes
+])
+async def test_a_fatal_close_ends_messages_instead_of_reconnecting(strict_server: AtomsServer, code: CloseCode,
+                                                                   provoke: Any) -> None:
+    async with AtomsClient(strict_server.url, lambda: strict_server.token(principal="ann")) as client:
+        presence = client.presence(f"canvas:fatal-{int(code)}")
+        await presence.connect()
+        await provoke(presence)
+        error = await ends_with(presence)
+        assert error.code == "ws_closed" and f"closed with {int(code)}" in error.detail
+        assert not presence.connected
+        await presence.close()
+
+
+async def test_a_retryable_close_reconnects(strict_server: AtomsServer) -> None:
+    async with AtomsClient(strict_server.url, lambda: strict_server.token(principal="ann")) as client:
+        presence = client.presence("canvas:retry-idle", ping_interval=3600)  # silent: closed with 1001
+        listener = Listener(presence)
+        await until(lambda: presence.self_id is not None, what="the first snapshot")
+        first = presence.self_id
+        await until(lambda: presence.self_id not in (None, first), 10, "a new connection after the idle close")
+        assert not listener.task.done(), "1001 is not fatal: messages() goes on"
+        await presence.close()
+        await asyncio.wait_for(listener.task, 5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atoms_core.client.sse import SseEvent, SseParser
-from atoms_core.protocol.encoding import PING_FRAME, retry_frame, sse_frame
+from atoms_core.protocol.wire import PING_FRAME, retry_frame, sse_frame
 
 
 def parse(*chunks: bytes) -> tuple[list[SseEvent], SseParser]:

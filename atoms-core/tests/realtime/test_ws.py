@@ -415,6 +415,13 @@ async def test_oversize_frame_closes_with_1009(shared_server: AtomsServer) -> No
     await watcher.close()
 
 
+async def test_a_server_shutdown_closes_sockets_with_1012(server: AtomsServer) -> None:
+    peer = await WsPeer.join(server, new_stream(), server.token())
+    stopping = asyncio.create_task(asyncio.to_thread(server.stop))
+    assert await peer.closed(timeout=10) == 1012, "service restart: clients reconnect (elsewhere)"
+    await stopping
+
+
 async def test_tenant_b_sees_nothing_of_tenant_a_on_the_same_stream(shared_server: AtomsServer) -> None:
     stream = new_stream()
     a1 = await WsPeer.join(shared_server, stream, shared_server.token(tenant="acme", principal="a1"))

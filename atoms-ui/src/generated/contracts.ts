@@ -12,6 +12,7 @@ export type Version1 = number;
 export type MessageId = string | null;
 export type Role = "user" | "assistant" | "system" | "agent";
 export type Text = string;
+export type CloseCode = 1000 | 1001 | 1006 | 1008 | 1009 | 1011 | 1012 | 1013 | 4000;
 export type BaseVersion = number | null;
 export type CommandId1 = string;
 export type Meta = {
@@ -51,6 +52,9 @@ export type Ts1 = string;
 export type EventType =
   "state_patch" | "token_patch" | "snapshot_created" | "log" | "hello" | "state_snapshot" | "resync";
 export type Version3 = number;
+export type HeadSeq = number;
+export type StreamId2 = string;
+export type Version4 = number;
 export type Fields = {
   [k: string]: unknown | undefined;
 } | null;
@@ -103,6 +107,16 @@ export type ProblemCode =
   | "validation_failed"
   | "version_conflict"
   | "wrong_stream";
+export type HeadSeq1 = number;
+/**
+ * Why an SSE stream sends ``resync`` (a fresh ``state_snapshot`` follows).
+ *
+ * This interface was referenced by `Resync`'s JSON-Schema
+ * via the `definition` "ResyncReason".
+ */
+export type ResyncReason = "history_pruned" | "ahead_of_head" | "history_lost";
+export type StreamId3 = string;
+export type ResyncReason1 = "history_pruned" | "ahead_of_head" | "history_lost";
 /**
  * @minItems 1
  */
@@ -110,19 +124,22 @@ export type Ops = [PatchOp, ...PatchOp[]];
 export type From = string | null;
 export type Op = "add" | "remove" | "replace" | "move" | "copy" | "test";
 export type Path = string;
+export type Seq5 = number;
+export type StreamId4 = string;
+export type Version5 = number;
 export type CanvasId = string | null;
 export type RunId = string | null;
 /**
  * @minItems 1
  */
 export type Scopes = ["read" | "write" | "presence", ...("read" | "write" | "presence")[]];
-export type StreamId2 = string | null;
+export type StreamId5 = string | null;
 export type ThreadId = string | null;
 export type TtlS = number | null;
 export type ExpiresAt = string;
 export type ExpiresIn = number;
 export type Scopes1 = string[];
-export type StreamId3 = string;
+export type StreamId6 = string;
 export type Ticket = string;
 export type Delta = string;
 export type Final = boolean;
@@ -169,15 +186,20 @@ export type Type12 = "presence.update";
 export interface AtomsContracts {
   BatchResult: BatchResult;
   ChatPostPayload: ChatPostPayload;
+  CloseCode: CloseCode;
   CommandEnvelope: CommandEnvelope;
   CommandResult: CommandResult1;
   DatasetEvent: DatasetEvent;
   EventEnvelope: EventEnvelope;
+  Hello: Hello;
   LogAppendPayload: LogAppendPayload;
   MediaValue: MediaValue;
   Problem: Problem;
   ProblemCode: ProblemCode;
+  Resync: Resync;
+  ResyncReason: ResyncReason1;
   StatePatchPayload: StatePatchPayload;
+  StateSnapshot: StateSnapshot;
   TicketRequest: TicketRequest;
   TicketResponse: TicketResponse;
   TokenAppendPayload: TokenAppendPayload;
@@ -268,6 +290,14 @@ export interface EventEnvelope {
 export interface Data {
   [k: string]: unknown | undefined;
 }
+/**
+ * First event of every SSE connection (no id): the stream's head when the connection opened.
+ */
+export interface Hello {
+  head_seq: HeadSeq;
+  stream_id: StreamId2;
+  version: Version4;
+}
 export interface LogAppendPayload {
   fields?: Fields;
   level: Level;
@@ -307,6 +337,14 @@ export interface Problem {
   type: Type;
   [k: string]: unknown | undefined;
 }
+/**
+ * History the client needs is gone; a fresh ``state_snapshot`` follows.
+ */
+export interface Resync {
+  head_seq: HeadSeq1;
+  reason: ResyncReason;
+  stream_id: StreamId3;
+}
 export interface StatePatchPayload {
   ops: Ops;
 }
@@ -324,11 +362,23 @@ export interface PatchOp {
 export interface Value {
   [k: string]: unknown | undefined;
 }
+/**
+ * The whole state as of ``seq`` (sent with ``id: <seq>``, so a reconnect resumes after it).
+ */
+export interface StateSnapshot {
+  seq: Seq5;
+  state: State;
+  stream_id: StreamId4;
+  version: Version5;
+}
+export interface State {
+  [k: string]: unknown | undefined;
+}
 export interface TicketRequest {
   canvas_id?: CanvasId;
   run_id?: RunId;
   scopes?: Scopes;
-  stream_id?: StreamId2;
+  stream_id?: StreamId5;
   thread_id?: ThreadId;
   ttl_s?: TtlS;
 }
@@ -336,7 +386,7 @@ export interface TicketResponse {
   expires_at: ExpiresAt;
   expires_in: ExpiresIn;
   scopes: Scopes1;
-  stream_id: StreamId3;
+  stream_id: StreamId6;
   ticket: Ticket;
 }
 export interface TokenAppendPayload {
@@ -391,10 +441,10 @@ export interface Data2 {
 }
 export interface WsPeerUpdate {
   peer_id: PeerId2;
-  state: State;
+  state: State1;
   type: Type6;
 }
-export interface State {
+export interface State1 {
   [k: string]: unknown | undefined;
 }
 export interface WsPing {
@@ -417,9 +467,9 @@ export interface WsPresenceJoin {
 export interface Peer {
   peer_id: PeerId3;
   principal_id: PrincipalId;
-  state: State1;
+  state: State2;
 }
-export interface State1 {
+export interface State2 {
   [k: string]: unknown | undefined;
 }
 export interface WsPresenceLeave {
@@ -438,15 +488,106 @@ export interface WsPresenceSnapshot {
 export interface Peer1 {
   peer_id: PeerId5;
   principal_id: PrincipalId1;
-  state: State2;
-}
-export interface State2 {
-  [k: string]: unknown | undefined;
-}
-export interface WsPresenceUpdate {
   state: State3;
-  type: Type12;
 }
 export interface State3 {
   [k: string]: unknown | undefined;
 }
+export interface WsPresenceUpdate {
+  state: State4;
+  type: Type12;
+}
+export interface State4 {
+  [k: string]: unknown | undefined;
+}
+
+/** Every problem `code` with its HTTP status. */
+export const PROBLEM_STATUS = {
+  "artifact_mismatch": 422,
+  "bad_request": 400,
+  "batch_too_large": 413,
+  "body_too_large": 413,
+  "forbidden": 403,
+  "internal_error": 500,
+  "invalid_json": 400,
+  "invalid_stream_id": 400,
+  "invalid_token": 401,
+  "method_not_allowed": 405,
+  "missing_scope": 403,
+  "not_found": 404,
+  "patch_failed": 422,
+  "patch_too_large": 413,
+  "sidecar_bad_uri": 422,
+  "sidecar_inline_bytes": 422,
+  "sidecar_missing_ref": 422,
+  "sidecar_too_deep": 422,
+  "state_too_deep": 422,
+  "state_too_large": 422,
+  "store_unavailable": 503,
+  "stream_mismatch": 422,
+  "tenant_in_query": 400,
+  "ticket_expired": 401,
+  "token_gap": 409,
+  "too_many_connections": 429,
+  "unauthenticated": 401,
+  "unsupported_media_type": 415,
+  "validation_failed": 422,
+  "version_conflict": 409,
+  "wrong_stream": 403
+} as const satisfies Record<ProblemCode, number>;
+
+/** Every WebSocket close code by name: its number, whether a client reconnects after it, what it means. */
+export const CLOSE_CODES = {
+  "ABNORMAL": {
+    "code": 1006,
+    "meaning": "no close frame (network drop, or a handshake a browser saw refused)",
+    "reconnect": true
+  },
+  "GOING_AWAY": {
+    "code": 1001,
+    "meaning": "silent for ws_idle_timeout_s: the server removed the peer",
+    "reconnect": true
+  },
+  "INTERNAL_ERROR": {
+    "code": 1011,
+    "meaning": "the server's WebSocket layer failed (keepalive timeout, a bug)",
+    "reconnect": true
+  },
+  "NORMAL": {
+    "code": 1000,
+    "meaning": "closed on purpose (a client that is done; the server never sends it)",
+    "reconnect": true
+  },
+  "POLICY": {
+    "code": 1008,
+    "meaning": "ws_max_violations refused frames, or a handshake refused without an HTTP answer (the reason is the problem code)",
+    "reconnect": false
+  },
+  "PONG_TIMEOUT": {
+    "code": 4000,
+    "meaning": "sent by a client that got no pong in time; it reconnects",
+    "reconnect": true
+  },
+  "SERVICE_RESTART": {
+    "code": 1012,
+    "meaning": "the server is shutting down (SIGTERM); another node or the restarted one takes the reconnect",
+    "reconnect": true
+  },
+  "TOO_BIG": {
+    "code": 1009,
+    "meaning": "a frame over ws_max_frame_bytes",
+    "reconnect": false
+  },
+  "TRY_LATER": {
+    "code": 1013,
+    "meaning": "room full (ws_max_peers) or slow consumer (over ws_queue_bytes)",
+    "reconnect": true
+  }
+} as const satisfies Record<string, { code: CloseCode; reconnect: boolean; meaning: string }>;
+
+/** Every `resync` reason with when it is sent. */
+export const RESYNC_REASONS = {
+  "ahead_of_head": "Last-Event-ID is past the stream's head (the store was reset or restored)",
+  "history_lost": "the store lost events this node had served; its cache was rebuilt",
+  "history_pruned": "the events after Last-Event-ID are no longer retained"
+} as const satisfies Record<ResyncReason, string>;

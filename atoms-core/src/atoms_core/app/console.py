@@ -18,7 +18,7 @@ from atoms_core.client.api import AtomsClient
 from atoms_core.client.errors import ClientError, ProblemError
 from atoms_core.client.subscribe import Control
 from atoms_core.config.settings import load_settings
-from atoms_core.protocol.contracts import EventEnvelope
+from atoms_core.protocol.wire import EventEnvelope
 
 SUMMARY_WIDTH = 100
 

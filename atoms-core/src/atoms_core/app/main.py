@@ -37,10 +37,10 @@ from atoms_core.engine.partitions import Partitions, Watcher
 from atoms_core.engine.presence import Deliver, LocalBus, Presence, PresenceBus
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.keys import load_keyring
-from atoms_core.protocol.encoding import PING_FRAME
 from atoms_core.protocol.errors import AtomsError, NotFound
 from atoms_core.protocol.patch import Limits
 from atoms_core.protocol.sidecars import SidecarGuard
+from atoms_core.protocol.wire import PING_FRAME
 from atoms_core.stores import create_store
 from atoms_core.stores.artifacts import create_artifact_store
 from atoms_core.stores.audit import AuditLog

@@ -7,8 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from atoms_core.protocol import wire
+from atoms_core.protocol.codes import CLOSE_RULES, CODES, RESYNC_MEANINGS, CloseCode, ResyncReason
 from atoms_core.protocol.contracts import SCHEMA_MODELS
-from atoms_core.protocol.errors import CODES
+
+#: Every exported model: the contracts and the SSE messages.
+MODELS = {**SCHEMA_MODELS, **wire.SCHEMA_MODELS}
 
 CLIENT_SENT = frozenset({"CommandEnvelope", "TicketRequest", "StatePatchPayload", "ChatPostPayload",
                          "TokenAppendPayload", "LogAppendPayload", "MediaValue", "WsPresenceUpdate", "WsCursor",
@@ -21,14 +25,29 @@ def problem_codes() -> dict[str, object]:
             "x-status": {code: status for code, (status, _) in CODES.items()}}
 
 
+def close_codes() -> dict[str, object]:
+    """The WebSocket close codes; ``x-close`` gives each one's name, meaning and whether to reconnect."""
+    return {"title": "CloseCode", "type": "integer", "enum": sorted(CloseCode),
+            "x-close": {code.name: {"code": int(code), "reconnect": rule.reconnect, "meaning": rule.meaning}
+                        for code, rule in CLOSE_RULES.items()}}
+
+
+def resync_reasons() -> dict[str, object]:
+    """The ``reason`` of a ``resync`` event; ``x-meaning`` says when each is sent."""
+    return {"title": "ResyncReason", "type": "string", "enum": list(ResyncReason),
+            "x-meaning": {str(reason): meaning for reason, meaning in RESYNC_MEANINGS.items()}}
+
+
 def render() -> dict[str, str]:
     # What the server reads is described as validated (defaults optional); what it sends, as
     # serialized (every field present), so generated client types match the wire both ways.
     schemas = {
         name: model.model_json_schema(mode="validation" if name in CLIENT_SENT else "serialization")
-        for name, model in SCHEMA_MODELS.items()
+        for name, model in MODELS.items()
     }
     schemas["ProblemCode"] = problem_codes()
+    schemas["CloseCode"] = close_codes()
+    schemas["ResyncReason"] = resync_reasons()
     return {f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in schemas.items()}
 
 

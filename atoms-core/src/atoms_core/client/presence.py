@@ -24,9 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from atoms_core.client.backoff import Backoff
 from atoms_core.client.errors import ProblemError
 from atoms_core.client.session import Session
-
-#: Close codes after which reconnecting cannot help (policy violation, frame too big).
-FATAL_CLOSE_CODES = {1008, 1009}
+from atoms_core.protocol.codes import reconnects_after
 
 
 class Presence:
@@ -119,7 +117,7 @@ class Presence:
             except websockets.ConnectionClosed:
                 pass
             self._drop(ws)
-            if ws.close_code in FATAL_CLOSE_CODES:
+            if not reconnects_after(ws.close_code):  # the same table as atoms-ui's presence client
                 raise ProblemError(0, "ws_closed", f"closed with {ws.close_code}: {ws.close_reason}")
 
     async def close(self) -> None:

@@ -24,7 +24,7 @@ from atoms_core.client.errors import ProblemError, ProtocolError
 from atoms_core.client.session import Session
 from atoms_core.client.sse import SseEvent, SseParser
 from atoms_core.client.view import DivergedError, GapError, StateView
-from atoms_core.protocol.contracts import EventEnvelope
+from atoms_core.protocol.wire import EventEnvelope
 
 DEFAULT_HEARTBEAT_TIMEOUT = 35.0
 

@@ -12,7 +12,8 @@ from atoms_core.client.api import AtomsClient
 from atoms_core.client.session import GetToken
 from atoms_core.client.subscribe import Subscription
 from atoms_core.client.view import StateView
-from atoms_core.protocol.contracts import CommandResult, EventEnvelope
+from atoms_core.protocol.contracts import CommandResult
+from atoms_core.protocol.wire import EventEnvelope
 
 T = TypeVar("T")
 

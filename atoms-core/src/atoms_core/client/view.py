@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from atoms_core.protocol.contracts import EventEnvelope
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.state import StreamState, apply_event
+from atoms_core.protocol.wire import EventEnvelope
 
 
 class GapError(Exception):

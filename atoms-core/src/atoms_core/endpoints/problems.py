@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from atoms_core.protocol.codes import CloseCode
 from atoms_core.protocol.errors import AtomsError
 
 
@@ -23,6 +24,6 @@ async def refuse(err: AtomsError, scope: Scope, receive: Receive, send: Send) ->
     server supports the denial response extension (uvicorn does), else a bare close 1008 (HTTP 403)."""
     if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
         await receive()
-        await send({"type": "websocket.close", "code": 1008, "reason": err.code})
+        await send({"type": "websocket.close", "code": CloseCode.POLICY, "reason": err.code})
         return
     await problem_response(err)(scope, receive, send)

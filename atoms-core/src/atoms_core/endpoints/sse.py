@@ -9,7 +9,6 @@ replay head: no gap and no duplicate, even while appends race the replay.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
@@ -19,10 +18,12 @@ from atoms_core.endpoints.problems import problem_response
 from atoms_core.engine.inline_send import inline_writer
 from atoms_core.engine.partitions import PartitionLog
 from atoms_core.identity.authorize import authorize_stream
-from atoms_core.protocol.encoding import dumps, retry_frame, sse_frame
+from atoms_core.protocol.codes import ResyncReason
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.state import StreamState
+from atoms_core.protocol.timeline import StoredEvent
 from atoms_core.protocol.validation import MAX_SEQ, bounded_int
+from atoms_core.protocol.wire import event_frames, hello_frame, resync_frames, retry_frame, snapshot_frame
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -48,11 +49,6 @@ def last_event_id(scope: Scope) -> int | None:
 async def wait_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def snapshot_frames(stream_id: str, state: StreamState) -> bytes:
-    data = {"stream_id": stream_id, "seq": state.seq, "version": state.version, "state": state.doc}
-    return sse_frame("state_snapshot", dumps(data), state.seq)
 
 
 class SseEndpoint:
@@ -124,10 +120,9 @@ class SseEndpoint:
     async def _opening(self, plog: PartitionLog, stream_id: str, state: StreamState,
                        resume_from: int | None) -> bytes:
         ctx = self.ctx
-        hello: dict[str, Any] = {"stream_id": stream_id, "head_seq": state.seq, "version": state.version}
-        out = [retry_frame(ctx.settings.sse_retry_ms), sse_frame("hello", dumps(hello))]
+        out = [retry_frame(ctx.settings.sse_retry_ms), hello_frame(stream_id, state)]
         if resume_from is None:
-            out.append(snapshot_frames(stream_id, state))
+            out.append(snapshot_frame(stream_id, state))
             return b"".join(out)
         if resume_from == state.seq:
             return b"".join(out)
@@ -136,17 +131,15 @@ class SseEndpoint:
             if replay is not None:
                 out.append(replay)
                 return b"".join(out)
-            reason = "history_pruned"
+            reason = ResyncReason.HISTORY_PRUNED
         else:
-            reason = "ahead_of_head"
-        resync = {"stream_id": stream_id, "reason": reason, "head_seq": state.seq}
-        out.append(sse_frame("resync", dumps(resync)))
-        out.append(snapshot_frames(stream_id, state))
+            reason = ResyncReason.AHEAD_OF_HEAD
+        out.append(resync_frames(stream_id, state, reason))
         return b"".join(out)
 
     async def _replay(self, plog: PartitionLog, after: int, head: int) -> bytes | None:
         """Frames for seqs ``after+1 .. head`` from the store, or None if part of it is gone."""
-        frames: list[bytes] = []
+        frames: list[StoredEvent] = []
         expected = after + 1
         page_size = self.ctx.settings.sse_replay_page
         while expected <= head:
@@ -156,6 +149,6 @@ class SseEndpoint:
             for event in page:
                 if event.seq > head:
                     break
-                frames.append(sse_frame(event.type, event.body, event.seq))
+                frames.append(event)
                 expected = event.seq + 1
-        return b"".join(frames)
+        return event_frames(frames)

@@ -20,6 +20,7 @@ from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import refuse
 from atoms_core.engine.presence import Peer, Presence
 from atoms_core.identity.authorize import authorize_stream
+from atoms_core.protocol.codes import CloseCode
 from atoms_core.protocol.contracts import (
     WsClientMessage,
     WsCursor,
@@ -32,11 +33,6 @@ from atoms_core.protocol.contracts import (
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.principal import Grant
 from atoms_core.protocol.timeline import Partition
-
-#: Close codes: 1008 stop (policy: repeated refused frames), 1009 frame too big (sent by the server's
-#: WebSocket layer at ``ws_max_frame_bytes``), 1013 retry later (room full, slow consumer),
-#: 1001 going away (silent for ``ws_idle_timeout_s``).
-CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER = 1008, 1009, 1013
 
 EPHEMERAL_TYPES = frozenset({"presence.update", "cursor", "gesture", "ping"})
 CLIENT_MESSAGE: TypeAdapter[WsClientMessage] = TypeAdapter(WsClientMessage)
@@ -95,7 +91,7 @@ class Session:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                if message.get("code") == CLOSE_TOO_BIG:
+                if message.get("code") == CloseCode.TOO_BIG:
                     self.record("too_large", None)
                 return
             if self.peer.closed:
@@ -146,7 +142,7 @@ class Session:
         self.peer.push(refusal.frame())
         self.violations += 1
         if self.violations >= self.ctx.settings.ws_max_violations:
-            self.peer.close(CLOSE_POLICY, "too many refused frames")
+            self.peer.close(CloseCode.POLICY, "too many refused frames")
 
     def record(self, reason: str, text: str | None) -> None:
         self.ctx.metrics.ws_violations.inc()
@@ -197,7 +193,7 @@ class WsEndpoint:
         peer = Peer(secrets.token_hex(8), grant.principal_id, ctx.settings.ws_queue_bytes,
                     asyncio.get_running_loop().time())
         if not self.presence.join(partition, peer):
-            await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": "room_full"})
+            await send({"type": "websocket.close", "code": CloseCode.TRY_LATER, "reason": "room_full"})
             return
         ctx.metrics.ws_open.inc()
         ctx.audit.record(grant.tenant_id, "ws.opened", partition.stream_id, grant.principal_id)

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 from atoms_core.engine.hub import Hub
 from atoms_core.protocol.artifacts import ArtifactRecord, snapshot_info, snapshot_record
+from atoms_core.protocol.codes import ResyncReason
 from atoms_core.protocol.commands import decide
 from atoms_core.protocol.contracts import CommandEnvelope, CommandResult, CommandType
-from atoms_core.protocol.encoding import dumps, now_iso, sse_frame
+from atoms_core.protocol.encoding import dumps, now_iso
 from atoms_core.protocol.errors import AtomsError, Unavailable
 from atoms_core.protocol.patch import Limits
 from atoms_core.protocol.state import StreamState, apply_event
@@ -34,6 +35,7 @@ from atoms_core.protocol.timeline import (
     StoreUnavailable,
     TimelineStore,
 )
+from atoms_core.protocol.wire import event_envelope, event_frames, resync_frames
 
 log = logging.getLogger("atoms.partitions")
 
@@ -125,17 +127,6 @@ def decode_result(raw: str) -> CommandResult:
     return result
 
 
-def frames_of(events: list[StoredEvent]) -> bytes:
-    return b"".join(sse_frame(e.type, e.body, e.seq) for e in events)
-
-
-def resync_frames(stream_id: str, state: StreamState, reason: str) -> bytes:
-    """``resync`` then a fresh ``state_snapshot``, for live subscribers whose history is gone."""
-    resync = {"stream_id": stream_id, "reason": reason, "head_seq": state.seq}
-    snapshot = {"stream_id": stream_id, "seq": state.seq, "version": state.version, "state": state.doc}
-    return sse_frame("resync", dumps(resync)) + sse_frame("state_snapshot", dumps(snapshot), state.seq)
-
-
 class Partitions:
     def __init__(self, store: TimelineStore, hub: Hub, snapshots: SnapshotSink, observer: CommandObserver,
                  snapshot_every: int, retention: int, cache_size: int, limits: Limits | None = None,
@@ -223,7 +214,7 @@ class Partitions:
             if head is None or head > plog.state.seq:
                 await self._catch_up(plog)
 
-    async def reload(self, plog: PartitionLog, reason: str) -> None:
+    async def reload(self, plog: PartitionLog, reason: ResyncReason) -> None:
         """Rebuild the cache from the store (its history was lost) and tell local subscribers to resync."""
         async with plog.lock:
             await self._reload(plog, reason)
@@ -233,17 +224,17 @@ class Partitions:
         try:
             state = await self._replay(plog.partition, plog.state, fresh)
         except TimelineGap:
-            await self._reload(plog, "history_pruned")
+            await self._reload(plog, ResyncReason.HISTORY_PRUNED)
             return
         if fresh:
             self._set_state(plog, state)
-            self.hub.publish(plog.partition, frames_of(fresh))
+            self.hub.publish(plog.partition, event_frames(fresh))
             return
         _, head = await self.store.bounds(plog.partition)
         if head < plog.state.seq:  # the store lost what this cache was built on
-            await self._reload(plog, "history_lost")
+            await self._reload(plog, ResyncReason.HISTORY_LOST)
 
-    async def _reload(self, plog: PartitionLog, reason: str) -> None:
+    async def _reload(self, plog: PartitionLog, reason: ResyncReason) -> None:
         fresh = await self._load(plog.partition)
         changed = fresh.state != plog.state  # e.g. this process already rebuilt it and wrote on top
         self._set_state(plog, fresh.state)
@@ -342,7 +333,7 @@ class Partitions:
             raise StoreUnavailable("too much write contention on one partition")
         self._set_state(plog, outcome.state)
         if (outcome.events and self.hub.has_subscribers(plog.partition)
-                and self.hub.publish(plog.partition, frames_of(outcome.events))):
+                and self.hub.publish(plog.partition, event_frames(outcome.events))):
             # Let the woken SSE writers run before the 202s go out: an ack then means "handed
             # to this node's readers' sockets", and a fast publisher cannot outrun the fan-out.
             await asyncio.sleep(0)
@@ -414,11 +405,9 @@ class Partitions:
                 snapshots.append(snapshot)
                 blobs.append(artifact)
             state = apply_event(state, seq, decision.event_type, data, self.limits, decision.blame)
-            envelope = {
-                "id": str(seq), "seq": seq, "stream_id": partition.stream_id, "type": decision.event_type,
-                "version": state.version, "ts": ts, "actor": request.actor, "command_id": cid, "data": data,
-            }
-            events.append(StoredEvent(seq, decision.event_type, dumps(envelope)))
+            envelope = event_envelope(seq, partition.stream_id, decision.event_type, state.version, ts,
+                                      request.actor, cid, data)
+            events.append(StoredEvent(seq, decision.event_type, envelope))
             result = CommandResult(command_id=cid, seq=seq, version=state.version, event_ids=[str(seq)])
             results[cid] = result_json(result)
             replies.append(result)

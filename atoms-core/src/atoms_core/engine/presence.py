@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from atoms_core.engine.outbox import Outbox
+from atoms_core.protocol.codes import CloseCode
 from atoms_core.protocol.contracts import Peer as PeerInfo
 from atoms_core.protocol.contracts import (
     WsCursorPosition,
@@ -118,7 +119,7 @@ class Peer(Outbox[str | _StateSlot]):
         self.state: dict[str, Any] = {}
         self.last_seen = now
         self.partition: Partition | None = None  # set while in a room
-        self.close_code: int | None = None
+        self.close_code: CloseCode | None = None
         self.close_reason = ""
         self._states: dict[str, _StateSlot] = {}  # origin peer id -> its slot in the queue
 
@@ -167,10 +168,10 @@ class Peer(Outbox[str | _StateSlot]):
 
     def _overflow(self) -> None:
         self._states.clear()
-        self.close(1013, "slow_consumer")
+        self.close(CloseCode.TRY_LATER, "slow_consumer")
         super()._overflow()
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: CloseCode, reason: str) -> None:
         """Ask the connection to close with ``code`` once the frames queued so far are written."""
         if not self.closed:
             self.close_code, self.close_reason = code, reason
@@ -356,6 +357,6 @@ class Presence:
                 peers = [p for room in self._rooms.values() for p in room.peers.values()]
                 for peer in [p for p in peers if p.last_seen < deadline]:
                     self.leave(peer)
-                    peer.close(1001, "idle_timeout")
+                    peer.close(CloseCode.GOING_AWAY, "idle_timeout")
         finally:
             self._sweeper = None

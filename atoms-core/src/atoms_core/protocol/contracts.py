@@ -1,4 +1,5 @@
-"""Wire contracts (contract §5, §8, §9): envelopes, media values, WS messages, problem details.
+"""Wire contracts (contract §5, §8, §9): commands, media values, WS messages, problem details (the SSE
+messages, EventEnvelope among them, are in ``wire.py``; the stable codes in ``codes.py``).
 
 These pydantic models are the source of the JSON Schemas in ``docs/schemas/`` (``make schemas``),
 from which the TypeScript types are generated.
@@ -88,20 +89,6 @@ class LogAppendPayload(_Strict):
 
 class SnapshotCreatePayload(_Strict):
     pass
-
-
-class EventEnvelope(_Sent):
-    """The timeline record; also the SSE ``data:`` of every durable event."""
-
-    id: str
-    seq: int
-    stream_id: StreamId
-    type: EventType
-    version: int
-    ts: str
-    actor: str
-    command_id: str
-    data: dict[str, Any]
 
 
 class CommandResult(_Sent):
@@ -278,7 +265,6 @@ class WsError(_Sent):
 #: Models exported as JSON Schema by ``make schemas``.
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "CommandEnvelope": CommandEnvelope,
-    "EventEnvelope": EventEnvelope,
     "CommandResult": CommandResult,
     "BatchResult": BatchResult,
     "DatasetEvent": DatasetEvent,

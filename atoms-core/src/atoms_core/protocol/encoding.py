@@ -1,4 +1,4 @@
-"""Wire encoding, done once per event: compact one-line JSON and SSE frames (pure, bytes out)."""
+"""Wire encoding, done once per event: compact one-line JSON and timestamps (SSE frames: ``wire.py``)."""
 
 from __future__ import annotations
 
@@ -36,14 +36,3 @@ def now_iso() -> str:
         _second = (second, prefix)
     return f"{prefix}.{int((now - second) * 1000):03d}Z"
 
-
-def sse_frame(event: str, data: str, event_id: int | None = None) -> bytes:
-    head = f"id: {event_id}\nevent: {event}\ndata: " if event_id is not None else f"event: {event}\ndata: "
-    return (head + data + "\n\n").encode()
-
-
-def retry_frame(retry_ms: int) -> bytes:
-    return f"retry: {retry_ms}\n\n".encode()
-
-
-PING_FRAME = b": ping\n\n"

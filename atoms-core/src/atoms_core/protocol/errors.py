@@ -1,4 +1,4 @@
-"""RFC 9457 problem+json errors with stable codes.
+"""RFC 9457 problem+json errors with stable codes (the codes themselves: ``protocol/codes.py``).
 
 Exception tree::
 
@@ -18,42 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-PROBLEM_BASE = "https://atoms.dev/problems/"
+from atoms_core.protocol.codes import CODES
 
-#: Every stable code the service emits, with its HTTP status and a short title.
-CODES: dict[str, tuple[int, str]] = {
-    "bad_request": (400, "Bad request"),
-    "tenant_in_query": (400, "Tenant may not come from the query string"),
-    "invalid_stream_id": (400, "Invalid stream id"),
-    "invalid_json": (400, "Body is not valid JSON"),
-    "unauthenticated": (401, "Authentication required"),
-    "invalid_token": (401, "Invalid token"),
-    "ticket_expired": (401, "Ticket expired"),
-    "forbidden": (403, "Forbidden"),
-    "wrong_stream": (403, "Ticket is for another stream"),
-    "missing_scope": (403, "Ticket lacks the needed scope"),
-    "not_found": (404, "Not found"),
-    "method_not_allowed": (405, "Method not allowed"),
-    "version_conflict": (409, "Version conflict"),
-    "token_gap": (409, "Token index gap"),
-    "body_too_large": (413, "Body too large"),
-    "batch_too_large": (413, "Batch too large"),
-    "patch_too_large": (413, "Patch too large to apply in one command"),
-    "unsupported_media_type": (415, "Unsupported media type"),
-    "validation_failed": (422, "Validation failed"),
-    "stream_mismatch": (422, "Envelope stream differs from the path"),
-    "patch_failed": (422, "Patch does not apply"),
-    "state_too_deep": (422, "State would nest too deeply"),
-    "state_too_large": (422, "State would exceed its size limit"),
-    "sidecar_inline_bytes": (422, "Inline media bytes are refused"),
-    "sidecar_missing_ref": (422, "Media value without a ref"),
-    "sidecar_bad_uri": (422, "URI scheme not allowed"),
-    "sidecar_too_deep": (422, "Payload nested too deeply"),
-    "artifact_mismatch": (422, "Uploaded content does not match its registration"),
-    "too_many_connections": (429, "Too many open connections"),
-    "store_unavailable": (503, "Store unavailable"),
-    "internal_error": (500, "Internal error"),
-}
+PROBLEM_BASE = "https://atoms.dev/problems/"
 
 
 class AtomsError(Exception):

@@ -17,6 +17,7 @@ import asyncio
 import logging
 
 from atoms_core.engine.partitions import Partitions
+from atoms_core.protocol.codes import ResyncReason
 from atoms_core.protocol.errors import Unavailable
 from atoms_core.protocol.timeline import Partition, StoreUnavailable
 from atoms_core.stores.redis import RedisStore, notify_channel, parse_notify
@@ -100,7 +101,7 @@ class RedisFanout:
         epoch = epoch or await self.store.epoch(partition)
         known = self._epochs.get(partition)
         if known and epoch and epoch != known:
-            await self.partitions.reload(plog, "history_lost")
+            await self.partitions.reload(plog, ResyncReason.HISTORY_LOST)
         else:
             await self.partitions.catch_up(plog, head)
         if epoch:

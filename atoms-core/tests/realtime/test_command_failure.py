@@ -25,7 +25,7 @@ async def test_an_internal_error_is_a_500_problem_counted_as_failed(tmp_path: Pa
         def decide_with_a_bug(*args: Any) -> Any:
             raise RuntimeError("a bug")
 
-        ctx.partitions._decide_group = decide_with_a_bug  # type: ignore[method-assign]
+        ctx.partitions.commits.decider.decide_group = decide_with_a_bug  # type: ignore[method-assign]
         stream = "canvas:bug"
         body = json.dumps(patch(stream, "/a", 1)).encode()
         scope = {"type": "http", "method": "POST", "path": f"/v1/streams/{stream}/commands",
@@ -47,7 +47,7 @@ async def test_an_internal_error_is_a_500_problem_counted_as_failed(tmp_path: Pa
         assert 'atoms_commands_total{outcome="failed"} 1.0' in metrics
         assert 'atoms_commands_total{outcome="accepted"} 0.0' in metrics
         assert await ctx.store.read(Partition("acme", stream), 0, 10) == []
-        del ctx.partitions._decide_group  # the bug is fixed: the same command now commits
+        del ctx.partitions.commits.decider.decide_group  # the bug is fixed: the same command now commits
         sent.clear()
         await CommandEndpoint(ctx)(scope, receive, send)
         assert sent[0]["status"] == 202 and json.loads(sent[1]["body"])["seq"] == 1

@@ -17,6 +17,7 @@ from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import problem_response
 from atoms_core.engine.inline_send import inline_writer
 from atoms_core.engine.partitions import PartitionLog
+from atoms_core.engine.reader import TimelineGap, contiguous
 from atoms_core.identity.authorize import authorize_stream
 from atoms_core.protocol.codes import ResyncReason
 from atoms_core.protocol.errors import AtomsError
@@ -140,15 +141,10 @@ class SseEndpoint:
     async def _replay(self, plog: PartitionLog, after: int, head: int) -> bytes | None:
         """Frames for seqs ``after+1 .. head`` from the store, or None if part of it is gone."""
         frames: list[StoredEvent] = []
-        expected = after + 1
         page_size = self.ctx.settings.sse_replay_page
-        while expected <= head:
-            page = await self.ctx.store.read(plog.partition, expected - 1, min(page_size, head - expected + 1))
-            if not page or page[0].seq != expected:
-                return None
-            for event in page:
-                if event.seq > head:
-                    break
-                frames.append(event)
-                expected = event.seq + 1
+        try:
+            async for page in contiguous(self.ctx.store, plog.partition, after, head, page_size):
+                frames.extend(page)
+        except TimelineGap:
+            return None
         return event_frames(frames)

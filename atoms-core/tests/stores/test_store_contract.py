@@ -1,4 +1,4 @@
-"""The one TimelineStore contract (``realtime/timeline.py``), run against every engine.
+"""The one TimelineStore contract (``protocol/timeline.py``), run against every engine.
 
 Each test uses partitions of its own, so the Redis engine shares one real ``redis-server`` per module.
 """

@@ -1,4 +1,4 @@
-"""HTTP reads of a stream: state and history (commands: ``command_endpoint.py``)."""
+"""HTTP reads of a stream: state and history (commands: ``endpoints/commands.py``)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from atoms_core.protocol.contracts import SCHEMA_MODELS
 from atoms_core.protocol.errors import CODES
+from atoms_core.protocol.ids import PATTERNS, anchored
 
 CLIENT_SENT = frozenset({"CommandEnvelope", "TicketRequest", "StatePatchPayload", "ChatPostPayload",
                          "TokenAppendPayload", "LogAppendPayload", "MediaValue", "WsPresenceUpdate", "WsCursor",
@@ -21,6 +22,16 @@ def problem_codes() -> dict[str, object]:
             "x-status": {code: status for code, (status, _) in CODES.items()}}
 
 
+# --- id patterns (issue 14: defined once in protocol/ids.py, generated for atoms-ui) ---
+def id_patterns() -> dict[str, object]:
+    """``Ids.json``: every id charset as a ``$defs`` string schema, for clients to generate or ``$ref``."""
+    defs = {"".join(word.title() for word in name.split("_")): {"type": "string", "pattern": anchored(pattern)}
+            for name, pattern in PATTERNS.items()}
+    return {"title": "Ids", "description": "The id charsets of the protocol (atoms_core.protocol.ids).",
+            "$defs": defs}
+# --- end id patterns ---
+
+
 def render() -> dict[str, str]:
     # What the server reads is described as validated (defaults optional); what it sends, as
     # serialized (every field present), so generated client types match the wire both ways.
@@ -29,6 +40,7 @@ def render() -> dict[str, str]:
         for name, model in SCHEMA_MODELS.items()
     }
     schemas["ProblemCode"] = problem_codes()
+    schemas["Ids"] = id_patterns()
     return {f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in schemas.items()}
 
 

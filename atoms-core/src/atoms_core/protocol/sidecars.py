@@ -11,13 +11,13 @@ from typing import Any
 
 from atoms_core.config.settings import Settings
 from atoms_core.protocol.errors import Unprocessable
+from atoms_core.protocol.ids import ARTIFACT_ID
 
 INLINE = "sidecar_inline_bytes"
 MISSING_REF = "sidecar_missing_ref"
 BAD_URI = "sidecar_bad_uri"
 TOO_DEEP = "sidecar_too_deep"
 
-ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 URI_KEYS = frozenset({"uri", "url", "src", "href"})
 #: ``imageSrc``, ``thumbnail_src``, ``shape_href``, ``xlink:href``: the key's letters end like a URI key.
 URI_SUFFIXES = ("url", "uri", "src", "href")

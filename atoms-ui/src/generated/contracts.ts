@@ -450,3 +450,15 @@ export interface WsPresenceUpdate {
 export interface State3 {
   [k: string]: unknown | undefined;
 }
+
+// Id charsets, from Ids.json.
+/** ArtifactId: `^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$` (atoms_core.protocol.ids). */
+export const ARTIFACT_ID_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+/** PrincipalId: `^[A-Za-z0-9](?:[A-Za-z0-9 ._~@:|/+=-]{0,254}[A-Za-z0-9._~@:|/+=-])?$` (atoms_core.protocol.ids). */
+export const PRINCIPAL_ID_RE: RegExp = /^[A-Za-z0-9](?:[A-Za-z0-9 ._~@:|\/+=-]{0,254}[A-Za-z0-9._~@:|\/+=-])?$/;
+/** StreamId: `^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$` (atoms_core.protocol.ids). */
+export const STREAM_ID_RE: RegExp = /^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** StreamIdPart: `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$` (atoms_core.protocol.ids). */
+export const STREAM_ID_PART_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** TenantId: `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$` (atoms_core.protocol.ids). */
+export const TENANT_ID_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -2,8 +2,8 @@
  * Who and where: the canvas id from the page URL (`?canvas=demo` or `#demo`), the person's name
  * and colour, and the demo identity (`GET /demo/token`, served by `atoms serve --demo`).
  */
+import { isStreamId } from '@atoms-realtime/ui';
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$/;
 const NAME_KEY = 'atoms-app.name';
 const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Radia', 'Leslie'];
@@ -22,7 +22,7 @@ export interface Session {
 export function canvasIdFrom(loc: Location): string | null {
   const raw = new URLSearchParams(loc.search).get('canvas') ?? decodeURIComponent(loc.hash.replace(/^#/, ''));
   const id = raw === '' ? 'demo' : raw;
-  return ID_RE.test(id) ? id : null;
+  return isStreamId(`canvas:${id}`) ? id : null;
 }
 
 function randomName(): string {

@@ -3,10 +3,31 @@
 // written by atoms-core `make schemas`). Fails (exit 1) when the schema directory is missing
 // or empty: CI must not silently ship stale types.
 //   usage: node scripts/gen-types.mjs [schemaDir] [outFile]
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
+
+// --- id patterns (issue 14): Ids.json holds regexes, not a wire type; it becomes RegExp constants ---
+const IDS_FILE = 'Ids.json';
+
+/** `export const STREAM_ID_RE = /^...$/;` for each `$defs` entry of Ids.json (StreamId → STREAM_ID_RE). */
+function idPatterns(dir) {
+  const path = join(dir, IDS_FILE);
+  if (!existsSync(path)) {
+    console.error(`gen:types: ${path} is missing (run atoms-core "make schemas")`);
+    process.exit(1);
+  }
+  const defs = JSON.parse(readFileSync(path, 'utf8')).$defs;
+  const lines = Object.keys(defs).sort().map((name) => {
+    const pattern = defs[name].pattern;
+    new RegExp(pattern); // a pattern JavaScript cannot read fails the generation, not the app
+    const constant = name.replace(/(?<=[a-z0-9])(?=[A-Z])/g, '_').toUpperCase() + '_RE';
+    return `/** ${name}: \`${pattern}\` (atoms_core.protocol.ids). */\nexport const ${constant}: RegExp = /${pattern.replaceAll('/', '\\/')}/;`;
+  });
+  return `\n// Id charsets, from ${IDS_FILE}.\n${lines.join('\n')}\n`;
+}
+// --- end id patterns ---
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgRoot = resolve(here, '..');
@@ -17,7 +38,7 @@ if (!existsSync(schemaDir)) {
   console.error(`gen:types: schema directory ${schemaDir} does not exist (run atoms-core "make schemas" first)`);
   process.exit(1);
 }
-const files = readdirSync(schemaDir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(schemaDir).filter((f) => f.endsWith('.json') && f !== IDS_FILE).sort();
 if (files.length === 0) {
   console.error(`gen:types: no *.json schemas in ${schemaDir}`);
   process.exit(1);
@@ -63,5 +84,5 @@ const tables = TABLES.map(([schema, key, name, row, doc]) => {
   return `\n/** ${doc} */\nexport const ${name} = ${JSON.stringify(table, null, 2)} as const satisfies Record<${keys}, ${row}>;\n`;
 });
 mkdirSync(dirname(outFile), { recursive: true });
-writeFileSync(outFile, ts + tables.join(''));
+writeFileSync(outFile, ts + tables.join('') + idPatterns(schemaDir));
 console.log(`gen:types: wrote ${outFile} from ${files.length} schema(s)`);

@@ -1,3 +1,20 @@
+/**
+ * Errors atoms-ui throws or reports, each carrying what the server (or the client) said.
+ *
+ * Exception tree (all extend `Error`; `name` is the class name):
+ *
+ *     AtomsHttpError        any non-2xx answer, or a network failure (`status` 0, `code` network_error);
+ *     │                     `status`, `code` (see codes.ts), `problem` (problem+json), `retryAfterMs`
+ *     └── CommandError      a command refused or given up on: `commandId`, `attempts`, and on 409
+ *                           version_conflict `isConflict` / `currentVersion`; `pointer` of a 422
+ *     PatchApplyError       a state or token patch that does not apply locally (`code` patch_failed)
+ *     SidecarError          a sidecar ref that cannot become a URL (`code` sidecar_*)
+ *
+ * Commands reject with `CommandError`; everything else the transport meets is reported on its
+ * `error` event with a `kind` (auth, http, network, heartbeat, gap, protocol, patch, presence), not
+ * thrown. A malformed SSE stream (the parser's own `SseBufferOverflowError`, not exported) is
+ * `kind: 'protocol'`.
+ */
 import type { Problem } from './types.js';
 
 /** Parses a `Retry-After` header (delta-seconds or HTTP date) into milliseconds. */

@@ -1,4 +1,10 @@
-export { CanvasTransport, isStreamId, STREAM_ID_RE } from './transport.js';
+/**
+ * The public API of @atoms-realtime/ui: every runtime name here is pinned by test/exports.test.ts.
+ * Internals (the SSE parser, the backoff, the emitter, header parsing) are imported from their
+ * modules inside the package and are not part of it.
+ */
+export { CanvasTransport, isStreamId } from './transport.js';
+export { STREAM_ID_RE } from './generated/contracts.js';
 export type {
   CanvasTransportOptions,
   HistoryChange,
@@ -27,9 +33,6 @@ export { TicketClient } from './tickets.js';
 export type { Ticket, TicketClientOptions } from './tickets.js';
 export { SidecarResolver, isMediaValue } from './sidecars.js';
 export type { SidecarResolverOptions } from './sidecars.js';
-export { SseParser, SseBufferOverflowError } from './sse.js';
-export type { SseEvent, SseParserHandlers, SseParserOptions } from './sse.js';
-export { Backoff, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export {
   applyEnvelope,
@@ -40,14 +43,12 @@ export {
   getAtPointer,
   parsePointer,
 } from './patch.js';
-export { Emitter } from './emitter.js';
 export type { Listener, Unsubscribe } from './emitter.js';
 export {
   AtomsHttpError,
   CommandError,
   PatchApplyError,
   SidecarError,
-  parseRetryAfter,
 } from './errors.js';
 export {
   CLIENT_ERROR_CODES,

@@ -17,6 +17,7 @@ import {
   type TransportEventMap,
   type UndoOutcome,
 } from './events.js';
+import { STREAM_ID_RE } from './generated/contracts.js';
 import { uuid } from './ids.js';
 import { getAtPointer } from './patch.js';
 import { PendingQueue } from './pending.js';
@@ -45,8 +46,7 @@ import { toWsBase } from './url.js';
 
 export type * from './events.js';
 
-export const STREAM_ID_RE = /^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
+/** A prefixed stream id (`canvas:<id>`), by the charset generated from atoms_core.protocol.ids. */
 export function isStreamId(s: string): boolean {
   return STREAM_ID_RE.test(s);
 }

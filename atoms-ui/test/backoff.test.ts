@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, backoffDelay } from '../src/index.js';
+import { Backoff, backoffDelay } from '../src/backoff.js';
 
 describe('backoffDelay (full jitter)', () => {
   it('stays within [0, min(cap, base*2^n)]', () => {

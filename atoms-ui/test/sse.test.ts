@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseParser, type SseEvent } from '../src/index.js';
+import { SseParser, type SseEvent } from '../src/sse.js';
 import { enc } from './helpers.js';
 
 function parse(chunks: (string | Uint8Array)[], end = true) {

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from atoms_core.client.view import DivergedError, GapError, StateView
+from atoms_core.client.errors import DivergedError, GapError
+from atoms_core.client.view import StateView
 from atoms_core.protocol.wire import EventEnvelope
 
 VECTORS = Path(__file__).resolve().parents[3] / "docs" / "test-vectors"

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atoms_core.protocol.artifacts import tenant_prefix
-from atoms_core.protocol.principal import TENANT_ID, is_tenant_id, storage_name
+from atoms_core.protocol.ids import TENANT_ID
+from atoms_core.protocol.principal import is_tenant_id, storage_name
 from atoms_core.protocol.timeline import Partition
 from atoms_core.stores.audit import tenant_file
 from atoms_core.stores.redis import partition_tag

@@ -591,3 +591,15 @@ export const RESYNC_REASONS = {
   "history_lost": "the store lost events this node had served; its cache was rebuilt",
   "history_pruned": "the events after Last-Event-ID are no longer retained"
 } as const satisfies Record<ResyncReason, string>;
+
+// Id charsets, from Ids.json.
+/** ArtifactId: `^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$` (atoms_core.protocol.ids). */
+export const ARTIFACT_ID_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+/** PrincipalId: `^[A-Za-z0-9](?:[A-Za-z0-9 ._~@:|/+=-]{0,254}[A-Za-z0-9._~@:|/+=-])?$` (atoms_core.protocol.ids). */
+export const PRINCIPAL_ID_RE: RegExp = /^[A-Za-z0-9](?:[A-Za-z0-9 ._~@:|\/+=-]{0,254}[A-Za-z0-9._~@:|\/+=-])?$/;
+/** StreamId: `^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$` (atoms_core.protocol.ids). */
+export const STREAM_ID_RE: RegExp = /^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** StreamIdPart: `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$` (atoms_core.protocol.ids). */
+export const STREAM_ID_PART_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** TenantId: `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$` (atoms_core.protocol.ids). */
+export const TENANT_ID_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -24,7 +24,8 @@ def stream_id(value: str) -> str:
 
 def tenant_id(value: str) -> str:
     """A tenant id as identity tokens carry it (``identity.principal``)."""
-    from atoms_core.protocol.principal import TENANT_ID, is_tenant_id
+    from atoms_core.protocol.ids import TENANT_ID
+    from atoms_core.protocol.principal import is_tenant_id
 
     if not is_tenant_id(value):
         raise argparse.ArgumentTypeError(f"{value!r}: a tenant id matches {TENANT_ID.pattern} (not sha256-<hex>)")

@@ -10,6 +10,7 @@ from pathlib import Path
 from atoms_core.protocol import wire
 from atoms_core.protocol.codes import CLOSE_RULES, CODES, RESYNC_MEANINGS, CloseCode, ResyncReason
 from atoms_core.protocol.contracts import SCHEMA_MODELS
+from atoms_core.protocol.ids import PATTERNS, anchored
 
 #: Every exported model: the contracts and the SSE messages.
 MODELS = {**SCHEMA_MODELS, **wire.SCHEMA_MODELS}
@@ -38,6 +39,16 @@ def resync_reasons() -> dict[str, object]:
             "x-meaning": {str(reason): meaning for reason, meaning in RESYNC_MEANINGS.items()}}
 
 
+# --- id patterns (issue 14: defined once in protocol/ids.py, generated for atoms-ui) ---
+def id_patterns() -> dict[str, object]:
+    """``Ids.json``: every id charset as a ``$defs`` string schema, for clients to generate or ``$ref``."""
+    defs = {"".join(word.title() for word in name.split("_")): {"type": "string", "pattern": anchored(pattern)}
+            for name, pattern in PATTERNS.items()}
+    return {"title": "Ids", "description": "The id charsets of the protocol (atoms_core.protocol.ids).",
+            "$defs": defs}
+# --- end id patterns ---
+
+
 def render() -> dict[str, str]:
     # What the server reads is described as validated (defaults optional); what it sends, as
     # serialized (every field present), so generated client types match the wire both ways.
@@ -48,6 +59,7 @@ def render() -> dict[str, str]:
     schemas["ProblemCode"] = problem_codes()
     schemas["CloseCode"] = close_codes()
     schemas["ResyncReason"] = resync_reasons()
+    schemas["Ids"] = id_patterns()
     return {f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in schemas.items()}
 
 

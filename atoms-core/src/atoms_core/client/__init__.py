@@ -1,21 +1,22 @@
 """The Python client of atoms-core: follow a stream over SSE with a materialised state, send
-commands with idempotent retries, stream tokens in batches, and share presence over WebSocket."""
+commands with idempotent retries, stream tokens in batches, and share presence over WebSocket.
+
+Only the names in ``__all__`` are the public API (pinned by tests/client/test_exported_members.py);
+the SSE parser, the backoff and the HTTP session are internals and may change.
+"""
 
 from atoms_core.client.api import AtomsClient
-from atoms_core.client.backoff import Backoff
 from atoms_core.client.commands import envelope
-from atoms_core.client.errors import ClientError, CommandError, ProblemError, ProtocolError
+from atoms_core.client.errors import ClientError, CommandError, DivergedError, GapError, ProblemError, ProtocolError
 from atoms_core.client.presence import Presence
-from atoms_core.client.session import GetToken, Session
-from atoms_core.client.sse import SseEvent, SseParser
+from atoms_core.client.session import GetToken
 from atoms_core.client.subscribe import Control, Item, Subscription
 from atoms_core.client.sync import SyncClient
 from atoms_core.client.tokens import TokenStreamer
-from atoms_core.client.view import DivergedError, GapError, StateView
+from atoms_core.client.view import StateView
 
 __all__ = [
     "AtomsClient",
-    "Backoff",
     "ClientError",
     "CommandError",
     "Control",
@@ -26,9 +27,6 @@ __all__ = [
     "Presence",
     "ProblemError",
     "ProtocolError",
-    "Session",
-    "SseEvent",
-    "SseParser",
     "StateView",
     "Subscription",
     "SyncClient",

@@ -5,7 +5,13 @@ Exception tree::
     ClientError                   base of everything the client raises on purpose
     ├── ProblemError              an HTTP error; ``status``, ``code`` and the problem+json body
     │   └── CommandError          a command refused (4xx) or given up on after retries (5xx, network)
-    └── ProtocolError             the server sent something the client cannot read
+    ├── ProtocolError             the server sent something the client cannot read
+    ├── GapError                  an event arrived out of seq order (``expected``, ``got``)
+    └── DivergedError             an event did not apply to the local document
+
+``GapError`` and ``DivergedError`` come from ``StateView.apply``; a ``Subscription`` handles both
+itself (it reconnects, and after a divergence asks for a fresh snapshot), so only code that drives
+a ``StateView`` by hand sees them.
 
 A network failure that outlives its retries is a ``CommandError`` with ``status`` 0 and ``code``
 ``network_error``.
@@ -70,6 +76,19 @@ class CommandError(ProblemError):
 
 class ProtocolError(ClientError):
     """A frame or response the client cannot interpret (a version mismatch, not a transient fault)."""
+
+
+class GapError(ClientError):
+    """An event arrived out of order: ``expected`` seq, ``got`` seq."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"seq gap: expected {expected}, got {got}")
+        self.expected = expected
+        self.got = got
+
+
+class DivergedError(ClientError):
+    """An event did not apply to the local document; only a fresh snapshot can repair it."""
 
 
 def retry_after(response: httpx.Response) -> float | None:

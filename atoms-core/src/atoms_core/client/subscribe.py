@@ -20,10 +20,10 @@ import httpx
 from pydantic import ValidationError
 
 from atoms_core.client.backoff import Backoff
-from atoms_core.client.errors import ProblemError, ProtocolError
+from atoms_core.client.errors import DivergedError, GapError, ProblemError, ProtocolError
 from atoms_core.client.session import Session
 from atoms_core.client.sse import SseEvent, SseParser
-from atoms_core.client.view import DivergedError, GapError, StateView
+from atoms_core.client.view import StateView
 from atoms_core.protocol.wire import EventEnvelope
 
 DEFAULT_HEARTBEAT_TIMEOUT = 35.0

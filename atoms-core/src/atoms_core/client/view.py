@@ -10,22 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from atoms_core.client.errors import DivergedError, GapError
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.state import StreamState, apply_event
 from atoms_core.protocol.wire import EventEnvelope
-
-
-class GapError(Exception):
-    """An event arrived out of order: ``expected`` seq, ``got`` seq."""
-
-    def __init__(self, expected: int, got: int) -> None:
-        super().__init__(f"seq gap: expected {expected}, got {got}")
-        self.expected = expected
-        self.got = got
-
-
-class DivergedError(Exception):
-    """An event did not apply to the local document; only a fresh snapshot can repair it."""
 
 
 class StateView:

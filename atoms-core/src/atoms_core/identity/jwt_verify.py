@@ -13,6 +13,7 @@ import jwt
 from atoms_core.config.settings import Settings
 from atoms_core.identity.keys import KeyRing
 from atoms_core.protocol.errors import AtomsError, Unauthorized
+from atoms_core.protocol.ids import TENANT_ID
 from atoms_core.protocol.principal import ALL_SCOPES, Grant, Identity, is_principal_id, is_tenant_id
 from atoms_core.protocol.streams import parse_stream_id
 
@@ -30,7 +31,7 @@ def _refuse(what: str) -> Unauthorized:
 
 def _tenant(value: object) -> str:
     if not is_tenant_id(value):
-        raise _refuse("tenant_id must be a tenant id ([A-Za-z0-9][A-Za-z0-9._-]{0,127})")
+        raise _refuse(f"tenant_id must be a tenant id ({TENANT_ID.pattern})")
     return value
 
 

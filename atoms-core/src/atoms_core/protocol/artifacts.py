@@ -4,7 +4,6 @@ and the ``ArtifactStore`` contract every backend (local, S3) implements."""
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -14,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from atoms_core.protocol.encoding import now_iso
 from atoms_core.protocol.errors import BadRequest, Unprocessable
+from atoms_core.protocol.ids import ARTIFACT_ID
 from atoms_core.protocol.principal import storage_name
 from atoms_core.protocol.timeline import Partition
 
-ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 SNAPSHOT_MIME = "application/json"
 
 
@@ -138,7 +137,7 @@ def mismatch(record: ArtifactRecord, size: int, sha256: str | None) -> Unprocess
 def check_artifact_id(raw: str) -> str:
     """Artifact ids are path segments and storage keys: a strict pattern, so no traversal is possible."""
     if ARTIFACT_ID.fullmatch(raw) is None:
-        raise BadRequest("bad_request", "artifact_id must match [A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+        raise BadRequest("bad_request", f"artifact_id must match {ARTIFACT_ID.pattern}")
     return raw
 
 

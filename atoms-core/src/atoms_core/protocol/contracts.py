@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-StreamId = Annotated[str, Field(pattern=r"^(thread|canvas|run):[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+from atoms_core.protocol.ids import ARTIFACT_ID_PATTERN, STREAM_ID_PATTERN, anchored
+
+StreamId = Annotated[str, Field(pattern=anchored(STREAM_ID_PATTERN))]
 CommandId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -121,7 +123,7 @@ class DatasetEvent(_Sent):
 
 
 class MediaRef(_Strict):
-    artifact_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+    artifact_id: str | None = Field(default=None, pattern=anchored(ARTIFACT_ID_PATTERN))
     uri: str | None = None
     object_id: str | None = None
 

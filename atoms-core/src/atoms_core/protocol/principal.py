@@ -1,9 +1,10 @@
-"""Who is calling: the identity context, the grant a route is checked against, and the id charsets.
+"""Who is calling: the identity context, the grant a route is checked against, and the id checks.
 
-Tenant ids name storage as they are (folders, file names, key prefixes), so they get the strict
-charset of stream ids: the tenant→storage mapping is then the identity, which is injective, and no
-id can climb out of its folder. Principal ids are shown to peers (presence, event ``actor``), so
-they are printable ASCII without spaces, controls or bidi marks.
+The charsets themselves live in ``atoms_core.protocol.ids``. Tenant ids name storage as they are
+(folders, file names, key prefixes), so they get the strict charset of stream ids: the tenant→storage
+mapping is then the identity, which is injective, and no id can climb out of its folder. Principal
+ids are shown to peers (presence, event ``actor``), so they are printable ASCII without spaces,
+controls or bidi marks.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from atoms_core.protocol.ids import PRINCIPAL_ID, TENANT_ID
+
 ALL_SCOPES = frozenset({"read", "write", "presence"})
 
-TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: The name the storage scheme before strict tenant ids gave a tenant with other characters
 #: (``sha256-<hex>``): reserved, so no tenant can ever read what such a tenant left on disk.
 LEGACY_TENANT_DIGEST = re.compile(r"sha256-[0-9a-f]{64}", re.IGNORECASE)
-#: Room for IdP subjects such as ``auth0|5f7c8e``, ``user@example.com``, ``repo:org/app:ref:main``
-#: and the demo's ``guest:Ada Lovelace``: a space only inside, so ``alice `` never passes for ``alice``.
-PRINCIPAL_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._~@:|/+=-]{0,254}[A-Za-z0-9._~@:|/+=-])?")
 
 
 def is_tenant_id(value: object) -> TypeGuard[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from atoms_core.config.settings import Settings
 from atoms_core.protocol.errors import Unprocessable
+from atoms_core.protocol.ids import ARTIFACT_ID
 from atoms_core.protocol.sidecar_text import ALPHABET, C0_SPACE, bytes_like, digest_like, is_data_uri, role_of
 
 INLINE = "sidecar_inline_bytes"
@@ -17,7 +18,6 @@ MISSING_REF = "sidecar_missing_ref"
 BAD_URI = "sidecar_bad_uri"
 TOO_DEEP = "sidecar_too_deep"
 
-ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 #: Spaces, C0/C1 controls and invisible direction/format marks never belong in a URI.
 URI_NOISE = re.compile("[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from atoms_core.protocol.errors import BadRequest
-
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-KINDS = ("thread", "canvas", "run")
+from atoms_core.protocol.ids import STREAM_ID_PART, STREAM_KINDS
 
 
 def _check_id(kind: str, value: str) -> str:
-    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise BadRequest("invalid_stream_id", f"{kind}_id must match {ID_PATTERN.pattern}")
+    if not isinstance(value, str) or not STREAM_ID_PART.fullmatch(value):
+        raise BadRequest("invalid_stream_id", f"{kind}_id must match {STREAM_ID_PART.pattern}")
     return value
 
 
@@ -27,6 +23,6 @@ def stream_key(thread_id: str | None = None, canvas_id: str | None = None, run_i
 def parse_stream_id(stream_id: str) -> str:
     """Validate a prefixed stream id (as found in URLs and tickets) and return it unchanged."""
     kind, sep, value = stream_id.partition(":")
-    if not sep or kind not in KINDS:
+    if not sep or kind not in STREAM_KINDS:
         raise BadRequest("invalid_stream_id", "stream_id must be thread:<id>, canvas:<id> or run:<id>")
     return stream_key(**{f"{kind}_id": value})

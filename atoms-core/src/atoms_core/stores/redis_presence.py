@@ -236,6 +236,7 @@ class RedisPresence:
 
     async def _send_loop(self) -> None:
         while True:
+            _honour_cancel()
             await self._send_wake.wait()
             self._send_wake.clear()
             try:
@@ -248,6 +249,7 @@ class RedisPresence:
         loop = asyncio.get_running_loop()
         next_round = loop.time()
         while True:
+            _honour_cancel()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reconcile_wake.wait(), max(0.0, next_round - loop.time()))
             self._reconcile_wake.clear()
@@ -263,3 +265,10 @@ class RedisPresence:
                     await self._reconcile(partition)
                 except (RedisError, OSError, StoreUnavailable) as exc:
                     log.info("presence reconcile of %s failed: %s", partition, exc)
+
+
+def _honour_cancel() -> None:
+    """redis-py (8.1) can swallow a cancellation inside a pipeline; a loop that went on would hang ``stop``."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -3,11 +3,8 @@ and signed URLs bound to one artifact, one method, one tenant and a short expiry
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +14,7 @@ from artifact_api import ArtifactClient, png, spec
 
 from atoms_core.protocol.errors import Unauthorized
 from atoms_core.protocol.signing import UrlSigner
+from filesystems import fill, small_tmpfs
 from servers import AtomsServer, running_server
 
 
@@ -113,32 +111,6 @@ def test_bearer_identity_may_upload_and_download_without_a_token(acme: ArtifactC
     assert acme.http.get(path).content == blob
 
 
-@contextmanager
-def tiny_disk(path: Path, size: str) -> Iterator[Path]:
-    """A real, small filesystem (tmpfs) at ``path``: writes past ``size`` fail with ENOSPC."""
-    path.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                             capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Write into ``folder`` until its filesystem is full; returns the filler file."""
-    filler = folder / "filler"
-    with filler.open("wb", buffering=0) as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    return filler
-
-
 def _unavailable(response: httpx.Response) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -147,7 +119,7 @@ def _unavailable(response: httpx.Response) -> None:
 
 def test_full_disk_is_503_and_keeps_nothing_then_recovers(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with tiny_disk(data / "artifacts", "64k") as disk, running_server(data) as server:
+    with small_tmpfs(data / "artifacts", "64k") as disk, running_server(data) as server:
         client = ArtifactClient(server, "acme")
         try:
             small = png(1000)

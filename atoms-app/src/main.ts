@@ -79,7 +79,7 @@ function mount(root: HTMLElement, session: Session): void {
     const f = file.files?.[0];
     file.value = '';
     if (!f) return;
-    uploadImage(f, session.getToken).then(
+    uploadImage(f, session.streamId, session.getToken).then(
       (media) => {
         const scale = Math.min(1, IMAGE_MAX / Math.max(media.width ?? IMAGE_MAX, media.height ?? IMAGE_MAX));
         const w = Math.max(16, Math.round((media.width ?? IMAGE_MAX) * scale));

@@ -32,6 +32,18 @@ def identity_of(scope: Scope) -> Identity | None:
     return identity if isinstance(identity, Identity) else None
 
 
+def _credential(scope: Scope, verifier: Verifier) -> Grant | Identity:
+    """The request's ticket (``?ticket=`` first, then a bearer one), else its identity; 401 without."""
+    token = query_ticket(scope)
+    grant = verifier.ticket(token) if token is not None else scope.get(BEARER_GRANT_KEY)
+    if isinstance(grant, Grant):
+        return grant
+    identity = identity_of(scope)
+    if identity is None:
+        raise Unauthorized("unauthenticated", "a ticket or a bearer identity token is required")
+    return identity
+
+
 def identity_grant(identity: Identity, stream_id: str | None, needed: str, verifier: Verifier) -> Grant:
     """What a bearer identity may do on ``stream_id`` (its roles and ``grants``), or 403 ``not_granted``."""
     scopes = scopes_for(identity, stream_id, verifier.settings)
@@ -55,17 +67,14 @@ async def authorize(scope: Scope, verifier: Verifier, stream_id: str | None, nee
     and carry ``needed``; an identity context (verified bearer JWT) has the scopes its roles and
     ``grants`` give it on its own tenant's streams, and on a stream, the app's callback must agree.
     """
-    token = query_ticket(scope)
-    grant = verifier.ticket(token) if token is not None else scope.get(BEARER_GRANT_KEY)
-    if isinstance(grant, Grant):
-        if stream_id is not None and grant.stream_id != stream_id:
+    credential = _credential(scope, verifier)
+    if isinstance(credential, Grant):
+        if stream_id is not None and credential.stream_id != stream_id:
             raise Forbidden("wrong_stream", "this ticket is for another stream")
-        if needed not in grant.scopes:
+        if needed not in credential.scopes:
             raise Forbidden("missing_scope", f"this ticket lacks the {needed!r} scope")
-        return grant
-    identity = identity_of(scope)
-    if identity is None:
-        raise Unauthorized("unauthenticated", "a ticket or a bearer identity token is required")
+        return credential
+    identity = credential
     grant = identity_grant(identity, stream_id, needed, verifier)
     if stream_id is not None:
         await ask_app(verifier, identity, stream_id, [needed])
@@ -74,14 +83,7 @@ async def authorize(scope: Scope, verifier: Verifier, stream_id: str | None, nee
 
 def tenant_of(scope: Scope, verifier: Verifier) -> str:
     """The caller's tenant from its ticket or identity (401 without), before the stream is known."""
-    token = query_ticket(scope)
-    grant = verifier.ticket(token) if token is not None else scope.get(BEARER_GRANT_KEY)
-    if isinstance(grant, Grant):
-        return grant.tenant_id
-    identity = identity_of(scope)
-    if identity is None:
-        raise Unauthorized("unauthenticated", "a ticket or a bearer identity token is required")
-    return identity.tenant_id
+    return _credential(scope, verifier).tenant_id
 
 
 async def authorize_stream(scope: Scope, verifier: Verifier, needed: str) -> tuple[Grant, Partition]:

@@ -77,6 +77,8 @@ export type Title = string;
 export type Type = string;
 export type ProblemCode =
   | "artifact_mismatch"
+  | "authz_denied"
+  | "authz_unavailable"
   | "bad_request"
   | "batch_too_large"
   | "body_too_large"
@@ -88,6 +90,7 @@ export type ProblemCode =
   | "method_not_allowed"
   | "missing_scope"
   | "not_found"
+  | "not_granted"
   | "patch_failed"
   | "patch_too_large"
   | "sidecar_bad_uri"
@@ -504,6 +507,8 @@ export interface State4 {
 /** Every problem `code` with its HTTP status. */
 export const PROBLEM_STATUS = {
   "artifact_mismatch": 422,
+  "authz_denied": 403,
+  "authz_unavailable": 503,
   "bad_request": 400,
   "batch_too_large": 413,
   "body_too_large": 413,
@@ -515,6 +520,7 @@ export const PROBLEM_STATUS = {
   "method_not_allowed": 405,
   "missing_scope": 403,
   "not_found": 404,
+  "not_granted": 403,
   "patch_failed": 422,
   "patch_too_large": 413,
   "sidecar_bad_uri": 422,

@@ -84,7 +84,10 @@ def build_context(settings: Settings) -> Context:
         demo = build_demo(settings, keys)
         demo_routes = demo.routes
         lifecycles.append(demo.agents)
-    return Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit, metrics,
+    verifier = Verifier(settings, keys)
+    if verifier.authz is not None:  # its HTTP client is closed at shutdown
+        lifecycles.append(verifier.authz)
+    return Context(settings, keys, verifier, store, hub, partitions, artifacts, audit, metrics,
                    guard, sse_caps, ws_caps, presence, tuple(lifecycles), demo_routes)
 
 

@@ -11,7 +11,9 @@ from typing import Any
 import jwt
 
 from atoms_core.config.settings import Settings
+from atoms_core.identity.authz import authz_callback
 from atoms_core.identity.keys import KeyRing
+from atoms_core.identity.scopes import parse_grants
 from atoms_core.protocol.errors import AtomsError, Unauthorized
 from atoms_core.protocol.ids import TENANT_ID
 from atoms_core.protocol.principal import ALL_SCOPES, Grant, Identity, is_principal_id, is_tenant_id
@@ -63,6 +65,7 @@ class Verifier:
     def __init__(self, settings: Settings, keys: KeyRing) -> None:
         self.settings = settings
         self.keys = keys
+        self.authz = authz_callback(settings)  # the app's say, after our own checks
         self._cache: OrderedDict[str, Identity | Grant] = OrderedDict()
 
     def _cached(self, token: str) -> Identity | Grant | None:
@@ -120,7 +123,7 @@ class Verifier:
             raise Unauthorized("invalid_token", f"token rejected: {type(exc).__name__}") from None
         expires_at = _expiry(claims["exp"], self.settings.jwt_max_ttl_s, self.settings.jwt_leeway_s)
         identity = Identity(_tenant(claims.get("tenant_id")), _principal(claims["sub"]), _roles(claims.get("roles")),
-                            expires_at)
+                            expires_at, parse_grants(claims["grants"]) if "grants" in claims else None)
         self._remember(token, identity)
         return identity
 

@@ -22,6 +22,8 @@ CODES: dict[str, tuple[int, str]] = {
     "forbidden": (403, "Forbidden"),
     "wrong_stream": (403, "Ticket is for another stream"),
     "missing_scope": (403, "Ticket lacks the needed scope"),
+    "not_granted": (403, "Identity has no such scope on this stream"),
+    "authz_denied": (403, "The app's authorization callback refused"),
     "not_found": (404, "Not found"),
     "method_not_allowed": (405, "Method not allowed"),
     "version_conflict": (409, "Version conflict"),
@@ -42,6 +44,7 @@ CODES: dict[str, tuple[int, str]] = {
     "artifact_mismatch": (422, "Uploaded content does not match its registration"),
     "too_many_connections": (429, "Too many open connections"),
     "store_unavailable": (503, "Store unavailable"),
+    "authz_unavailable": (503, "Authorization callback unavailable"),
     "internal_error": (500, "Internal error"),
 }
 

@@ -5,13 +5,13 @@ Exception tree::
     AtomsError                 base; carries status, code, detail, extras
     ├── BadRequest             400 (bad_request, tenant_in_query, invalid_stream_id, ...)
     ├── Unauthorized           401 (unauthenticated, invalid_token, ticket_expired)
-    ├── Forbidden              403 (forbidden, wrong_stream, missing_scope)
+    ├── Forbidden              403 (forbidden, wrong_stream, missing_scope, not_granted, authz_denied)
     ├── NotFound               404 (not_found)
     ├── Conflict               409 (version_conflict, token_gap)
     ├── PayloadTooLarge        413 (body_too_large, batch_too_large, patch_too_large)
     ├── Unprocessable          422 (validation_failed, patch_failed, state_too_deep, state_too_large, sidecar_*)
     ├── TooManyRequests        429 (too_many_connections), sent with Retry-After
-    └── Unavailable            503 (store_unavailable), sent with Retry-After
+    └── Unavailable            503 (store_unavailable, authz_unavailable), sent with Retry-After
 """
 
 from __future__ import annotations

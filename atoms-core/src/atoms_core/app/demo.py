@@ -34,7 +34,7 @@ AGENT_RESTART_S = 1.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: The built canvas inside an installed wheel (``make dist`` copies atoms-app/dist here), then the monorepo's.
 PACKAGED_DIST = Path(__file__).resolve().parent / "demo_app"
-APP_DIST = Path(__file__).resolve().parents[3] / "atoms-app" / "dist"
+APP_DIST = Path(__file__).resolve().parents[4] / "atoms-app" / "dist"
 
 log = logging.getLogger("atoms_core.app.demo")
 

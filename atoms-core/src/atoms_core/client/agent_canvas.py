@@ -24,6 +24,8 @@ GAP = 24.0
 #: Two ops per moved shape must fit one patch (``state_patch_max_ops`` defaults to 1000).
 MAX_SHAPES = 400
 ATTEMPTS = 5
+#: The walk over the shapes (selection and cursor on each) takes at most this long, however many move.
+MAX_TOUR_S = 3.0
 
 Box = tuple[float, float, float, float]
 
@@ -88,10 +90,11 @@ async def arrange(client: AtomsClient, stream_id: str, me: AgentPresence | None 
             return 0
         moved = [k for k in layout if shapes[k][:2] != layout[k]]
         if me is not None:
+            pause = min(step, MAX_TOUR_S / len(moved))
             for key in moved:  # show where the agent works: select each shape, cursor on it
                 x, y, w, h = shapes[key]
                 await me.edit(key, x + w / 2, y + h / 2)
-                await asyncio.sleep(step)
+                await asyncio.sleep(pause)
         try:
             await client.command(stream_id, "state.patch", {"ops": ops}, base_version=read["version"])
         except CommandError as err:

@@ -20,12 +20,14 @@ Status = Literal["idle", "thinking", "writing"]
 #: What the canvas shows an agent as when it does not name itself.
 DEFAULT_NAME = "Agent"
 DEFAULT_COLOR = "#7c3aed"
+#: A longer shape id is not announced: the presence state must stay within the server's size cap.
+MAX_ID_CHARS = 128
 
 
 def agent_state(name: str, color: str, status: Status, editing: str | None = None) -> dict[str, Any]:
     """The presence state of an agent (``editing``: the shape id it is changing, if any)."""
     state: dict[str, Any] = {"kind": "agent", "name": name, "color": color, "status": status}
-    if editing is not None:
+    if editing is not None and len(editing) <= MAX_ID_CHARS:
         state["selected"] = editing
         state["selection"] = [editing]
     return state

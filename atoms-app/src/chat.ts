@@ -2,8 +2,10 @@
  * The chat panel: renders `/chat` from the state (the agent's reply grows token by token as
  * `token_patch` events arrive; a reply that stopped short is marked, see replies.ts), keeps the
  * newest message in view unless the person scrolled up, and posts a message with `chat.post`.
+ * While a reply streams it shows Stop, which asks the agent to stop through the timeline: a
+ * `state.patch` adding `/chat/<i>/stop_requested` = true (guarded by a `test` of the message id).
  */
-import { type CanvasTransport, type JsonValue, uuid } from '@atoms-realtime/ui';
+import { type CanvasTransport, type JsonValue, type PatchOperation, uuid } from '@atoms-realtime/ui';
 import { h } from './dom.js';
 import { ReplyWatch } from './replies.js';
 import { displayName } from './session.js';
@@ -14,6 +16,7 @@ interface Message {
   author: string;
   text: string;
   interrupted: boolean;
+  stopRequested: boolean;
 }
 
 function messagesOf(state: JsonValue): Message[] {
@@ -22,7 +25,7 @@ function messagesOf(state: JsonValue): Message[] {
   return chat.flatMap((m, i): Message[] => {
     if (typeof m !== 'object' || m === null || Array.isArray(m)) return [];
     const str = (v: JsonValue | undefined, d: string): string => (typeof v === 'string' ? v : d);
-    return [{ id: str(m.message_id, `#${i}`), role: str(m.role, 'user'), author: str(m.author, ''), text: str(m.text, ''), interrupted: m.interrupted === true }];
+    return [{ id: str(m.message_id, `#${i}`), role: str(m.role, 'user'), author: str(m.author, ''), text: str(m.text, ''), interrupted: m.interrupted === true, stopRequested: m.stop_requested === true }];
   });
 }
 
@@ -76,6 +79,7 @@ export class ChatView {
       if (!li) {
         const who = m.role === 'user' ? displayName(m.author) : m.role === 'assistant' ? 'agent' : m.role;
         li = h('li', { 'data-id': m.id, 'data-role': m.role }, h('span', { class: 'author' }, who), h('span', { class: 'text' }));
+        if (m.role === 'assistant') li.append(this.stopButton(m.id));
         this.items.set(m.id, li);
       }
       const text = li.querySelector('.text');
@@ -83,6 +87,7 @@ export class ChatView {
       const interrupted = m.interrupted || this.replies.isStalled(i);
       li.classList.toggle('streaming', this.replies.isStreaming(i) && !interrupted);
       li.classList.toggle('interrupted', interrupted);
+      li.classList.toggle('stop-requested', m.stopRequested);
       li.title = interrupted ? 'This reply stopped before it was finished.' : '';
       if (this.log.children[i] !== li) this.log.insertBefore(li, this.log.children[i] ?? null);
     });
@@ -93,6 +98,25 @@ export class ChatView {
       }
     }
     this.follow();
+  }
+
+  private stopButton(id: string): HTMLButtonElement {
+    const button = h('button', { type: 'button', class: 'stop', 'data-testid': 'chat-stop', title: 'Ask the agent to stop this reply' }, 'Stop');
+    button.addEventListener('click', () => void this.stop(id));
+    return button;
+  }
+
+  private async stop(id: string): Promise<void> {
+    const i = messagesOf(this.transport.getState()).findIndex((m) => m.id === id);
+    if (i < 0) return;
+    // A message without its own id (shown as `#<i>`) cannot be guarded by a test of it.
+    const guard: PatchOperation[] = id.startsWith('#') ? [] : [{ op: 'test', path: `/chat/${i}/message_id`, value: id }];
+    const ops: PatchOperation[] = [...guard, { op: 'add', path: `/chat/${i}/stop_requested`, value: true }];
+    try {
+      await this.transport.command('state.patch', { ops });
+    } catch (err) {
+      this.notify(`could not stop the reply: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private follow(): void {

@@ -1,5 +1,6 @@
 /**
- * Presence: the people on this canvas (list with names and colours) and their live cursors,
+ * Presence: the people on this canvas (list with names and colours; agents, `kind: "agent"` in their
+ * presence, with an "agent" badge and their status: idle, thinking, writing) and their live cursors,
  * drawn over the board from the transport's peers map (WebSocket, ephemeral). A cursor is sent in
  * board coordinates and drawn through this page's own pan and zoom.
  */
@@ -20,6 +21,27 @@ function nameOf(peer: PeerInfo): string {
 function colorOfPeer(peer: PeerInfo): string {
   const c = peer.state.color;
   return typeof c === 'string' && /^#[0-9a-fA-F]{6}$/.test(c) ? c : colorOf(nameOf(peer));
+}
+
+const STATUSES = new Set(['idle', 'thinking', 'writing']);
+
+/** An agent says so in its presence (`kind: "agent"`, `status`); it is self-declared, like a name. */
+function agentStatus(peer: PeerInfo): string | null {
+  if (peer.state.kind !== 'agent') return null;
+  const s = peer.state.status;
+  return typeof s === 'string' && STATUSES.has(s) ? s : 'idle';
+}
+
+/** A row of People: dot and name, and for an agent its badge and what it is doing. */
+function personRow(peer: PeerInfo): HTMLElement {
+  const row = h('li', { 'data-peer': peer.peerId, title: peer.principalId }, dot(colorOfPeer(peer)), nameOf(peer));
+  const status = agentStatus(peer);
+  if (status !== null) {
+    row.dataset.kind = 'agent';
+    row.dataset.status = status;
+    row.append(h('span', { class: 'agent-badge', 'data-testid': 'agent-badge' }, 'agent'), h('span', { class: 'agent-status muted' }, status));
+  }
+  return row;
 }
 
 function dot(color: string): HTMLElement {
@@ -68,9 +90,10 @@ export class PeersView {
   private renderList(): void {
     const self = h('li', { class: 'me', 'data-peer': 'self' }, dot(this.me.color), `${this.me.name} (you)`);
     if (this.wsStatus !== 'open') self.append(h('span', { class: 'muted' }, ` · ${this.wsStatus}`));
+    // People first, then agents, each by name.
     const others = [...this.peers.values()]
-      .sort((a, b) => nameOf(a).localeCompare(nameOf(b)))
-      .map((p) => h('li', { 'data-peer': p.peerId }, dot(colorOfPeer(p)), nameOf(p)));
+      .sort((a, b) => Number(agentStatus(a) !== null) - Number(agentStatus(b) !== null) || nameOf(a).localeCompare(nameOf(b)))
+      .map(personRow);
     this.list.replaceChildren(self, ...others);
   }
 

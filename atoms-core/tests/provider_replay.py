@@ -4,7 +4,7 @@
 ``<root>/<openai_chat|openai_responses|anthropic>/<model>.sse`` (the request's ``model`` names the
 recording), byte for byte as ``text/event-stream`` over chunked HTTP/1.1, one SSE event per chunk,
 ``delay`` seconds apart. A recording named ``drop`` (or ``*_drop``) ends by aborting the TCP
-connection with no terminating chunk: a dropped stream. Every request body is kept in ``requests``.
+connection with no terminating chunk: a dropped stream. Every request is kept in ``requests``.
 It runs on its own thread and event loop, so agents in other processes can use it too.
 """
 
@@ -14,6 +14,7 @@ import asyncio
 import json
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,18 @@ MODEL = re.compile(r"[a-z0-9_-]{1,64}")
 STREAMS = Path(__file__).resolve().parent / "client" / "provider_streams"
 
 
+@dataclass(frozen=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
 class ReplayServer:
     def __init__(self, root: Path = STREAMS, delay: float = 0.0) -> None:
         self.root = root
         self.delay = delay
-        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.requests: list[Request] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="provider replay")
@@ -58,9 +66,11 @@ class ReplayServer:
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             method, path, _ = head.split("\r\n", 1)[0].split(" ", 2)
-            length = int(re.search(r"(?im)^content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+            headers = dict(line.split(": ", 1) for line in head.strip().split("\r\n")[1:])
+            headers = {name.lower(): value for name, value in headers.items()}
+            length = int(headers.get("content-length", "0"))
             body = json.loads(await reader.readexactly(length)) if length else {}
-            self.requests.append((path, body))
+            self.requests.append(Request(path, headers, body))
             kind = ROUTES.get(path.split("?", 1)[0])
             model = str(body.get("model", ""))
             recording = self.root / str(kind) / f"{model}.sse"

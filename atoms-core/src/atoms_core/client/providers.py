@@ -10,7 +10,8 @@ attribute, so nothing here imports an SDK.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 from atoms_core.client.reply import Finish, ReplyEvent, TextDelta, ToolCall
@@ -20,6 +21,23 @@ class ProviderError(Exception):
     """The provider reported an error inside the stream (an ``error`` or ``response.failed`` event)."""
 
 
+def _closing(read: Callable[[Any], AsyncIterator[ReplyEvent]]) -> Callable[[Any], AsyncIterator[ReplyEvent]]:
+    """Close the SDK stream (its HTTP response) however the adapter ends: finished, failed or closed early."""
+
+    async def adapter(stream: Any) -> AsyncIterator[ReplyEvent]:
+        try:
+            async for event in read(stream):
+                yield event
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    adapter.__name__, adapter.__doc__ = read.__name__, read.__doc__
+    return adapter
+
+
 def _usage(usage: Any, input_name: str, output_name: str) -> dict[str, int]:
     if usage is None:
         return {}
@@ -27,6 +45,7 @@ def _usage(usage: Any, input_name: str, output_name: str) -> dict[str, int]:
     return {key: int(value) for key, value in counts.items() if isinstance(value, int)}
 
 
+@_closing
 async def from_openai_chat(stream: AsyncIterable[Any]) -> AsyncIterator[ReplyEvent]:
     """``chat.completions.create(..., stream=True, stream_options={"include_usage": True})``."""
     calls: dict[int, dict[str, str]] = {}
@@ -57,6 +76,7 @@ async def from_openai_chat(stream: AsyncIterable[Any]) -> AsyncIterator[ReplyEve
     yield Finish(reason, usage)
 
 
+@_closing
 async def from_openai_responses(stream: AsyncIterable[Any]) -> AsyncIterator[ReplyEvent]:
     """``responses.create(..., stream=True)``: typed events ``response.output_text.delta``, …"""
     async for event in stream:
@@ -79,6 +99,7 @@ async def from_openai_responses(stream: AsyncIterable[Any]) -> AsyncIterator[Rep
             raise ProviderError(f"{getattr(event, 'code', None) or 'error'}: {getattr(event, 'message', '')}")
 
 
+@_closing
 async def from_anthropic(stream: AsyncIterable[Any]) -> AsyncIterator[ReplyEvent]:
     """``messages.create(..., stream=True)``: ``message_start``, ``content_block_*``, ``message_delta``, …"""
     blocks: dict[int, dict[str, str]] = {}

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atoms_core.client import commands
 from atoms_core.client.errors import ProblemError
 from atoms_core.client.session import Session
 from atoms_core.client.tokens import TokenStreamer
+
+if TYPE_CHECKING:
+    from atoms_core.client.api import AtomsClient
 
 #: An index no stream reaches: a probe chunk there is refused with the next index (409 token_gap).
 PROBE_INDEX = 2**53
@@ -109,6 +113,17 @@ class ChatReply:
         if interval is not None:
             options["interval"] = interval
         self.streamer = TokenStreamer(session, stream_id, f"{self.pointer}/text", **options)
+
+    @classmethod
+    async def post(cls, client: AtomsClient, stream_id: str, message_id: str | None = None,
+                   **options: Any) -> ChatReply:
+        """Post an empty assistant message (``chat.post``) and return the writer of its text."""
+        message_id = message_id or f"reply-{uuid.uuid4().hex}"
+        await client.command(stream_id, "chat.post", {"message_id": message_id, "role": "assistant", "text": ""},
+                             command_id=f"{message_id}.post")
+        chat = (await client.state(stream_id))["state"].get("chat", [])
+        at = next(i for i in range(len(chat) - 1, -1, -1) if chat[i].get("message_id") == message_id)
+        return cls(client.session, stream_id, message_id, at, **options)
 
     async def write(self, events: AsyncIterator[ReplyEvent]) -> ReplyOutcome:
         """Stream ``events`` into the message and end it; ``self.stop.set()`` ends it early."""

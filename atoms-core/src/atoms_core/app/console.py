@@ -181,7 +181,7 @@ def agent(args: argparse.Namespace) -> int:
         print(f"atoms agent: {line}", file=sys.stderr, flush=True)
 
     async def serve(client: AtomsClient) -> int:
-        await ChatAgent(client, args.stream, args.delay, log, model).run()
+        await ChatAgent(client, args.stream, args.delay, log, model, args.principal).run()
         return 0
 
     return run(args, serve)

@@ -38,9 +38,10 @@ def position(chat: Any, message_id: str) -> int | None:
     return None
 
 
-def reply_id(user_message_id: str) -> str:
-    """The id of the reply to a user message: the same on every restart, short enough for chunk ids."""
-    return "re-" + hashlib.sha256(user_message_id.encode()).hexdigest()[:40]
+def reply_id(user_message_id: str, agent: str = "agent") -> str:
+    """The id of ``agent``'s reply to a user message: the same on every restart (so a restarted agent
+    finds it), another for another agent, and short enough for chunk ids."""
+    return "re-" + hashlib.sha256(f"{agent}\n{user_message_id}".encode()).hexdigest()[:40]
 
 
 def finished(message: dict[str, Any]) -> bool:
@@ -61,8 +62,10 @@ def history(chat: list[Any], upto: int) -> list[Turn]:
 
 class ChatAgent:
     def __init__(self, client: AtomsClient, stream_id: str, delay: float = 0.02,
-                 log: Callable[[str], None] = print, model: Model | None = None) -> None:
+                 log: Callable[[str], None] = print, model: Model | None = None, name: str = "agent") -> None:
         self.client = client
+        #: Whose replies these are (``atoms agent`` passes its principal): part of every reply id.
+        self.name = name
         self.stream_id = stream_id
         self.model = model or DemoModel(delay)
         self.log = log
@@ -105,7 +108,7 @@ class ChatAgent:
         out = []
         for message in messages:
             if isinstance(message, dict) and message.get("role") == "user":
-                reply = replies.get(reply_id(str(message.get("message_id"))))
+                reply = replies.get(reply_id(str(message.get("message_id")), self.name))
                 if reply is not None and not finished(reply):
                     out.append(message)
         return out
@@ -127,7 +130,7 @@ class ChatAgent:
 
     async def answer(self, sub: Subscription, message: dict[str, Any]) -> None:
         """Post an empty assistant message (or find the unfinished one), then write the reply into it."""
-        message_id = reply_id(str(message.get("message_id")))
+        message_id = reply_id(str(message.get("message_id")), self.name)
         chat = sub.view.doc.get("chat")
         index = position(chat, message_id)
         skip = start = 0

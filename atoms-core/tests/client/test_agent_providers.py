@@ -94,22 +94,27 @@ def chunks(follower: Follower, at: int) -> list[dict[str, Any]]:
     return [e.data for e in follower.events if e.type.value == "token_patch" and e.data["target"] == f"/chat/{at}/text"]
 
 
+async def one_answer(server: AtomsServer, stream: str, agent: Agent) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A person asks once; the agent's ended reply and its chunks, as a viewer rebuilt them."""
+    async with AtomsClient(server.url, lambda: server.token(principal="ann")) as client:
+        follower = Follower(client.subscribe(stream))
+        await until(lambda: follower.sub.view.has_state)
+        at = await ask(client, stream, follower)
+        await wait_end(follower, at, agent)
+        await follower.stop()
+        return chat(follower)[at], chunks(follower, at)
+
+
 @pytest.mark.parametrize("api", ["chat", "responses"])
 async def test_the_openai_provider_answers_with_the_key_of_the_sdks_own_variable(
         shared_server: AtomsServer, replay: ReplayServer, api: str) -> None:
     stream = f"canvas:a-{uuid.uuid4().hex[:10]}"
     agent = Agent(shared_server, stream, "--provider", "openai", "--model", "text", "--openai-api", api,
                   env=openai_env(replay))
-    async with AtomsClient(shared_server.url, lambda: shared_server.token(principal="ann")) as client:
-        follower = Follower(client.subscribe(stream))
-        await until(lambda: follower.sub.view.has_state)
-        at = await ask(client, stream, follower)
-        await wait_end(follower, at, agent)
-        message = chat(follower)[at]
-        assert (message["role"], message["author"], message["text"]) == ("assistant", "agent", TEXT)
-        assert message["finish_reason"] == ("stop" if api == "chat" else "completed")
-        assert chunks(follower, at)[-1]["final"]
-        await follower.stop()
+    message, written = await one_answer(shared_server, stream, agent)
+    assert (message["role"], message["author"], message["text"]) == ("assistant", "agent", TEXT)
+    assert message["finish_reason"] == ("stop" if api == "chat" else "completed")
+    assert written[-1]["final"] and "".join(c["delta"] for c in written) == TEXT
     log = agent.stop()
     assert "Traceback" not in log
     (request,) = replay.requests
@@ -128,15 +133,9 @@ async def test_the_anthropic_provider_takes_its_key_from_a_secret_reference_in_c
     stream = f"canvas:a-{uuid.uuid4().hex[:10]}"
     agent = Agent(shared_server, stream, "--config", str(config),
                   env={"CLAUDE_KEY": "sk-ant-from-vault", "ANTHROPIC_API_KEY": "not-this-one"})
-    async with AtomsClient(shared_server.url, lambda: shared_server.token(principal="ann")) as client:
-        follower = Follower(client.subscribe(stream))
-        await until(lambda: follower.sub.view.has_state)
-        at = await ask(client, stream, follower)
-        await wait_end(follower, at, agent)
-        message = chat(follower)[at]
-        assert message["text"] == "Let me check." and message["finish_reason"] == "tool_use"
-        assert [call["name"] for call in message["tool_calls"]] == ["get_weather", "get_weather"]
-        await follower.stop()
+    message, _ = await one_answer(shared_server, stream, agent)
+    assert message["text"] == "Let me check." and message["finish_reason"] == "tool_use"
+    assert [call["name"] for call in message["tool_calls"]] == ["get_weather", "get_weather"]
     agent.stop()
     (request,) = replay.requests
     # SDK versions send the key as x-api-key or as a bearer token.

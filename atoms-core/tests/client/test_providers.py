@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ TOOL_CALLS = {
                   {"id": "toolu_01B7ZkP3c5R4", "name": "get_weather", "arguments": '{"city":"Tokyo"}'}],
 }
 VIEWERS = 3
-Open = Callable[[str], Awaitable[AsyncIterator[ReplyEvent]]]
+Open = Callable[[str], AsyncIterator[ReplyEvent]]
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +45,22 @@ def replay() -> Iterator[ReplayServer]:
 
 
 def provider(replay: ReplayServer, kind: str) -> Open:
-    """``kind``'s SDK call with ``stream=True`` for the recording ``model``, as the adapter's input."""
+    """``kind``'s SDK call with ``stream=True`` for the recording ``model`` (not awaited: the adapter
+    does), as the adapter's input."""
     history = [{"role": "user", "content": "What colour is the sky?"}]
     oai = openai.AsyncOpenAI(api_key="sk-test", base_url=f"{replay.url}/v1", max_retries=0)
     claude = anthropic.AsyncAnthropic(api_key="sk-ant-test", base_url=replay.url, max_retries=0)
 
-    async def chat(model: str) -> AsyncIterator[ReplyEvent]:
-        return from_openai_chat(await oai.chat.completions.create(
+    def chat(model: str) -> AsyncIterator[ReplyEvent]:
+        return from_openai_chat(oai.chat.completions.create(
             model=model, messages=history, stream=True, stream_options={"include_usage": True}))  # type: ignore[arg-type]
 
-    async def responses(model: str) -> AsyncIterator[ReplyEvent]:
-        return from_openai_responses(await oai.responses.create(model=model, input=history, stream=True))  # type: ignore[arg-type]
+    def responses(model: str) -> AsyncIterator[ReplyEvent]:
+        return from_openai_responses(oai.responses.create(model=model, input=history, stream=True))  # type: ignore[arg-type]
 
-    async def messages(model: str) -> AsyncIterator[ReplyEvent]:
-        return from_anthropic(await claude.messages.create(model=model, max_tokens=256, messages=history,  # type: ignore[arg-type]
-                                                           stream=True))
+    def messages(model: str) -> AsyncIterator[ReplyEvent]:
+        return from_anthropic(claude.messages.create(model=model, max_tokens=256, messages=history,  # type: ignore[arg-type]
+                                                     stream=True))
 
     return {"openai_chat": chat, "openai_responses": responses, "anthropic": messages}[kind]
 
@@ -72,7 +73,7 @@ async def write_reply(server: AtomsServer, open_stream: Open, model: str) -> tup
         await until(lambda: all(v.sub.view.has_state for v in viewers), what="viewers")
         message_id = "reply-1"
         await client.command(stream, "chat.post", {"message_id": message_id, "role": "assistant", "text": ""})
-        outcome = await ChatReply(client.session, stream, message_id, 0).write(await open_stream(model))
+        outcome = await ChatReply(client.session, stream, message_id, 0).write(open_stream(model))
 
         def ended(v: Follower) -> bool:
             chunks = [e for e in v.events if e.type.value == "token_patch"]
@@ -167,3 +168,13 @@ async def test_a_stream_that_ends_without_the_providers_finish_is_interrupted_no
     message = rebuilt(viewers[0])
     assert message["text"] == "Hello! The sky"
     assert message["interrupted"] is True and message["finish_reason"] == "incomplete"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_refused_request_ends_the_empty_message_as_interrupted(shared_server: AtomsServer,
+                                                                       replay: ReplayServer, kind: str) -> None:
+    """The provider answers 404 before any event: the message is not left waiting for ever."""
+    viewers, _ = await write_reply(shared_server, provider(replay, kind), "missing")
+    message = rebuilt(viewers[0])
+    assert message["text"] == "" and message["interrupted"] is True and message["finish_reason"] == "error"
+    assert "no recording" in message["error"]["message"]

@@ -87,14 +87,12 @@ class OpenAIModel:
 
     async def complete(self, history: list[Turn]) -> AsyncIterator[ReplyEvent]:
         if self.api == "responses":
-            stream = await self.client.responses.create(model=self.model, input=history, stream=True,
-                                                        max_output_tokens=self.max_tokens)
-            events = from_openai_responses(stream)
+            events = from_openai_responses(self.client.responses.create(
+                model=self.model, input=history, stream=True, max_output_tokens=self.max_tokens))
         else:
-            stream = await self.client.chat.completions.create(
+            events = from_openai_chat(self.client.chat.completions.create(
                 model=self.model, messages=history, stream=True, max_tokens=self.max_tokens,
-                stream_options={"include_usage": True})
-            events = from_openai_chat(stream)
+                stream_options={"include_usage": True}))
         async for event in events:
             yield event
 
@@ -111,9 +109,8 @@ class AnthropicModel:
         self.client = _sdk("anthropic").AsyncAnthropic(api_key=self.api_key, base_url=self.base_url)
 
     async def complete(self, history: list[Turn]) -> AsyncIterator[ReplyEvent]:
-        stream = await self.client.messages.create(model=self.model, max_tokens=self.max_tokens,
-                                                   messages=history, stream=True)
-        async for event in from_anthropic(stream):
+        async for event in from_anthropic(self.client.messages.create(
+                model=self.model, max_tokens=self.max_tokens, messages=history, stream=True)):
             yield event
 
 

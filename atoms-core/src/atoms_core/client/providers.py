@@ -1,6 +1,7 @@
 """Provider adapters: a streaming response of an official SDK as ``ReplyEvent``\\ s for ``ChatReply``.
 
-``from_openai_chat`` reads an OpenAI Chat Completions stream (``stream=True``; also any
+Each takes the SDK's ``create(..., stream=True)`` call, awaited or not (not: a refused request then ends
+the message as interrupted too). ``from_openai_chat`` reads an OpenAI Chat Completions stream (``stream=True``; also any
 OpenAI-compatible server reached through ``OPENAI_BASE_URL``: vLLM, Ollama, LiteLLM), ``from_openai_responses``
 an OpenAI Responses stream, ``from_anthropic`` an Anthropic Messages stream. Each yields the text as it
 comes, each tool call once complete (arguments exactly as streamed), and ``Finish`` only when the
@@ -11,6 +12,7 @@ attribute, so nothing here imports an SDK.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
@@ -22,14 +24,17 @@ class ProviderError(Exception):
 
 
 def _closing(read: Callable[[Any], AsyncIterator[ReplyEvent]]) -> Callable[[Any], AsyncIterator[ReplyEvent]]:
-    """Close the SDK stream (its HTTP response) however the adapter ends: finished, failed or closed early."""
+    """Accept the stream or the SDK call not yet awaited (so a refused request is an error of the
+    iteration, which ``ChatReply`` records), and close the stream however the adapter ends."""
 
     async def adapter(stream: Any) -> AsyncIterator[ReplyEvent]:
+        opened = None
         try:
-            async for event in read(stream):
+            opened = await stream if inspect.isawaitable(stream) else stream
+            async for event in read(opened):
                 yield event
         finally:
-            close = getattr(stream, "close", None)
+            close = getattr(opened, "close", None)
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()

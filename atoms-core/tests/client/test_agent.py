@@ -57,8 +57,11 @@ async def test_atoms_agent_streams_a_reply_to_a_new_user_message_and_nothing_els
         messages = chat()
         assert [(m["role"], m["author"]) for m in messages] == [("user", "alice"), ("user", "ann"),
                                                                 ("assistant", "agent")]
-        opened = [e for e in follower.events if e.type.value == "state_patch"][-1]
+        opened, ended = [e for e in follower.events if e.type.value == "state_patch"][-2:]
         assert opened.data["ops"][0]["path"] == "/chat/2" and opened.data["ops"][0]["value"]["text"] == ""
+        assert messages[2]["finish_reason"] == "stop" and "interrupted" not in messages[2]
+        assert ended.seq < [e for e in follower.events if e.type.value == "token_patch"][-1].seq, \
+            "the finish fields land before the final chunk, so a viewer never sees a final reply without them"
         chunks = [e.data for e in follower.events if e.type.value == "token_patch"]
         assert len(chunks) > 1, "the reply must be streamed, not posted in one piece"
         assert {c["target"] for c in chunks} == {"/chat/2/text"}

@@ -16,21 +16,31 @@ from atoms_core.client import errors
 
 EXPORTED = [
     "AtomsClient",
+    "ChatReply",
     "ClientError",
     "CommandError",
     "Control",
     "DivergedError",
+    "Finish",
     "GapError",
     "GetToken",
     "Item",
     "Presence",
     "ProblemError",
     "ProtocolError",
+    "ProviderError",
+    "ReplyEvent",
+    "ReplyOutcome",
     "StateView",
     "Subscription",
     "SyncClient",
+    "TextDelta",
     "TokenStreamer",
+    "ToolCall",
     "envelope",
+    "from_anthropic",
+    "from_openai_chat",
+    "from_openai_responses",
 ]
 
 

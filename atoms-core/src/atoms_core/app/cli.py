@@ -191,10 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("payload", help='JSON payload, e.g. \'{"role": "user", "text": "hi"}\'')
     post.set_defaults(func=cmd_post)
 
-    agent = sub.add_parser("agent", help="the demo agent: stream a reply to each new user chat message")
+    agent = sub.add_parser("agent", help="stream a model's reply to each new user chat message (demo: no model)")
     _client_common(agent, "agent")
     agent.add_argument("--stream", type=stream_id, required=True, help="stream id, e.g. canvas:demo")
-    agent.add_argument("--delay", type=seconds, default=0.03, help="seconds between reply tokens")
+    agent.add_argument("--delay", type=seconds, default=0.03, help="demo: seconds between reply tokens")
+    agent.add_argument("--provider", choices=["demo", "openai", "anthropic"], default=None,
+                       help="who answers (default: agent_provider, demo)")
+    agent.add_argument("--model", default=None, help="model name (default: agent_model)")
+    agent.add_argument("--openai-api", dest="openai_api", choices=["chat", "responses"], default=None,
+                       help="openai: Chat Completions (any OpenAI-compatible server) or Responses")
     agent.set_defaults(func=cmd_agent)
     return parser
 

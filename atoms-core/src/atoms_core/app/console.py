@@ -16,8 +16,9 @@ from typing import Any, TextIO
 
 from atoms_core.client.api import AtomsClient
 from atoms_core.client.errors import ClientError, ProblemError
+from atoms_core.client.models import Model
 from atoms_core.client.subscribe import Control
-from atoms_core.config.settings import load_settings
+from atoms_core.config.settings import ConfigError, load_settings
 from atoms_core.protocol.wire import EventEnvelope
 
 SUMMARY_WIDTH = 100
@@ -155,14 +156,32 @@ def post(args: argparse.Namespace) -> int:
 # --- atoms agent -----------------------------------------------------------------------------
 
 
+def agent_model(args: argparse.Namespace) -> Model:
+    """The model of ``--provider`` (else ``agent_provider``), its key resolved from config or left to the SDK."""
+    from atoms_core.client.models import make_model
+    from atoms_core.config.vault import loader_for
+
+    settings = load_settings(args.config, {"data_dir": args.data_dir, "agent_provider": args.provider,
+                                           "agent_model": args.model, "agent_openai_api": args.openai_api})
+    key = loader_for(settings).resolve(settings.agent_api_key).reveal() if settings.agent_api_key else None
+    try:
+        return make_model(settings.agent_provider, settings.agent_model, api_key=key,
+                          base_url=settings.agent_base_url or None, openai_api=settings.agent_openai_api,
+                          max_tokens=settings.agent_max_output, delay=args.delay)
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def agent(args: argparse.Namespace) -> int:
     from atoms_core.client.agent import ChatAgent
+
+    model = agent_model(args)
 
     def log(line: str) -> None:
         print(f"atoms agent: {line}", file=sys.stderr, flush=True)
 
     async def serve(client: AtomsClient) -> int:
-        await ChatAgent(client, args.stream, args.delay, log).run()
+        await ChatAgent(client, args.stream, args.delay, log, model, args.principal).run()
         return 0
 
     return run(args, serve)

@@ -84,7 +84,8 @@ class DemoAgents:
 
     async def _run(self, stream_id: str, base_url: str) -> None:
         async with AtomsClient(base_url, self._token) as client:
-            agent = ChatAgent(client, stream_id, log=lambda line: log.info("agent %s: %s", stream_id, line))
+            agent = ChatAgent(client, stream_id, log=lambda line: log.info("agent %s: %s", stream_id, line),
+                              name=AGENT_PRINCIPAL)
             while True:
                 try:
                     await agent.run()

@@ -1,5 +1,6 @@
 """The Python client of atoms-core: follow a stream over SSE with a materialised state, send
-commands with idempotent retries, stream tokens in batches, and share presence over WebSocket.
+commands with idempotent retries, stream tokens in batches, write a model's streamed answer into a
+chat message (OpenAI and Anthropic adapters), and share presence over WebSocket.
 
 Only the names in ``__all__`` are the public API (pinned by tests/client/test_exported_members.py);
 the SSE parser, the backoff and the HTTP session are internals and may change.
@@ -9,6 +10,8 @@ from atoms_core.client.api import AtomsClient
 from atoms_core.client.commands import envelope
 from atoms_core.client.errors import ClientError, CommandError, DivergedError, GapError, ProblemError, ProtocolError
 from atoms_core.client.presence import Presence
+from atoms_core.client.providers import ProviderError, from_anthropic, from_openai_chat, from_openai_responses
+from atoms_core.client.reply import ChatReply, Finish, ReplyEvent, ReplyOutcome, TextDelta, ToolCall
 from atoms_core.client.session import GetToken
 from atoms_core.client.subscribe import Control, Item, Subscription
 from atoms_core.client.sync import SyncClient
@@ -17,19 +20,29 @@ from atoms_core.client.view import StateView
 
 __all__ = [
     "AtomsClient",
+    "ChatReply",
     "ClientError",
     "CommandError",
     "Control",
     "DivergedError",
+    "Finish",
     "GapError",
     "GetToken",
     "Item",
     "Presence",
     "ProblemError",
     "ProtocolError",
+    "ProviderError",
+    "ReplyEvent",
+    "ReplyOutcome",
     "StateView",
     "Subscription",
     "SyncClient",
+    "TextDelta",
     "TokenStreamer",
+    "ToolCall",
     "envelope",
+    "from_anthropic",
+    "from_openai_chat",
+    "from_openai_responses",
 ]

@@ -1,52 +1,36 @@
-"""The demo agent: answers each new user chat message with a streamed reply (no model).
+"""``ChatAgent``: answers each new user chat message with a model's streamed reply (``demo`` by default).
 
 It follows the stream, and for every ``chat`` message with role ``user`` that appears after the
-head it first saw, posts an empty ``assistant`` message and streams a deterministic reply into its
-``text`` with a ``TokenStreamer``. Its own (``assistant``) messages and older ones are never answered.
-It is a presence peer (``kind: agent``, status idle / thinking / writing, see ``agent_presence``),
-stops a reply someone asked to stop (``agent_stop``), and arranges the shapes when asked
-(``agent_canvas``).
+head it first saw, posts an empty ``assistant`` message and writes the model's answer into it with a
+``ChatReply``. Its own (``assistant``) messages and older ones are never answered. It is a presence
+peer (``kind: agent``, status idle / thinking / writing, see ``agent_presence``) and arranges the
+shapes when asked (``agent_canvas``).
+
+The reply's message id is derived from the user message's id, and its chunk ids from that, so an agent
+killed mid-answer and started again finds the unfinished reply (no ``finish_reason``, no
+``interrupted``), asks the model again for the same answer and continues after the text already written.
+A person stops a reply by setting ``stop_requested: true`` on it (``add /chat/<i>/stop_requested``);
+the agent sees that on its subscription and ends the message as interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
-import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from atoms_core.client import AtomsClient, ClientError, Control, Subscription
 from atoms_core.client.agent_canvas import arrange, wants_arrange
 from atoms_core.client.agent_presence import AgentPresence
-from atoms_core.client.agent_stop import end_interrupted, stop_requested
+from atoms_core.client.models import DemoModel, Model, Turn, reply_text, reply_tokens
+from atoms_core.client.reply import ChatReply, next_index
+from atoms_core.protocol.wire import EventEnvelope
 
-OPENERS = ["Good question.", "Let me think about that.", "Here is one way to see it.", "Noted."]
-ADJECTIVES = ["quiet", "bold", "light", "layered", "open", "steady", "bright", "loose"]
-NOUNS = ["canvas", "shape", "layer", "sketch", "colour", "grid", "arrow", "frame", "outline", "corner",
-         "rhythm", "space", "line", "detail"]
-VERBS = ["moves", "anchors", "frames", "softens", "sharpens", "connects", "echoes", "opens"]
-#: Asked for something long ("a long story"), the demo reply runs to this many sentences.
-LONG = re.compile(r"\blong\b", re.IGNORECASE)
-LONG_SENTENCES = 40
+__all__ = ["HISTORY_TURNS", "ChatAgent", "position", "reply_id", "reply_text", "reply_tokens"]
 
-
-def reply_text(message: str) -> str:
-    """The reply to ``message``: the same text for the same message, every time."""
-    rng = random.Random(hashlib.sha256(message.encode()).digest())
-    quoted = " ".join(message.split())[:60]
-    sentences = [rng.choice(OPENERS), f'You wrote "{quoted}".']
-    for _ in range(LONG_SENTENCES if LONG.search(message) else rng.randint(2, 4)):
-        sentences.append(f"The {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} {rng.choice(VERBS)} "
-                         f"the {rng.choice(NOUNS)} near the {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}.")
-    return " ".join(sentences)
-
-
-def reply_tokens(message: str) -> list[str]:
-    """The reply cut into word tokens (each keeps its trailing space), as a model would emit them."""
-    return re.findall(r"\S+\s*", reply_text(message))
+#: Chat messages (user and assistant) a model sees before the one it answers.
+HISTORY_TURNS = 20
 
 
 def position(chat: Any, message_id: str) -> int | None:
@@ -58,13 +42,40 @@ def position(chat: Any, message_id: str) -> int | None:
     return None
 
 
+def reply_id(user_message_id: str, agent: str = "agent") -> str:
+    """The id of ``agent``'s reply to a user message: the same on every restart (so a restarted agent
+    finds it), another for another agent, and short enough for chunk ids."""
+    return "re-" + hashlib.sha256(f"{agent}\n{user_message_id}".encode()).hexdigest()[:40]
+
+
+def finished(message: dict[str, Any]) -> bool:
+    return "finish_reason" in message or message.get("interrupted") is True
+
+
+def history(chat: list[Any], upto: int) -> list[Turn]:
+    """The conversation up to and including ``chat[upto]``, as a model's input."""
+    turns: list[Turn] = []
+    for message in chat[: upto + 1]:
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            continue
+        text = message.get("text")
+        if isinstance(text, str) and text:
+            turns.append({"role": str(message["role"]), "content": text})
+    return turns[-HISTORY_TURNS:]
+
+
 class ChatAgent:
     def __init__(self, client: AtomsClient, stream_id: str, delay: float = 0.02,
-                 log: Callable[[str], None] = print, think: float = 0.2, step: float = 0.1) -> None:
+                 log: Callable[[str], None] = print, model: Model | None = None, name: str = "agent",
+                 think: float = 0.2, step: float = 0.1) -> None:
         self.client = client
+        #: Whose replies these are (``atoms agent`` passes its principal): part of every reply id.
+        self.name = name
         self.stream_id = stream_id
-        self.delay = delay
+        self.model = model or DemoModel(delay)
         self.log = log
+        #: The replies being written, by message id.
+        self.active: dict[str, ChatReply] = {}
         #: Seconds spent ``thinking`` before a reply, and per shape moved when arranging.
         self.think = think
         self.step = step
@@ -88,24 +99,47 @@ class ChatAgent:
             if seen is None:
                 if isinstance(item, Control) and item.kind == "state_snapshot":
                     seen = len(messages)
-                    self.log(f"following {self.stream_id} from seq {sub.view.seq} ({seen} messages before)")
+                    unfinished = self._unfinished(messages)
+                    self.log(f"following {self.stream_id} from seq {sub.view.seq} ({seen} messages before"
+                             f"{f', {len(unfinished)} unfinished replies' if unfinished else ''})")
+                    for message in unfinished:
+                        queue.put_nowait(message)
                 continue
+            if isinstance(item, EventEnvelope) and item.type.value == "state_patch":
+                self._check_stops(messages)
             for message in messages[seen:]:
                 if isinstance(message, dict) and message.get("role") == "user":
                     queue.put_nowait(message)
             seen = len(messages)
 
+    def _unfinished(self, messages: list[Any]) -> list[dict[str, Any]]:
+        """User messages whose reply was begun (by an agent before this one) and not ended."""
+        replies = {m.get("message_id"): m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"}
+        out = []
+        for message in messages:
+            if isinstance(message, dict) and message.get("role") == "user":
+                reply = replies.get(reply_id(str(message.get("message_id")), self.name))
+                if reply is not None and not finished(reply):
+                    out.append(message)
+        return out
+
+    def _check_stops(self, messages: list[Any]) -> None:
+        for message_id, reply in self.active.items():
+            at = position(messages, message_id)
+            if at is not None and messages[at].get("stop_requested") is True and not reply.stop.is_set():
+                self.log(f"stop requested for /chat/{at}")
+                reply.stop.set()
+
     async def _answer_all(self, sub: Subscription, queue: asyncio.Queue[dict[str, Any]]) -> None:
         while True:
             message = await queue.get()
-            text = str(message.get("text", ""))
             try:
                 await self.me.status("thinking")
                 await asyncio.sleep(self.think)
-                if wants_arrange(text):
+                if wants_arrange(str(message.get("text", ""))):
                     await self.tidy()
                 else:
-                    await self.answer(sub, text)
+                    await self.answer(sub, message)
             except ClientError as err:
                 self.log(f"could not answer {message.get('message_id')}: {err}")
             finally:
@@ -119,28 +153,44 @@ class ChatAgent:
         await self.client.command(self.stream_id, "chat.post", {"role": "assistant", "text": text})
         self.log(f"arranged {moved} shapes")
 
-    async def answer(self, sub: Subscription, text: str) -> None:
-        """Post an empty assistant message, then stream the reply into its ``text``."""
-        message_id = f"agent-{uuid.uuid4().hex}"
-        result = await self.client.command(self.stream_id, "chat.post",
-                                           {"message_id": message_id, "role": "assistant", "text": ""})
-        await sub.wait_for_seq(result.seq)
-        index = position(sub.view.doc.get("chat"), message_id)
+    async def answer(self, sub: Subscription, message: dict[str, Any]) -> None:
+        """Post an empty assistant message (or find the unfinished one), then write the reply into it."""
+        message_id = reply_id(str(message.get("message_id")), self.name)
+        chat = sub.view.doc.get("chat")
+        index = position(chat, message_id)
+        skip = start = 0
+        existed = index is not None
         if index is None:
-            self.log(f"message {message_id} is gone before the reply started")
+            result = await self.client.command(self.stream_id, "chat.post",
+                                               {"message_id": message_id, "role": "assistant", "text": ""},
+                                               command_id=f"{message_id}.post")
+            await sub.wait_for_seq(result.seq)
+            chat = sub.view.doc.get("chat")
+            index = position(chat, message_id)
+            if index is None:
+                self.log(f"message {message_id} is gone before the reply started")
+                return
+        assert isinstance(chat, list)
+        reply_message = chat[index]
+        if finished(reply_message):
             return
-        tokens = reply_tokens(text)
+        if existed:
+            skip = len(str(reply_message.get("text", "")))
+            start = await next_index(self.client.session, self.stream_id, f"/chat/{index}/text")
+            self.log(f"resuming /chat/{index} after {skip} characters at chunk {start}")
+        asked = position(chat, str(message.get("message_id")))
+        turns = history(chat, asked if asked is not None else len(chat) - 1)
+        reply = ChatReply(self.client.session, self.stream_id, message_id, index, skip=skip, start_index=start)
+        if reply_message.get("stop_requested") is True:
+            reply.stop.set()
+        self.active[message_id] = reply
         await self.me.status("writing")
-        sent = 0
-        async with self.client.token_streamer(self.stream_id, f"/chat/{index}/text") as streamer:
-            for token in tokens:
-                if stop_requested(sub.view.doc, index, message_id):
-                    break
-                streamer.write(token)
-                sent += 1
-                await asyncio.sleep(self.delay)
-        if sent < len(tokens):
-            await end_interrupted(self.client, self.stream_id, index, message_id)
-            self.log(f"stopped /chat/{index} after {sent} of {len(tokens)} tokens")
+        try:
+            outcome = await reply.write(self.model.complete(turns))
+        finally:
+            del self.active[message_id]
+        if outcome.finish_reason == "stop_requested":
+            self.log(f"stopped /chat/{index} after {len(outcome.text)} characters")
             return
-        self.log(f"answered with /chat/{index} ({len(tokens)} tokens, {streamer.requests} requests)")
+        end = " (interrupted: " + str(outcome.finish_reason) + ")" if outcome.interrupted else ""
+        self.log(f"answered with /chat/{index} ({len(outcome.text)} characters, {outcome.requests} requests){end}")

@@ -113,10 +113,25 @@ class Settings(BaseModel):
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
 
+    # atoms agent (the model it answers with)
+    agent_provider: Literal["demo", "openai", "anthropic"] = "demo"
+    agent_model: str = ""
+    agent_api_key: str = ""  # a secret:// reference; "" = the SDK's own OPENAI_API_KEY / ANTHROPIC_API_KEY
+    agent_base_url: str = ""  # "" = the SDK's default, or its OPENAI_BASE_URL / ANTHROPIC_BASE_URL
+    agent_openai_api: Literal["chat", "responses"] = "chat"
+    agent_max_output: int = Field(default=1024, ge=1)  # max_tokens of one answer
+
     # vault (HashiCorp Vault / OpenBao KV v2)
     vault_addr: str = ""
     vault_token: str = ""
     vault_mount: str = "secret"
+
+    @field_validator("agent_api_key")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        if value and not value.startswith(SECRET_PREFIX):
+            raise ValueError(f"must be a {SECRET_PREFIX} reference (or empty for the SDK's own variable)")
+        return value
 
     @field_validator("data_dir")
     @classmethod

@@ -10,12 +10,14 @@ import { ARTIFACT_ID_RE, PRINCIPAL_ID_RE, STREAM_ID_PART_RE, TENANT_ID_RE } from
 const EXPORTED = [
   'AtomsHttpError',
   'CLIENT_ERROR_CODES',
+  'CLOSE_CODES',
   'CanvasTransport',
   'CommandClient',
   'CommandError',
   'ERROR_CODES',
   'PatchApplyError',
   'PresenceClient',
+  'RESYNC_REASONS',
   'STREAM_ID_RE',
   'SidecarError',
   'SidecarResolver',
@@ -33,6 +35,7 @@ const EXPORTED = [
   'isSidecarCode',
   'isStreamId',
   'parsePointer',
+  'reconnectsAfter',
   'uuid',
 ];
 

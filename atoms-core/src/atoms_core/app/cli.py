@@ -127,6 +127,12 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return agent(args)
 
 
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from atoms_core.app.console import revoke
+
+    return revoke(args)
+
+
 def _client_common(parser: argparse.ArgumentParser, principal: str) -> None:
     _common(parser)
     parser.add_argument("--url", default=None, help="server base URL (default: configured host and port)")
@@ -196,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--stream", type=stream_id, required=True, help="stream id, e.g. canvas:demo")
     agent.add_argument("--delay", type=seconds, default=0.03, help="seconds between reply tokens")
     agent.set_defaults(func=cmd_agent)
+
+    revoke = sub.add_parser("revoke", help="revoke a principal's tokens and tickets on a running server (admin)")
+    _client_common(revoke, "admin")
+    revoke.add_argument("target", type=principal_id, help="the principal whose credentials end")
+    revoke.add_argument("--jti", default=None, help="only the token or ticket with this jti")
+    revoke.set_defaults(func=cmd_revoke)
     return parser
 
 

@@ -27,15 +27,18 @@ from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.identity_middleware import IdentityMiddleware
 from atoms_core.endpoints.logs import RequestIdMiddleware
 from atoms_core.endpoints.problems import problem_response, refuse
+from atoms_core.endpoints.revocations import post_revocation
 from atoms_core.endpoints.sse import SseEndpoint
 from atoms_core.endpoints.tickets import post_ticket
 from atoms_core.endpoints.ws import WsEndpoint
 from atoms_core.engine.connection_caps import ConnectionCaps
 from atoms_core.engine.hub import Hub
+from atoms_core.engine.lifetimes import REVOKED, Lifetimes
 from atoms_core.engine.metrics import Metrics
 from atoms_core.engine.partitions import Partitions
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.keys import load_keyring
+from atoms_core.identity.revocations import Revocation, Revocations
 from atoms_core.protocol.encoding import PING_FRAME
 from atoms_core.protocol.errors import AtomsError, NotFound
 from atoms_core.protocol.patch import Limits
@@ -43,6 +46,7 @@ from atoms_core.protocol.sidecars import SidecarGuard
 from atoms_core.stores import create_store
 from atoms_core.stores.artifacts import create_artifact_store
 from atoms_core.stores.audit import AuditLog
+from atoms_core.stores.revocations import FileRevocations
 
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -66,13 +70,30 @@ def build_context(settings: Settings) -> Context:
     metrics.count_audit(lambda: audit.write_errors, lambda: audit.dropped)
     sse_caps = ConnectionCaps("sse", settings.sse_max_per_principal, settings.sse_max_per_tenant, metrics)
     ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
-    ctx = Context(settings, keys, Verifier(settings, keys), store, hub, partitions, artifacts, audit,
-                  metrics, guard, {}, sse_caps, ws_caps)
+    # On the redis engine attach_redis gives it the Redis store (and the other nodes' revocations).
+    revocations = Revocations(None if settings.engine == "redis" else FileRevocations(settings.data_dir))
+    ctx = Context(settings, keys, Verifier(settings, keys, revocations), store, hub, partitions, artifacts, audit,
+                  metrics, guard, {}, sse_caps, ws_caps, Lifetimes(settings.jwt_leeway_s))
+    _end_revoked(ctx.lifetimes, revocations)
     if settings.engine == "redis":
         from atoms_core.app.redis_node import attach_redis
 
         attach_redis(ctx)
     return ctx
+
+
+def _end_revoked(lifetimes: Lifetimes, revocations: Revocations) -> None:
+    """A revocation, this node's or another's, ends the open connections it covers."""
+    def end(revocation: Revocation) -> None:
+        lifetimes.end_where(revocation.tenant_id, revocation.principal_id,
+                            lambda lease: revocation.covers(lease.issued_at, lease.jti), REVOKED)
+
+    revocations.listeners.append(end)
+
+
+async def _prefetch_jwks(ctx: Context) -> None:
+    if ctx.verifier.jwks is not None:
+        await asyncio.to_thread(ctx.verifier.jwks.refresh)
 
 
 async def _heartbeat(ctx: Context) -> None:
@@ -87,6 +108,7 @@ def routes(ctx: Context) -> list[BaseRoute]:
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/v1/tickets", post_ticket, methods=["POST"]),
+        Route("/v1/revocations", post_revocation, methods=["POST"]),
         # Events and commands are served by AtomsApp's short path; listed so the table stays whole
         # (and HEAD/405 behave).
         Route("/v1/streams/{stream_id}/events", SseEndpoint(ctx), methods=["GET"]),
@@ -124,6 +146,8 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ctx.store.open()
+        await ctx.verifier.revocations.open()
+        await _prefetch_jwks(ctx)
         ctx.audit.start()
         heartbeat = asyncio.create_task(_heartbeat(ctx))
         for start in ctx.extras.get("on_start", []):
@@ -149,4 +173,4 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
     )
     app.state.ctx = ctx
     app.router.default = _no_route
-    return AtomsApp(app, sse, CommandEndpoint(ctx), ctx.verifier)
+    return AtomsApp(app, sse, CommandEndpoint(ctx), ctx.verifier, settings.cors_origins)

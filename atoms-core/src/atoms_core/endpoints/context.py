@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from atoms_core.config.settings import Settings
 from atoms_core.engine.connection_caps import ConnectionCaps
 from atoms_core.engine.hub import Hub
+from atoms_core.engine.lifetimes import Lifetimes
 from atoms_core.engine.metrics import Metrics
 from atoms_core.engine.partitions import Partitions
 from atoms_core.identity.jwt_verify import Verifier
@@ -35,3 +36,5 @@ class Context:
     #: Open SSE / WebSocket connections per principal and tenant (``too_many_connections`` beyond).
     sse_caps: ConnectionCaps
     ws_caps: ConnectionCaps
+    #: Open SSE / WebSocket connections by principal: each ends at its credentials' expiry or revocation.
+    lifetimes: Lifetimes = field(default_factory=lambda: Lifetimes(0.0))

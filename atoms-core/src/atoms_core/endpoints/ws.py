@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import refuse
+from atoms_core.engine.lifetimes import EXPIRED, REVOKED
 from atoms_core.engine.presence import LocalBus, Peer, Presence
 from atoms_core.identity.authorize import authorize_stream
 from atoms_core.protocol.contracts import (
@@ -35,8 +36,10 @@ from atoms_core.protocol.timeline import Partition
 
 #: Close codes: 1008 stop (policy: repeated refused frames), 1009 frame too big (sent by the server's
 #: WebSocket layer at ``ws_max_frame_bytes``), 1013 retry later (room full, slow consumer),
-#: 1001 going away (silent for ``ws_idle_timeout_s``).
+#: 1001 going away (silent for ``ws_idle_timeout_s``), 4001 credentials expired (reconnect with a
+#: fresh ticket), 4003 token revoked (sign in again).
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TRY_LATER = 1008, 1009, 1013
+CLOSE_LEASE = {EXPIRED: 4001, REVOKED: 4003}
 
 EPHEMERAL_TYPES = frozenset({"presence.update", "cursor", "gesture", "ping"})
 CLIENT_MESSAGE: TypeAdapter[WsClientMessage] = TypeAdapter(WsClientMessage)
@@ -204,9 +207,13 @@ class WsEndpoint:
         ctx.metrics.ws_open.inc()
         ctx.audit.record(grant.tenant_id, "ws.opened", partition.stream_id, grant.principal_id)
         writer = asyncio.create_task(write(peer, send))
+        lease = ctx.lifetimes.lease(grant.tenant_id, grant.principal_id, grant.expires_at,
+                                    lambda reason: peer.close(CLOSE_LEASE[reason], reason),
+                                    issued_at=grant.issued_at, jti=grant.jti)
         try:
             await Session(ctx, self.presence, peer, partition).read(receive)
         finally:
+            ctx.lifetimes.release(lease)
             self.presence.leave(peer)
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)

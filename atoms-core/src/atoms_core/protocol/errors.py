@@ -4,7 +4,7 @@ Exception tree::
 
     AtomsError                 base; carries status, code, detail, extras
     ├── BadRequest             400 (bad_request, tenant_in_query, invalid_stream_id, ...)
-    ├── Unauthorized           401 (unauthenticated, invalid_token, ticket_expired)
+    ├── Unauthorized           401 (unauthenticated, invalid_token, ticket_expired, token_revoked)
     ├── Forbidden              403 (forbidden, wrong_stream, missing_scope)
     ├── NotFound               404 (not_found)
     ├── Conflict               409 (version_conflict, token_gap)
@@ -29,6 +29,9 @@ CODES: dict[str, tuple[int, str]] = {
     "unauthenticated": (401, "Authentication required"),
     "invalid_token": (401, "Invalid token"),
     "ticket_expired": (401, "Ticket expired"),
+    "token_revoked": (401, "Token revoked"),
+    #: Not an HTTP answer: the reason an SSE stream or WebSocket ends when its credentials expire.
+    "credentials_expired": (401, "Credentials expired"),
     "forbidden": (403, "Forbidden"),
     "wrong_stream": (403, "Ticket is for another stream"),
     "missing_scope": (403, "Ticket lacks the needed scope"),

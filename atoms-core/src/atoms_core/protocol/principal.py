@@ -51,6 +51,8 @@ class Identity:
     principal_id: str
     roles: tuple[str, ...]
     expires_at: float
+    #: The token's ``iat`` (None if it had none): revocations refuse what was issued before them.
+    issued_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +65,4 @@ class Grant:
     scopes: frozenset[str]
     expires_at: float
     jti: str | None = None
+    issued_at: float | None = None

@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   unauthenticated: 401,
   invalid_token: 401,
   ticket_expired: 401,
+  token_revoked: 401,
+  credentials_expired: 401,
   forbidden: 403,
   wrong_stream: 403,
   missing_scope: 403,
@@ -41,6 +43,11 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 export const WS_ERROR_CODES = ['ws_ephemeral_only', 'bad_frame', 'rate_limited', 'too_large'] as const;
 export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
+
+/** WebSocket close codes the server ends a socket with when its credentials end: 4001 expired (reconnect
+ * with a fresh ticket), 4003 revoked (the next ticket request answers 401 token_revoked). */
+export const WS_CLOSE_CREDENTIALS_EXPIRED = 4001;
+export const WS_CLOSE_TOKEN_REVOKED = 4003;
 
 /** Codes produced on the client side only (never sent by the server). */
 export const CLIENT_ERROR_CODES = {

@@ -34,10 +34,13 @@ class AtomsApp:
         self.app = app
         self.sse = IdentityMiddleware(sse, verifier)
         self.commands = RequestIdMiddleware(IdentityMiddleware(commands, verifier))
-        #: CORS wraps every route, the short paths too; an unlisted origin gets no CORS header at all.
-        self._entry: ASGIApp = self._route if not cors_origins else CORSMiddleware(
+        #: CORS wraps every route, the short paths too; an unlisted origin gets no CORS header at all
+        #: (Starlette's middleware would still answer its preflight with the allowed methods).
+        self._origins = frozenset(origin.encode() for origin in cors_origins)
+        self._cors = CORSMiddleware(
             self._route, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "PUT", "HEAD"],
             allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED, max_age=600)
+        self._entry: ASGIApp = self._cors_if_listed if cors_origins else self._route
 
     @property
     def state(self) -> Any:
@@ -45,6 +48,11 @@ class AtomsApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)
+
+    async def _cors_if_listed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = next((value for name, value in scope.get("headers", ()) if name == b"origin"), None)
+        app = self._cors if origin in self._origins else self._route
+        await app(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -12,7 +12,8 @@ export { expect };
 
 export interface Fixtures {
   canvasId: string;
-  open: (name: string) => Promise<Page>;
+  /** `role: 'viewer'` opens the page as a read-only viewer (`?role=viewer`). */
+  open: (name: string, role?: 'viewer') => Promise<Page>;
 }
 
 function requireChromium(): string | null {
@@ -22,10 +23,10 @@ function requireChromium(): string | null {
   return why;
 }
 
-async function openPage(browser: Browser, server: AtomsServer, canvasId: string, name: string): Promise<{ context: BrowserContext; page: Page }> {
+async function openPage(browser: Browser, server: AtomsServer, canvasId: string, name: string, role?: 'viewer'): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}/?canvas=${encodeURIComponent(canvasId)}&name=${encodeURIComponent(name)}`);
+  await page.goto(`${server.url}/?canvas=${encodeURIComponent(canvasId)}&name=${encodeURIComponent(name)}${role ? `&role=${role}` : ''}`);
   await expect(page.getByTestId('status')).toHaveAttribute('data-status', 'synced');
   return { context, page };
 }
@@ -68,8 +69,8 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
   open: async ({ canvasBrowser: browser, server, canvasId }, use, testInfo) => {
     if (browser === null) return testInfo.skip(true, requireChromium() ?? '');
     const contexts: BrowserContext[] = [];
-    await use(async (name) => {
-      const { context, page } = await openPage(browser, server, canvasId, name);
+    await use(async (name, role) => {
+      const { context, page } = await openPage(browser, server, canvasId, name, role);
       contexts.push(context);
       return page;
     });

@@ -43,6 +43,7 @@ const DOUBLE_PRESS_MS = 450;
 export interface CanvasHooks {
   onSelect(shapes: readonly Shape[]): void;
   notify(message: string): void;
+  readOnly?: boolean; // a viewer: selects and points, never moves, resizes or types
 }
 
 type Drag =
@@ -99,7 +100,7 @@ export class CanvasView {
       this.scheduleRender();
     });
     this.previews = new Previews(transport, () => this.scheduleRender());
-    this.edits = new Edits(transport, hooks.notify);
+    this.edits = new Edits(transport, hooks.notify, hooks.readOnly === true);
     this.editor = new TextEditor(this.element, (id, text) => {
       if (this.byId.get(id)?.text !== text) void this.edits.patch('change text', fieldOps(id, 'text', text));
     });
@@ -355,7 +356,7 @@ export class CanvasView {
     const prev = this.lastPress;
     this.lastPress = { id: shape.id, at: e.timeStamp, p };
     const double = prev?.id === shape.id && e.timeStamp - prev.at < DOUBLE_PRESS_MS && Math.hypot(p.x - prev.p.x, p.y - prev.p.y) < DRAG_THRESHOLD * 3;
-    if (double && handle === undefined && shape.type === 'text' && !e.shiftKey) {
+    if (double && handle === undefined && shape.type === 'text' && !e.shiftKey && this.hooks.readOnly !== true) {
       this.lastPress = null;
       this.editText(shape);
       return;
@@ -366,6 +367,7 @@ export class CanvasView {
     } else if (!this.selection.has(shape.id)) {
       this.select([shape.id]);
     }
+    if (this.hooks.readOnly === true) return;
     const ids = handle !== undefined ? [shape.id] : this.selection.list;
     const origins = new Map(ids.flatMap((id) => {
       const s = this.byId.get(id);

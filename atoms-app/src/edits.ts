@@ -1,6 +1,7 @@
 /**
  * Sending canvas edits: each user action is one `state.patch` (so it is one undo step), awaited
- * until its event is applied here; failures become a short message for the person.
+ * until its event is applied here; failures become a short message for the person. A viewer's
+ * page sends none (the server would refuse them: its identity has no `write` scope).
  */
 import { type CanvasTransport, CommandError, type PatchOperation } from '@atoms-realtime/ui';
 import { createOps, hasShapesContainer, type Shape } from './model.js';
@@ -9,11 +10,13 @@ export class Edits {
   constructor(
     private readonly transport: CanvasTransport,
     private readonly notify: (message: string) => void,
+    private readonly readOnly = false,
   ) {}
 
   /** Sends one state.patch and waits until its event was applied here; false when it failed. */
   async patch(what: string, ops: PatchOperation[]): Promise<boolean> {
     if (ops.length === 0) return true;
+    if (this.readOnly) return this.viewOnly(what);
     try {
       const result = await this.transport.command('state.patch', { ops });
       await this.transport.waitForSeq(result.seq);
@@ -26,6 +29,7 @@ export class Edits {
 
   /** Adds shapes in one patch (one undo step). */
   async add(what: string, shapes: readonly Shape[]): Promise<boolean> {
+    if (this.readOnly) return this.viewOnly(what);
     try {
       await this.ensureContainer();
     } catch (err) {
@@ -54,6 +58,11 @@ export class Edits {
         await this.versionAtLeast(err.currentVersion ?? 0);
       }
     }
+  }
+
+  private viewOnly(what: string): false {
+    this.notify(`could not ${what}: you are viewing this canvas (read only)`);
+    return false;
   }
 
   failed(what: string, err: unknown): void {

@@ -58,7 +58,8 @@ function mount(root: HTMLElement, session: Session): void {
   const toasts = h('div', { class: 'toasts' });
   const toast = toaster(toasts);
   const insp = inspector((field, value) => canvas.setField(field, value));
-  const canvas: CanvasView = new CanvasView(transport, { onSelect: (s) => insp.show(s), notify: toast });
+  const viewer = session.role === 'viewer';
+  const canvas: CanvasView = new CanvasView(transport, { onSelect: (s) => insp.show(s), notify: toast, readOnly: viewer });
   const peers = new PeersView(transport, { name: session.name, color: session.color });
   const project = (): void => peers.setProjection((p) => canvas.viewport.toScreen(p));
   project();
@@ -78,7 +79,7 @@ function mount(root: HTMLElement, session: Session): void {
     const f = file.files?.[0];
     file.value = '';
     if (!f) return;
-    uploadImage(f, session.getToken).then(
+    uploadImage(f, session.streamId, session.getToken).then(
       (media) => {
         const scale = Math.min(1, IMAGE_MAX / Math.max(media.width ?? IMAGE_MAX, media.height ?? IMAGE_MAX));
         const w = Math.max(16, Math.round((media.width ?? IMAGE_MAX) * scale));
@@ -97,8 +98,8 @@ function mount(root: HTMLElement, session: Session): void {
   const undoButton = button(icon('undo'), 'Undo (Ctrl+Z)', history('undo'), 'undo');
   const redoButton = button(icon('redo'), 'Redo (Ctrl+Shift+Z)', history('redo'), 'redo');
   const showHistory = ({ canUndo, canRedo }: { canUndo: boolean; canRedo: boolean }): void => {
-    undoButton.disabled = !canUndo;
-    redoButton.disabled = !canRedo;
+    undoButton.disabled = viewer || !canUndo;
+    redoButton.disabled = viewer || !canRedo;
   };
   showHistory(transport);
   transport.on('history', showHistory);
@@ -125,6 +126,9 @@ function mount(root: HTMLElement, session: Session): void {
     }, 'snapshot'),
   );
 
+  // A viewer's identity may read and show its cursor, not write: every editing tool is off.
+  if (viewer) for (const el of [toolbar, insp.element, chat.element]) el.querySelectorAll('button, input').forEach((b) => ((b as HTMLButtonElement | HTMLInputElement).disabled = true));
+
   bindKeys(document, {
     deleteSelected: () => canvas.deleteSelected(),
     clearSelection: () => canvas.select([]),
@@ -132,7 +136,9 @@ function mount(root: HTMLElement, session: Session): void {
     duplicate: () => canvas.duplicate(),
     undo: history('undo'),
     redo: history('redo'),
-    nudge: (dx, dy) => canvas.nudge(dx, dy),
+    nudge: (dx, dy) => {
+      if (!viewer) canvas.nudge(dx, dy);
+    },
     editSelectedText: () => canvas.editSelectedText(),
     zoomBy: (f) => canvas.viewport.zoomBy(f),
     zoomToFit: () => canvas.zoomToFit(),
@@ -146,6 +152,7 @@ function mount(root: HTMLElement, session: Session): void {
   });
 
   const people = h('section', { class: 'presence' }, h('h2', {}, 'People'), peers.list);
+  root.classList.toggle('read-only', viewer);
   root.replaceChildren(
     h(
       'header',
@@ -155,6 +162,7 @@ function mount(root: HTMLElement, session: Session): void {
       badge.element,
       snapshotInfo,
       h('span', { class: 'grow' }),
+      viewer ? h('span', { class: 'view-only', 'data-testid': 'view-only', title: 'Your role is viewer: you see edits live but cannot make them' }, 'view only') : '',
       h('span', { class: 'muted' }, `you are ${session.name}`),
     ),
     h('div', { class: 'body' }, toolbar, canvas.element, h('aside', { class: 'side' }, insp.element, people, chat.element)),

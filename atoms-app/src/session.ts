@@ -1,6 +1,7 @@
 /**
  * Who and where: the canvas id from the page URL (`?canvas=demo` or `#demo`), the person's name
- * and colour, and the demo identity (`GET /demo/token`, served by `atoms serve --demo`).
+ * and colour, the role (`?role=viewer`: a read-only viewer) and the demo identity (`GET /demo/token`,
+ * served by `atoms serve --demo`, granted this canvas only).
  */
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -10,12 +11,21 @@ const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret'
 export const COLORS = ['#e4572e', '#17bebb', '#7768ae', '#f3a712', '#29335c', '#db5a9b', '#3b8ea5', '#4c9f38'];
 export const GUEST_PREFIX = 'guest:';
 
+export type Role = 'editor' | 'viewer';
+
 export interface Session {
   canvasId: string;
   streamId: string;
   name: string;
   color: string;
+  /** A viewer sees the canvas live (and shows its cursor) but cannot change it. */
+  role: Role;
   getToken: () => Promise<string>;
+}
+
+/** `?role=viewer` makes a read-only viewer; anything else an editor. */
+export function roleFrom(loc: Location): Role {
+  return new URLSearchParams(loc.search).get('role') === 'viewer' ? 'viewer' : 'editor';
 }
 
 /** The canvas id in the URL, or "demo"; null when the URL names an invalid one. */
@@ -64,9 +74,9 @@ export function displayName(principal: string): string {
  * ticket, i.e. per (re)connect): the request also (re)starts the demo agent on this canvas, so
  * the agent is back after a server restart. Concurrent calls share one request.
  */
-function demoTokenSource(canvasId: string, name: string): () => Promise<string> {
+function demoTokenSource(canvasId: string, name: string, role: Role): () => Promise<string> {
   let inflight: Promise<string> | undefined;
-  const query = new URLSearchParams({ name, canvas: canvasId });
+  const query = new URLSearchParams({ name, canvas: canvasId, role });
   return () => {
     inflight ??= (async () => {
       try {
@@ -87,11 +97,13 @@ export function createSession(loc: Location, storage: Storage | undefined): Sess
   const canvasId = canvasIdFrom(loc);
   if (canvasId === null) return null;
   const name = nameFrom(loc, storage);
+  const role = roleFrom(loc);
   return {
     canvasId,
     streamId: `canvas:${canvasId}`,
     name,
     color: colorOf(name),
-    getToken: demoTokenSource(canvasId, name),
+    role,
+    getToken: demoTokenSource(canvasId, name, role),
   };
 }

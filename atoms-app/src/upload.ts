@@ -1,6 +1,7 @@
 /**
  * Images travel by ref (CONTRACT §9): register the bytes with `POST /v1/artifacts`, PUT them to
- * the upload URL it returns, and hand back the media value a shape stores (never the bytes).
+ * the upload URL it returns, and hand back the media value a shape stores (never the bytes). The
+ * artifact belongs to the canvas's stream: whoever may read the canvas may see it.
  */
 import type { MediaValue } from '@atoms-realtime/ui';
 
@@ -31,7 +32,7 @@ async function imageSize(file: Blob): Promise<{ width: number; height: number }>
   return size;
 }
 
-export async function uploadImage(file: File, getToken: () => Promise<string>): Promise<MediaValue> {
+export async function uploadImage(file: File, streamId: string, getToken: () => Promise<string>): Promise<MediaValue> {
   const mime = file.type.toLowerCase();
   if (!mime.startsWith('image/')) throw new Error(`${file.name} is not an image`);
   if (!globalThis.crypto?.subtle) throw new Error('uploading needs a secure context (https or localhost)');
@@ -41,7 +42,7 @@ export async function uploadImage(file: File, getToken: () => Promise<string>): 
   const res = await fetch('/v1/artifacts', {
     method: 'POST',
     headers: { Authorization: `Bearer ${await getToken()}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ mime, size: bytes.byteLength, sha256 }),
+    body: JSON.stringify({ mime, size: bytes.byteLength, sha256, stream_id: streamId }),
   });
   if (!res.ok) throw await failure(res, 'POST /v1/artifacts');
   const registered = (await res.json()) as Registered;

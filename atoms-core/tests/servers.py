@@ -85,7 +85,8 @@ class AtomsServer:
         self.stop()
         return self.start()
 
-    def token(self, tenant: str = "acme", principal: str = "alice", roles: str = "", ttl: int = 3600) -> str:
+    def token(self, tenant: str = "acme", principal: str = "alice", roles: str = "", ttl: int = 3600,
+              grants: dict[str, list[str]] | None = None) -> str:
         """An identity JWT, minted in-process by the same code as ``atoms token`` (no subprocess)."""
         from atoms_core.config.settings import load_settings
         from atoms_core.config.vault import loader_for
@@ -94,7 +95,8 @@ class AtomsServer:
 
         settings = load_settings(cli={"data_dir": self.data_dir}, environ=self.env)
         keys = load_keyring(settings, loader_for(settings, self.env))
-        return mint_identity_token(settings, keys, tenant, principal, [r for r in roles.split(",") if r], ttl)
+        return mint_identity_token(settings, keys, tenant, principal, [r for r in roles.split(",") if r], ttl,
+                                   grants)
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([ATOMS, *args], capture_output=True, text=True, check=True, env=self.env, timeout=30)

@@ -99,6 +99,22 @@ def test_demo_token_is_a_guest_identity_of_the_demo_tenant(demo: AtomsServer) ->
     assert other["seq"] == 0
 
 
+def test_a_demo_guest_is_granted_its_canvas_only_and_a_viewer_cannot_edit(demo: AtomsServer) -> None:
+    def may(token: str, stream: str, scopes: list[str]) -> int:
+        return httpx.post(f"{demo.url}/v1/tickets", headers={"Authorization": f"Bearer {token}"},
+                          json={"stream_id": stream, "scopes": scopes}).status_code
+
+    editor = demo_token(demo, name="Ada", canvas="granted")
+    assert editor["role"] == "editor"
+    assert may(editor["token"], "canvas:granted", ["read", "write", "presence"]) == 201
+    assert may(editor["token"], "canvas:another", ["read"]) == 403
+    viewer = demo_token(demo, name="Vera", canvas="granted", role="viewer")
+    assert viewer["role"] == "viewer"
+    assert may(viewer["token"], "canvas:granted", ["read", "presence"]) == 201
+    assert may(viewer["token"], "canvas:granted", ["write"]) == 403
+    assert may(viewer["token"], "canvas:another", ["read"]) == 403
+
+
 @pytest.mark.parametrize(("params", "code"), [
     ({}, "bad_request"),
     ({"name": ""}, "bad_request"),
@@ -106,6 +122,7 @@ def test_demo_token_is_a_guest_identity_of_the_demo_tenant(demo: AtomsServer) ->
     ({"name": "x" * 41}, "bad_request"),
     ({"name": "Ada", "canvas": "../etc"}, "invalid_stream_id"),
     ({"name": "Ada", "canvas": ""}, "invalid_stream_id"),
+    ({"name": "Ada", "canvas": "x", "role": "admin"}, "bad_request"),
 ])
 def test_demo_token_refuses_bad_names_and_canvas_ids(demo: AtomsServer, params: dict[str, str], code: str) -> None:
     response = httpx.get(f"{demo.url}/demo/token", params=params)

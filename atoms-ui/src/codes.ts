@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   forbidden: 403,
   wrong_stream: 403,
   missing_scope: 403,
+  not_granted: 403,
+  authz_denied: 403,
   not_found: 404,
   method_not_allowed: 405,
   version_conflict: 409,
@@ -37,6 +39,7 @@ export const ERROR_CODES = {
   too_many_connections: 429,
   internal_error: 500,
   store_unavailable: 503,
+  authz_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -37,7 +37,7 @@ def test_only_an_admin_of_the_tenant_may_revoke_and_refusals_change_nothing(serv
     alice = server.token(principal="alice")
     problem(revoke(server, None, {"principal_id": "alice"}), 401, "unauthenticated")
     problem(revoke(server, "not.a.jwt", {"principal_id": "alice"}), 401, "invalid_token")
-    problem(revoke(server, server.token(principal="bob"), {"principal_id": "alice"}), 403, "forbidden")
+    problem(revoke(server, server.token(principal="bob"), {"principal_id": "alice"}), 403, "not_granted")
     problem(revoke(server, ticket(server, server.token(principal="root", roles="admin"), STREAM, ["read"]),
                    {"principal_id": "alice"}), 401, "unauthenticated")
     admin = server.token(principal="root", roles="admin")
@@ -117,3 +117,21 @@ def test_atoms_revoke_against_a_running_server(server: AtomsServer) -> None:
     out = server.cli("revoke", "dave", "--url", server.url, "--data-dir", str(server.data_dir), "--tenant", "acme")
     assert '"principal_id": "dave"' in out
     problem(state(server, token=dave), 401, "token_revoked")
+
+
+def test_a_fresh_bearer_stream_outlives_an_older_revocation_and_a_restart_reload(server: AtomsServer) -> None:
+    admin = server.token(principal="root", roles="admin")
+    assert revoke(server, admin, {"principal_id": "erin"}).status_code == 201
+    time.sleep(1.1)
+    fresh = server.token(principal="erin")
+
+    async def main() -> None:
+        link = await open_sse(server, STREAM, token=fresh)
+        # another principal's revocation and a one-jti revocation of erin's leave this stream open
+        for body in ({"principal_id": "frank"}, {"principal_id": "erin", "jti": "some-other-ticket"}):
+            response = await asyncio.to_thread(revoke, server, admin, body)
+            assert response.status_code == 201
+        await asyncio.sleep(0.5)
+        assert not link.task.done()  # type: ignore[union-attr]
+        await link.close()
+    asyncio.run(main())

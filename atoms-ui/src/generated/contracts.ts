@@ -73,6 +73,8 @@ export type Title = string;
 export type Type = string;
 export type ProblemCode =
   | "artifact_mismatch"
+  | "authz_denied"
+  | "authz_unavailable"
   | "bad_request"
   | "batch_too_large"
   | "body_too_large"
@@ -85,6 +87,7 @@ export type ProblemCode =
   | "method_not_allowed"
   | "missing_scope"
   | "not_found"
+  | "not_granted"
   | "patch_failed"
   | "patch_too_large"
   | "sidecar_bad_uri"

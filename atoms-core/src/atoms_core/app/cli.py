@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from atoms_core.app.cli_args import iso_timestamp, principal_id, seconds, stream_id, tenant_id, ttl_seconds
+from atoms_core.app.cli_args import grant, iso_timestamp, principal_id, seconds, stream_id, tenant_id, ttl_seconds
 from atoms_core.app.extras import check_extras
 from atoms_core.config.settings import ConfigError, Settings, load_settings
 from atoms_core.config.vault import SecretError, loader_for, redacted
@@ -86,7 +86,8 @@ def cmd_token(args: argparse.Namespace) -> int:
     settings = _settings(args)
     keys = load_keyring(settings, loader_for(settings))
     roles = [r for r in (args.roles or "").split(",") if r]
-    print(mint_identity_token(settings, keys, args.tenant, args.principal, roles, args.ttl))
+    grants = dict(args.grant) if args.grant else None
+    print(mint_identity_token(settings, keys, args.tenant, args.principal, roles, args.ttl, grants))
     return 0
 
 
@@ -165,7 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(token)
     token.add_argument("--tenant", type=tenant_id, required=True)
     token.add_argument("--principal", type=principal_id, required=True)
-    token.add_argument("--roles", default="", help="comma-separated roles")
+    token.add_argument("--roles", default="", help="comma-separated roles (role_scopes; none: default_scopes)")
+    token.add_argument("--grant", type=grant, action="append", metavar="STREAM=SCOPES",
+                       help="limit the token to this stream id or prefix* with these comma-separated scopes "
+                            "(repeatable)")
     token.add_argument("--ttl", type=ttl_seconds, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(func=cmd_token)
 

@@ -41,6 +41,21 @@ def principal_id(value: str) -> str:
     return value
 
 
+def grant(value: str) -> tuple[str, list[str]]:
+    """``STREAM=SCOPES`` of ``atoms token --grant``: a stream id or ``prefix*``, and comma-separated scopes."""
+    from atoms_core.identity.scopes import parse_grants
+
+    pattern, sep, scopes = value.partition("=")
+    entry = (pattern, [s for s in scopes.split(",") if s])
+    try:
+        if not sep:
+            raise AtomsError("bad_request", "give STREAM=SCOPES, e.g. canvas:team-42-*=read,presence")
+        parse_grants(dict([entry]))
+    except AtomsError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc.detail}") from None
+    return entry
+
+
 def ttl_seconds(value: str) -> int:
     """A token lifetime: whole seconds, 1 to 30 days."""
     try:

@@ -29,12 +29,17 @@ GUEST_PREFIX = "guest:"
 TOKEN_TTL_S = 3600
 #: A person's display name, which becomes their principal ``guest:<name>``.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
+#: ``?role=`` of ``/demo/token``: the roles and the scopes granted on the page's canvas.
+ROLES: dict[str, tuple[list[str], list[str]]] = {
+    "editor": ([], ["read", "write", "presence"]),
+    "viewer": (["viewer"], ["read", "presence"]),
+}
 #: Seconds before a crashed agent is started again.
 AGENT_RESTART_S = 1.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: The built canvas inside an installed wheel (``make dist`` copies atoms-app/dist here), then the monorepo's.
 PACKAGED_DIST = Path(__file__).resolve().parent / "demo_app"
-APP_DIST = Path(__file__).resolve().parents[3] / "atoms-app" / "dist"
+APP_DIST = Path(__file__).resolve().parents[4] / "atoms-app" / "dist"
 
 log = logging.getLogger("atoms_core.app.demo")
 
@@ -104,18 +109,24 @@ def loopback_url(request: Request) -> str:
 
 def token_route(ctx: Context, agents: DemoAgents) -> Route:
     async def demo_token(request: Request) -> Response:
-        """``GET /demo/token?name=Ada[&canvas=demo]``: an identity JWT of ``guest:Ada`` in the demo tenant;
-        with ``canvas``, also makes sure the demo agent answers chat there."""
+        """``GET /demo/token?name=Ada[&canvas=demo][&role=viewer]``: an identity JWT of ``guest:Ada`` in the
+        demo tenant; with ``canvas``, granted that canvas only (a viewer: read and presence), and the demo
+        agent answers chat there."""
         name = request.query_params.get("name", "")
         if NAME.fullmatch(name) is None:
             raise BadRequest("bad_request", f"name must match {NAME.pattern}")
+        role = request.query_params.get("role", "editor")
+        if role not in ROLES:
+            raise BadRequest("bad_request", f"role must be one of {', '.join(ROLES)}")
+        roles, scopes = ROLES[role]
         canvas = request.query_params.get("canvas")
         stream_id = stream_key(canvas_id=canvas) if canvas is not None else None
         principal = GUEST_PREFIX + name
-        token = mint_identity_token(ctx.settings, ctx.keys, DEMO_TENANT, principal, [], TOKEN_TTL_S)
+        grants = {stream_id: scopes} if stream_id else None
+        token = mint_identity_token(ctx.settings, ctx.keys, DEMO_TENANT, principal, roles, TOKEN_TTL_S, grants)
         agent = agents.ensure(stream_id, loopback_url(request)) if stream_id else False
         body = {"token": token, "tenant_id": DEMO_TENANT, "principal_id": principal, "expires_in": TOKEN_TTL_S,
-                "agent": agent}
+                "agent": agent, "role": role}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     return Route("/demo/token", demo_token, methods=["GET"])

@@ -79,6 +79,8 @@ def build_context(settings: Settings) -> Context:
         from atoms_core.app.redis_node import attach_redis
 
         attach_redis(ctx)
+    if ctx.verifier.authz is not None:
+        ctx.extras.setdefault("on_stop", []).append(ctx.verifier.authz.aclose)
     return ctx
 
 

@@ -64,6 +64,19 @@ class Settings(BaseModel):
     ticket_key: str = "secret://file/ticket.key"
     ticket_ttl_s: int = Field(default=60, ge=1)
     ticket_max_ttl_s: int = Field(default=300, ge=1)
+    #: A token's scopes: the union over its roles' entries (an unknown role grants nothing), or
+    #: ``default_scopes`` when it has no ``roles``; a ``grants`` claim then limits them per stream.
+    role_scopes: dict[str, list[Literal["read", "write", "presence", "admin"]]] = {
+        "admin": ["read", "write", "presence", "admin"],
+        "editor": ["read", "write", "presence"],
+        "viewer": ["read", "presence"],
+    }
+    default_scopes: list[Literal["read", "write", "presence", "admin"]] = ["read", "write", "presence"]
+    #: The app's backend asked before a ticket is issued or a bearer acts on a stream ("" = not asked).
+    authz_url: str = ""
+    authz_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    authz_cache_s: float = Field(default=30.0, ge=0)
+    authz_cache_entries: int = Field(default=10_000, ge=1)
 
     # commands and timeline
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -15,9 +15,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.http_body import read_json
-from atoms_core.identity.authorize import authorize
+from atoms_core.identity.authorize import authorize, tenant_of
 from atoms_core.protocol.artifacts import ArtifactRecord, ArtifactSpec, check_artifact_id, mismatch
 from atoms_core.protocol.errors import AtomsError, NotFound, PayloadTooLarge, Unavailable
+from atoms_core.protocol.principal import Grant
 from atoms_core.protocol.validation import bounded_int, validated
 from atoms_core.stores.artifacts.local import LocalArtifactStore
 
@@ -55,11 +56,20 @@ async def _record(ctx: Context, tenant: str, artifact_id: str) -> ArtifactRecord
     return record
 
 
+async def _allowed(request: Request, ctx: Context, artifact_id: str, needed: str) -> tuple[Grant, ArtifactRecord]:
+    """An artifact follows its stream: the caller needs ``needed`` on the stream it was registered for."""
+    record = await _record(ctx, tenant_of(request.scope, ctx.verifier), artifact_id)
+    return await authorize(request.scope, ctx.verifier, record.stream_id, needed), record
+
+
 async def post_artifact(request: Request) -> Response:
     ctx = _ctx(request)
-    grant = authorize(request.scope, ctx.verifier, None, "write")
+    tenant_of(request.scope, ctx.verifier)  # 401 before the body is read
     body = await read_json(request.scope, request.receive, MAX_SPEC_BYTES)
     spec = validated(ArtifactSpec, body)
+    grant = await authorize(request.scope, ctx.verifier, spec.stream_id, "write")
+    if spec.stream_id is None and grant.stream_id is not None:
+        spec = spec.model_copy(update={"stream_id": grant.stream_id})  # a stream ticket implies its own
     if spec.size > ctx.settings.artifact_max_bytes:
         raise PayloadTooLarge("body_too_large", f"an artifact holds at most {ctx.settings.artifact_max_bytes} bytes")
     record = await _io(ctx, ctx.artifacts.register, grant.tenant_id, spec)
@@ -67,15 +77,14 @@ async def post_artifact(request: Request) -> Response:
     if record.status == "pending":
         target = await _io(ctx, ctx.artifacts.upload_target, grant.tenant_id, record, str(request.base_url))
         upload = target.upload_json()
-    ctx.audit.record(grant.tenant_id, "artifact.registered", None, grant.principal_id,
+    ctx.audit.record(grant.tenant_id, "artifact.registered", record.stream_id, grant.principal_id,
                      reason=record.artifact_id, payload=spec.model_dump())
     return JSONResponse({**record.public(), "upload": upload}, status_code=201)
 
 
 async def get_artifact(request: Request) -> Response:
     ctx = _ctx(request)
-    grant = authorize(request.scope, ctx.verifier, None, "read")
-    record = await _record(ctx, grant.tenant_id, check_artifact_id(request.path_params["artifact_id"]))
+    grant, record = await _allowed(request, ctx, check_artifact_id(request.path_params["artifact_id"]), "read")
     url = None
     if record.status == "ready":
         url = await _io(ctx, ctx.artifacts.download_url, grant.tenant_id, record, str(request.base_url))
@@ -90,14 +99,15 @@ def _local(ctx: Context) -> LocalArtifactStore:
     return ctx.artifacts
 
 
-def _tenant(request: Request, ctx: Context, store: LocalArtifactStore, method: str, artifact_id: str) -> tuple[
-        str, str | None]:
-    """A signed URL token (no header needed) or a bearer identity; returns (tenant, principal)."""
+async def _tenant(request: Request, ctx: Context, store: LocalArtifactStore, method: str,
+                  artifact_id: str) -> tuple[str, str | None, ArtifactRecord]:
+    """A signed URL token (no header needed) or a bearer identity; returns (tenant, principal, record)."""
     token = request.query_params.get("token")
     if token is not None:
-        return store.signer.verify(token, method, artifact_id), None
-    grant = authorize(request.scope, ctx.verifier, None, "write" if method == "PUT" else "read")
-    return grant.tenant_id, grant.principal_id
+        tenant = store.signer.verify(token, method, artifact_id)
+        return tenant, None, await _record(ctx, tenant, artifact_id)
+    grant, record = await _allowed(request, ctx, artifact_id, "write" if method == "PUT" else "read")
+    return grant.tenant_id, grant.principal_id, record
 
 
 async def _received(ctx: Context, store: LocalArtifactStore, tenant: str, record: ArtifactRecord,
@@ -113,8 +123,7 @@ async def put_content(request: Request) -> Response:
     ctx = _ctx(request)
     store = _local(ctx)
     artifact_id = check_artifact_id(request.path_params["artifact_id"])
-    tenant, principal = _tenant(request, ctx, store, "PUT", artifact_id)
-    record = await _record(ctx, tenant, artifact_id)
+    tenant, principal, record = await _tenant(request, ctx, store, "PUT", artifact_id)
     try:
         ready = await _received(ctx, store, tenant, record, request)
     except AtomsError as err:
@@ -128,8 +137,7 @@ async def get_content(request: Request) -> Response:
     ctx = _ctx(request)
     store = _local(ctx)
     artifact_id = check_artifact_id(request.path_params["artifact_id"])
-    tenant, _ = _tenant(request, ctx, store, "GET", artifact_id)
-    record = await _record(ctx, tenant, artifact_id)
+    tenant, _, record = await _tenant(request, ctx, store, "GET", artifact_id)
     if record.status != "ready":
         raise NotFound("not_found", f"artifact {artifact_id!r} has no verified bytes yet")
     path = store.blob_path(tenant, record)

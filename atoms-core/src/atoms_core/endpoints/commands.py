@@ -73,7 +73,7 @@ class CommandEndpoint:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
-        grant, partition = authorize_stream(scope, ctx.verifier, "write")
+        grant, partition = await authorize_stream(scope, ctx.verifier, "write")
         stream_id = partition.stream_id
         try:
             body = await read_json(scope, receive, ctx.settings.max_body_bytes)

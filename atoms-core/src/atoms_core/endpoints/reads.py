@@ -28,13 +28,14 @@ def ctx_of(request: Request) -> Context:
     return ctx
 
 
-def _grant(request: Request, needed: str) -> tuple[Context, Grant, Partition]:
+async def _grant(request: Request, needed: str) -> tuple[Context, Grant, Partition]:
     ctx = ctx_of(request)
-    return ctx, *authorize_stream(request.scope, ctx.verifier, needed)
+    grant, partition = await authorize_stream(request.scope, ctx.verifier, needed)
+    return ctx, grant, partition
 
 
 async def get_state(request: Request) -> Response:
-    ctx, _, partition = _grant(request, "read")
+    ctx, _, partition = await _grant(request, "read")
     state = (await ctx.partitions.get(partition)).state
     return JSONResponse({"stream_id": partition.stream_id, "state": state.doc, "seq": state.seq,
                          "version": state.version})
@@ -60,7 +61,7 @@ def check_intact(events: list[StoredEvent]) -> None:
 
 
 async def get_history(request: Request) -> Response:
-    ctx, _, partition = _grant(request, "read")
+    ctx, _, partition = await _grant(request, "read")
     after = _int_param(request, "after", 0, 0, MAX_SEQ)
     limit = _int_param(request, "limit", 100, 1, MAX_HISTORY_PAGE)
     try:

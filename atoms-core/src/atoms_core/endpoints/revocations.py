@@ -13,16 +13,12 @@ from starlette.responses import JSONResponse, Response
 
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.http_body import read_json
-from atoms_core.identity.authorize import identity_of
+from atoms_core.identity.authorize import identity_grant, identity_of
 from atoms_core.identity.revocations import Revocation
 from atoms_core.protocol.contracts import RevocationRequest, RevocationResponse
-from atoms_core.protocol.errors import Forbidden, Unauthorized, Unprocessable
-from atoms_core.protocol.principal import Identity, is_principal_id
+from atoms_core.protocol.errors import Unauthorized, Unprocessable
+from atoms_core.protocol.principal import is_principal_id
 from atoms_core.protocol.validation import validated
-
-
-def is_admin(identity: Identity) -> bool:
-    return "admin" in identity.roles
 
 
 async def post_revocation(request: Request) -> Response:
@@ -30,8 +26,7 @@ async def post_revocation(request: Request) -> Response:
     identity = identity_of(request.scope)
     if identity is None:
         raise Unauthorized("unauthenticated", "POST /v1/revocations needs a bearer identity token")
-    if not is_admin(identity):
-        raise Forbidden("forbidden", "revoking needs the admin scope of the tenant")
+    identity_grant(identity, None, "admin", ctx.verifier)  # 403 not_granted without the admin scope
     body = validated(RevocationRequest, await read_json(request.scope, request.receive, 4096))
     if not is_principal_id(body.principal_id):
         raise Unprocessable("validation_failed", "principal_id is not a principal id", pointer="/principal_id")

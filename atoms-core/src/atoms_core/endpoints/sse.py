@@ -62,7 +62,7 @@ class SseEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
         try:
-            grant, partition = authorize_stream(scope, ctx.verifier, "read")
+            grant, partition = await authorize_stream(scope, ctx.verifier, "read")
             stream_id = partition.stream_id
             resume_from = last_event_id(scope)
             plog = await ctx.partitions.get(partition)

@@ -184,7 +184,7 @@ class WsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
         try:
-            grant, partition = authorize_stream(scope, ctx.verifier, "presence")
+            grant, partition = await authorize_stream(scope, ctx.verifier, "presence")
             ctx.ws_caps.acquire(grant.tenant_id, grant.principal_id)  # 429 as the handshake's answer
         except AtomsError as err:
             await refuse(err, scope, receive, send)

@@ -11,9 +11,11 @@ from typing import Any
 import jwt
 
 from atoms_core.config.settings import Settings
+from atoms_core.identity.authz import authz_callback
 from atoms_core.identity.jwks import JwksKeys
 from atoms_core.identity.keys import KeyRing
 from atoms_core.identity.revocations import Revocations
+from atoms_core.identity.scopes import parse_grants
 from atoms_core.protocol.errors import AtomsError, Unauthorized
 from atoms_core.protocol.principal import ALL_SCOPES, Grant, Identity, is_principal_id, is_tenant_id
 from atoms_core.protocol.streams import parse_stream_id
@@ -71,6 +73,7 @@ class Verifier:
         self.revocations = revocations or Revocations()
         self.jwks = (JwksKeys(settings.jwt_jwks_url, settings.jwt_jwks_max_age_s, settings.jwt_jwks_min_refetch_s)
                      if settings.jwt_jwks_url else None)
+        self.authz = authz_callback(settings)  # the app's say, after our own checks
         self._cache: OrderedDict[str, Identity | Grant] = OrderedDict()
 
     def _cached(self, token: str) -> Identity | Grant | None:
@@ -146,7 +149,9 @@ class Verifier:
         expires_at = _expiry(claims["exp"], self.settings.jwt_max_ttl_s, self.settings.jwt_leeway_s)
         tenant_claim = self.settings.tenant_claim
         identity = Identity(_tenant(claims.get(tenant_claim), tenant_claim), _principal(claims["sub"]),
-                            _roles(claims.get("roles")), expires_at, _issued_at(claims.get("iat")))
+                            _roles(claims.get("roles")), expires_at,
+                            grants=parse_grants(claims["grants"]) if "grants" in claims else None,
+                            issued_at=_issued_at(claims.get("iat")))
         self._check_revoked(identity)
         self._remember(token, identity)
         return identity

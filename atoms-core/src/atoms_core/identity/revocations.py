@@ -76,11 +76,17 @@ class Revocations:
         self.apply(revocation)
 
     def apply(self, revocation: Revocation) -> None:
+        """Known already (a reload, our own message echoed back): nothing to do, nothing to close."""
         key = (revocation.tenant_id, revocation.principal_id)
         if revocation.jti is not None:
-            self._tokens.add((*key, revocation.jti))
+            token = (*key, revocation.jti)
+            if token in self._tokens:
+                return
+            self._tokens.add(token)
         elif revocation.revoked_at > self._principals.get(key, float("-inf")):
             self._principals[key] = revocation.revoked_at
+        else:
+            return
         for listener in self.listeners:
             listener(revocation)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from atoms_core.protocol.encoding import now_iso
 from atoms_core.protocol.errors import BadRequest, Unprocessable
 from atoms_core.protocol.principal import storage_name
+from atoms_core.protocol.streams import parse_stream_id
 from atoms_core.protocol.timeline import Partition
 
 ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -29,6 +30,13 @@ class ArtifactSpec(BaseModel):
     mime: str = Field(pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    #: The stream the media belongs to: registering needs ``write`` on it, resolving ``read``.
+    stream_id: str | None = None
+
+    @field_validator("stream_id")
+    @classmethod
+    def _stream(cls, value: str | None) -> str | None:
+        return parse_stream_id(value) if value is not None else None
 
     @field_validator("mime", "sha256", mode="before")
     @classmethod
@@ -46,10 +54,13 @@ class ArtifactRecord:
     sha256: str
     status: Literal["pending", "ready"]
     created_at: str
+    #: None: registered before artifacts followed streams, or by an identity with no stream given.
+    stream_id: str | None = None
 
     @classmethod
     def new(cls, spec: ArtifactSpec, artifact_id: str | None = None) -> ArtifactRecord:
-        return cls(artifact_id or uuid.uuid4().hex, spec.mime, spec.size, spec.sha256, "pending", now_iso())
+        return cls(artifact_id or uuid.uuid4().hex, spec.mime, spec.size, spec.sha256, "pending", now_iso(),
+                   spec.stream_id)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ArtifactRecord:

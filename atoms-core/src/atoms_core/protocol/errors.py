@@ -5,13 +5,13 @@ Exception tree::
     AtomsError                 base; carries status, code, detail, extras
     ├── BadRequest             400 (bad_request, tenant_in_query, invalid_stream_id, ...)
     ├── Unauthorized           401 (unauthenticated, invalid_token, ticket_expired, token_revoked)
-    ├── Forbidden              403 (forbidden, wrong_stream, missing_scope)
+    ├── Forbidden              403 (forbidden, wrong_stream, missing_scope, not_granted, authz_denied)
     ├── NotFound               404 (not_found)
     ├── Conflict               409 (version_conflict, token_gap)
     ├── PayloadTooLarge        413 (body_too_large, batch_too_large, patch_too_large)
     ├── Unprocessable          422 (validation_failed, patch_failed, state_too_deep, state_too_large, sidecar_*)
     ├── TooManyRequests        429 (too_many_connections), sent with Retry-After
-    └── Unavailable            503 (store_unavailable), sent with Retry-After
+    └── Unavailable            503 (store_unavailable, authz_unavailable), sent with Retry-After
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ CODES: dict[str, tuple[int, str]] = {
     "forbidden": (403, "Forbidden"),
     "wrong_stream": (403, "Ticket is for another stream"),
     "missing_scope": (403, "Ticket lacks the needed scope"),
+    "not_granted": (403, "Identity has no such scope on this stream"),
+    "authz_denied": (403, "The app's authorization callback refused"),
     "not_found": (404, "Not found"),
     "method_not_allowed": (405, "Method not allowed"),
     "version_conflict": (409, "Version conflict"),
@@ -55,6 +57,7 @@ CODES: dict[str, tuple[int, str]] = {
     "artifact_mismatch": (422, "Uploaded content does not match its registration"),
     "too_many_connections": (429, "Too many open connections"),
     "store_unavailable": (503, "Store unavailable"),
+    "authz_unavailable": (503, "Authorization callback unavailable"),
     "internal_error": (500, "Internal error"),
 }
 

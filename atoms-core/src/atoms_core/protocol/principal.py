@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
+#: The scopes a ticket can carry: what one may do on one stream.
 ALL_SCOPES = frozenset({"read", "write", "presence"})
+#: A tenant-level scope from roles only (never in a ticket or a ``grants`` entry).
+ADMIN_SCOPE = "admin"
 
 TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: The name the storage scheme before strict tenant ids gave a tenant with other characters
@@ -44,13 +47,27 @@ def storage_name(tenant: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamGrant:
+    """One entry of a ``grants`` claim: a stream id, or a prefix when ``prefix`` is set, and its scopes."""
+
+    pattern: str
+    prefix: bool
+    scopes: frozenset[str]
+
+    def matches(self, stream_id: str) -> bool:
+        return stream_id.startswith(self.pattern) if self.prefix else stream_id == self.pattern
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
-    """From a verified bearer JWT (IdentityMiddleware)."""
+    """From a verified bearer JWT (IdentityMiddleware). ``grants`` None: no ``grants`` claim, every
+    stream of the tenant; else only the streams an entry matches."""
 
     tenant_id: str
     principal_id: str
     roles: tuple[str, ...]
     expires_at: float
+    grants: tuple[StreamGrant, ...] | None = None
     #: The token's ``iat`` (None if it had none): revocations refuse what was issued before them.
     issued_at: float | None = None
 

@@ -92,10 +92,13 @@ class Revocations:
 
     def check(self, tenant: str, principal: str, issued_at: float | None, jti: str | None) -> None:
         """Raise 401 ``token_revoked`` for credentials a revocation covers."""
+        if self.is_revoked(tenant, principal, issued_at, jti):
+            raise Unauthorized("token_revoked", "these credentials were revoked; sign in again")
+
+    def is_revoked(self, tenant: str, principal: str, issued_at: float | None, jti: str | None) -> bool:
         if not (self._principals or self._tokens):
-            return
+            return False
         since = self._principals.get((tenant, principal))
         if since is not None and (issued_at is None or issued_at < since):
-            raise Unauthorized("token_revoked", "these credentials were revoked; sign in again")
-        if jti is not None and (tenant, principal, jti) in self._tokens:
-            raise Unauthorized("token_revoked", "this token was revoked")
+            return True
+        return jti is not None and (tenant, principal, jti) in self._tokens

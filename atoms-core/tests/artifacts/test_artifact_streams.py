@@ -88,3 +88,19 @@ def test_the_embedded_content_route_follows_the_stream(local_server: AtomsServer
     assert put.status_code == 200
     assert _code(_get(server, artifact_id, outsider, content=True)) == (403, "not_granted")
     assert _get(server, artifact_id, owner, content=True).content == blob
+
+
+def test_knowing_a_sha256_from_another_stream_gives_no_bytes(backend_server: AtomsServer) -> None:
+    """Bytes are content-addressed per stream: registering another stream's sha256 stays pending."""
+    server = backend_server
+    blob = png()
+    owner = server.token(principal="owner", grants={"canvas:sha-a": ["read", "write"]})
+    first = _post(server, {**spec(blob), "stream_id": "canvas:sha-a"}, owner).json()
+    assert httpx.put(first["upload"]["url"], content=blob, headers=first["upload"]["headers"]).status_code == 200
+    again = _post(server, {**spec(blob), "stream_id": "canvas:sha-a"}, owner).json()
+    assert _get(server, again["artifact_id"], owner).json()["status"] == "ready"  # one stream still deduplicates
+    snoop = server.token(principal="snoop", grants={"canvas:sha-b": ["read", "write"]})
+    theirs = _post(server, {**spec(blob), "stream_id": "canvas:sha-b"}, snoop).json()
+    assert theirs["status"] == "pending" and theirs["upload"] is not None
+    resolved = _get(server, theirs["artifact_id"], snoop).json()
+    assert resolved["status"] == "pending" and resolved["url"] is None

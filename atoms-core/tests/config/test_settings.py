@@ -45,6 +45,9 @@ def test_list_and_dict_values_from_env() -> None:
         ({"ATOMS_ENGINE": "mongo"}, "engine"),
         ({"ATOMS_JWT_LEEWAY_S": "300"}, "jwt_leeway_s"),
         ({"ATOMS_JWT_ALGORITHMS": "none"}, "jwt_algorithms"),
+        ({"ATOMS_AUTHZ_URL": "localhost:9000/authz"}, "authz_url"),
+        ({"ATOMS_ROLE_SCOPES": '{"viewer": ["read", "delete"]}'}, "role_scopes"),
+        ({"ATOMS_DEFAULT_SCOPES": "read,everything"}, "default_scopes"),
     ],
 )
 def test_bad_values_are_clear_errors(environ: dict[str, str], message: str) -> None:

@@ -73,7 +73,7 @@ class Settings(BaseModel):
     }
     default_scopes: list[Literal["read", "write", "presence", "admin"]] = ["read", "write", "presence"]
     #: The app's backend asked before a ticket is issued or a bearer acts on a stream ("" = not asked).
-    authz_url: str = ""
+    authz_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
     authz_timeout_s: float = Field(default=2.0, gt=0, le=30)
     authz_cache_s: float = Field(default=30.0, ge=0)
     authz_cache_entries: int = Field(default=10_000, ge=1)

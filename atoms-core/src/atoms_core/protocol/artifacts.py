@@ -153,6 +153,15 @@ def check_artifact_id(raw: str) -> str:
     return raw
 
 
+def blob_name(record: ArtifactRecord) -> str:
+    """Where a record's bytes live below the tenant's ``blobs/``: content-addressed per stream, so
+    registering a sha256 seen on another stream never makes its bytes ready without an upload."""
+    if record.stream_id is None:
+        return record.sha256
+    kind, _, stream = record.stream_id.partition(":")
+    return f"streams/{kind}/{stream}/{record.sha256}"  # a valid id never holds "/" nor starts with "."
+
+
 def tenant_prefix(tenant: str) -> str:
     """The tenant's folder/key prefix: the tenant id itself (``storage_name``), so no two tenants share one."""
     return storage_name(tenant)

@@ -1,6 +1,7 @@
 """LocalArtifactStore: the embedded default, a content-addressed store in the data dir.
 
-Layout per tenant: ``<root>/<tenant>/blobs/<sha256>`` (bytes, written only after verification) and
+Layout per tenant: ``<root>/<tenant>/blobs/<sha256>`` (bytes, written only after verification; an
+artifact of a stream under ``blobs/streams/<kind>/<id>/<sha256>``) and
 ``<root>/<tenant>/meta/<artifact_id>.json`` (records). Uploads stream to a temporary file and are
 renamed into place only when their size and sha256 match the registration.
 """
@@ -19,6 +20,7 @@ from atoms_core.protocol.artifacts import (
     ArtifactRecord,
     ArtifactSpec,
     SignedUrl,
+    blob_name,
     mismatch,
     tenant_prefix,
 )
@@ -54,7 +56,7 @@ class LocalArtifactStore:
         return self.root / tenant_prefix(tenant)
 
     def blob_path(self, tenant: str, record: ArtifactRecord) -> Path:
-        return self._tenant(tenant) / "blobs" / record.sha256
+        return self._tenant(tenant) / "blobs" / blob_name(record)
 
     def _meta_path(self, tenant: str, artifact_id: str) -> Path:
         return self._tenant(tenant) / "meta" / f"{artifact_id}.json"

@@ -25,6 +25,7 @@ from atoms_core.protocol.artifacts import (
     ArtifactRecord,
     ArtifactSpec,
     SignedUrl,
+    blob_name,
     mismatch,
     tenant_prefix,
 )
@@ -66,7 +67,7 @@ class S3ArtifactStore:
         self.ttl_s = ttl_s
 
     def _blob_key(self, tenant: str, record: ArtifactRecord) -> str:
-        return f"{tenant_prefix(tenant)}/blobs/{record.sha256}"
+        return f"{tenant_prefix(tenant)}/blobs/{blob_name(record)}"
 
     def _meta_key(self, tenant: str, artifact_id: str) -> str:
         return f"{tenant_prefix(tenant)}/meta/{artifact_id}.json"

@@ -26,7 +26,7 @@ from streams_api import ODD_NUMBERS
 
 STREAM = "canvas:fuzz"
 ROUTES = [
-    ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/v1/tickets"),
+    ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/v1/tickets"), ("POST", "/v1/revocations"),
     ("GET", "/v1/streams/{stream_id}/events"), ("GET", "/v1/streams/{stream_id}/ws"),
     ("POST", "/v1/streams/{stream_id}/commands"), ("GET", "/v1/streams/{stream_id}/state"),
     ("GET", "/v1/streams/{stream_id}/history"), ("POST", "/v1/artifacts"), ("GET", "/v1/artifacts/{artifact_id}"),

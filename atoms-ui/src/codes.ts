@@ -15,6 +15,11 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export const WS_ERROR_CODES = ['ws_ephemeral_only', 'bad_frame', 'rate_limited', 'too_large'] as const;
 export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
 
+/** WebSocket close codes the server ends a socket with when its credentials end: 4001 expired (reconnect
+ * with a fresh ticket), 4003 revoked (the next ticket request answers 401 token_revoked). */
+export const WS_CLOSE_CREDENTIALS_EXPIRED = 4001;
+export const WS_CLOSE_TOKEN_REVOKED = 4003;
+
 /** Codes produced on the client side only (never sent by the server). */
 export const CLIENT_ERROR_CODES = {
   /** The request never got an HTTP answer (offline, DNS, reset, aborted by timeout). */

@@ -8,7 +8,7 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { CLOSE_CODES, reconnectsAfter } from './codes.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
-import type { TicketClient } from './tickets.js';
+import type { Ticket, TicketClient } from './tickets.js';
 import type {
   ConnectionStatus,
   JsonObject,
@@ -71,6 +71,9 @@ function defaultScheduler(intervalMs: number): FrameScheduler {
   return (cb) => void setTimeout(cb, intervalMs);
 }
 
+/** A socket is replaced this long before its ticket expires (or at half its life if that is shorter). */
+const RENEW_AHEAD_MS = 5_000;
+
 export class PresenceClient {
   private readonly opts: PresenceClientOptions;
   private readonly emitter = new Emitter<PresenceEventMap>();
@@ -88,6 +91,8 @@ export class PresenceClient {
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private renewTimer: ReturnType<typeof setTimeout> | undefined;
+  private retiredSelf: string | undefined;
 
   constructor(options: PresenceClientOptions) {
     this.opts = options;
@@ -195,9 +200,9 @@ export class PresenceClient {
   private async open(): Promise<void> {
     const gen = ++this.gen;
     this.setStatus('connecting');
-    let ticket: string;
+    let ticket: Ticket;
     try {
-      ticket = (await this.opts.tickets.issue(this.opts.streamId, ['presence'])).ticket;
+      ticket = await this.opts.tickets.issue(this.opts.streamId, ['presence']);
     } catch (err) {
       if (gen !== this.gen || !this.wanted) return;
       const e = err as { code?: string; message?: string };
@@ -208,7 +213,7 @@ export class PresenceClient {
     if (gen !== this.gen || !this.wanted) return;
     let ws: WebSocketLike;
     try {
-      ws = new this.opts.WebSocket(wsUrl(this.opts.wsBaseUrl, this.opts.streamId, ticket));
+      ws = new this.opts.WebSocket(wsUrl(this.opts.wsBaseUrl, this.opts.streamId, ticket.ticket));
     } catch (err) {
       this.fail('ws_open_failed', String(err), err);
       this.scheduleReconnect();
@@ -216,12 +221,65 @@ export class PresenceClient {
     }
     this.ws = ws;
     ws.onopen = () => {
-      if (this.ws !== ws) return;
-      this.backoff.reset();
-      this.setStatus('open');
-      if (this.ownState) this.send({ type: 'presence.update', state: this.ownState });
-      this.startPing();
+      if (this.ws === ws) this.opened(ws, ticket);
     };
+    this.listen(ws);
+  }
+
+  private opened(ws: WebSocketLike, ticket: Ticket): void {
+    this.backoff.reset();
+    this.setStatus('open');
+    if (this.ownState) this.send({ type: 'presence.update', state: this.ownState });
+    this.startPing();
+    const lifetimeMs = ticket.expires_in * 1000;
+    const renewIn = Math.max(lifetimeMs - RENEW_AHEAD_MS, lifetimeMs / 2);
+    this.renewTimer = setTimeout(() => void this.renew(ws), renewIn);
+  }
+
+  /**
+   * The server closes a socket when its ticket expires (4001). Shortly before, open the next one and
+   * only then let go of this one: the room sees the new connection join before the old one leaves,
+   * and this client's peers stay as they are until the new snapshot. If renewing fails, the old
+   * socket runs to its expiry and the usual reconnect follows.
+   */
+  private async renew(old: WebSocketLike): Promise<void> {
+    const gen = this.gen;
+    let ticket: Ticket;
+    try {
+      ticket = await this.opts.tickets.issue(this.opts.streamId, ['presence']);
+    } catch {
+      return;
+    }
+    if (gen !== this.gen || this.ws !== old) return;
+    let next: WebSocketLike;
+    try {
+      next = new this.opts.WebSocket(wsUrl(this.opts.wsBaseUrl, this.opts.streamId, ticket.ticket));
+    } catch {
+      return;
+    }
+    next.onclose = () => {
+      next.onopen = next.onclose = null;
+    };
+    next.onopen = () => {
+      next.onopen = next.onclose = null;
+      if (gen !== this.gen || this.ws !== old) {
+        next.close(1000, 'superseded');
+        return;
+      }
+      this.retiredSelf = this._selfId; // its leave is on the way: never shown as a peer meanwhile
+      this.dropSocket(false);
+      try {
+        old.close(1000, 'renewed');
+      } catch {
+        // already closed
+      }
+      this.ws = next;
+      this.listen(next);
+      this.opened(next, ticket);
+    };
+  }
+
+  private listen(ws: WebSocketLike): void {
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
       this.handle(ev.data);
@@ -254,8 +312,8 @@ export class PresenceClient {
     }, delay);
   }
 
-  /** Detaches the socket and forgets everything that was tied to it (peers, timers). */
-  private dropSocket(): void {
+  /** Detaches the socket and forgets everything that was tied to it (timers and, unless renewing, peers). */
+  private dropSocket(resetPeers = true): void {
     const ws = this.ws;
     if (ws) {
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
@@ -263,8 +321,10 @@ export class PresenceClient {
     this.ws = null;
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     if (this.pongTimer !== undefined) clearTimeout(this.pongTimer);
-    this.pingTimer = this.pongTimer = undefined;
-    this._selfId = undefined;
+    if (this.renewTimer !== undefined) clearTimeout(this.renewTimer);
+    this.pingTimer = this.pongTimer = this.renewTimer = undefined;
+    if (!resetPeers) return;
+    this._selfId = this.retiredSelf = undefined;
     if (this._peers.size > 0) {
       this._peers = new Map();
       this.emitter.emit('peers', { peers: this._peers, change: 'reset' });
@@ -325,12 +385,14 @@ export class PresenceClient {
       case 'presence.snapshot': {
         this._selfId = msg.self;
         const next = new Map<string, PeerInfo>();
-        for (const p of msg.peers ?? []) if (p.peer_id !== msg.self) next.set(p.peer_id, this.peerFrom(p));
+        for (const p of msg.peers ?? []) {
+          if (p.peer_id !== msg.self && p.peer_id !== this.retiredSelf) next.set(p.peer_id, this.peerFrom(p));
+        }
         this.setPeers(next, 'snapshot');
         break;
       }
       case 'presence.join': {
-        if (!msg.peer || msg.peer.peer_id === self) return;
+        if (!msg.peer || msg.peer.peer_id === self || msg.peer.peer_id === this.retiredSelf) return;
         const next = new Map(this._peers);
         next.set(msg.peer.peer_id, this.peerFrom(msg.peer));
         this.setPeers(next, 'join', msg.peer.peer_id);

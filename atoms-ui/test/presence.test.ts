@@ -220,6 +220,37 @@ describe('presence WebSocket', () => {
     expect(s.errors.map((e) => e.code)).toContain('pong_timeout');
   });
 
+  it('replaces the socket before its ticket expires: the new one opens first, peers never reset', async () => {
+    const s = setup();
+    s.server.ticketTtl = 0.2; // renewed at half its life, 100 ms
+    s.p.setState({ name: 'Me' });
+    const first = await connected(s);
+    await expect.poll(() => FakeWebSocket.instances.length).toBe(2);
+    const next = FakeWebSocket.last;
+    expect(first.closedWith).toBeUndefined(); // still serving until the next one is open
+    expect([...s.p.peers.keys()]).toEqual(['p1']);
+    next.open();
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'renewed' });
+    expect(next.messages).toContainEqual({ type: 'presence.update', state: { name: 'Me' } });
+    next.receive({
+      type: 'presence.snapshot',
+      self: 'me2',
+      peers: [
+        { peer_id: 'me', principal_id: 'user:me', state: { name: 'Me' } }, // our old socket, leaving
+        { peer_id: 'me2', principal_id: 'user:me', state: { name: 'Me' } },
+        { peer_id: 'p1', principal_id: 'user:bob', state: { name: 'Bob' } },
+      ],
+    });
+    expect([...s.p.peers.keys()]).toEqual(['p1']);
+    expect(s.p.selfId).toBe('me2');
+    first.receive({ type: 'presence.leave', peer_id: 'p1' }); // the old socket is no longer listened to
+    expect([...s.p.peers.keys()]).toEqual(['p1']);
+    expect(s.p.status).toBe('open');
+    const kinds = s.changes.filter((c) => c.type === 'peers').map((c) => (c.type === 'peers' ? c.change : ''));
+    expect(kinds).toEqual(['snapshot', 'snapshot']); // no 'reset' in between
+    expect(s.changes.filter((c) => c.type === 'status').map((c) => (c.type === 'status' ? c.status : ''))).toEqual(['connecting', 'open']); // once, at the start
+  });
+
   it('drops sends while not connected and stops on close()', async () => {
     const s = setup();
     expect(s.p.gesture('tap')).toBe(false);

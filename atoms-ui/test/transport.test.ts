@@ -166,6 +166,31 @@ describe('CanvasTransport SSE', () => {
     expect(t.syncStatus).toBe('synced');
   });
 
+  it('when the server ends the stream at ticket expiry, resumes with a fresh ticket and Last-Event-ID, each event once', async () => {
+    const { server, t, errors } = setup();
+    const seen: number[] = [];
+    t.on('event', (e) => seen.push(e.envelope.seq));
+    let s = await openWithSnapshot(server, t, { n: 0 }, 0, 0);
+    for (let round = 0; round < 3; round++) {
+      const base = round * 2;
+      s.envelope(envelope(base + 1, 'state_patch', { ops: [{ op: 'replace', path: '/n', value: base + 1 }] }, base + 1));
+      s.envelope(envelope(base + 2, 'state_patch', { ops: [{ op: 'replace', path: '/n', value: base + 2 }] }, base + 2));
+      await expect.poll(() => t.getSeq()).toBe(base + 2);
+      s.end(); // atoms-core ends the response when the ticket (plus leeway) expires
+      await expect.poll(() => server.sseRequests.length).toBe(round + 2);
+      const again = server.sseRequests[round + 1]!;
+      expect(again.headers['last-event-id']).toBe(String(base + 2));
+      expect(again.url).toContain(`ticket=t${round + 2}`);
+      s = server.lastStream;
+      s.event('hello', { stream_id: 'canvas:demo', head_seq: base + 2, version: base + 2 });
+      s.envelope(envelope(base + 2, 'state_patch', { ops: [{ op: 'replace', path: '/n', value: base + 2 }] }, base + 2)); // a repeat is dropped
+    }
+    expect(server.ticketRequests).toHaveLength(4);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(t.getState()).toEqual({ n: 6 });
+    expect(errors.filter((e) => !e.willRetry)).toEqual([]);
+  });
+
   it('sends Last-Event-ID 0 when resuming an empty stream whose snapshot it has', async () => {
     const { server, t } = setup();
     const s = await openWithSnapshot(server, t, {}, 0, 0);

@@ -12,7 +12,7 @@ export type Version1 = number;
 export type MessageId = string | null;
 export type Role = "user" | "assistant" | "system" | "agent";
 export type Text = string;
-export type CloseCode = 1000 | 1001 | 1006 | 1008 | 1009 | 1011 | 1012 | 1013 | 4000;
+export type CloseCode = 1000 | 1001 | 1006 | 1008 | 1009 | 1011 | 1012 | 1013 | 4000 | 4001 | 4003;
 export type BaseVersion = number | null;
 export type CommandId1 = string;
 export type Meta = {
@@ -82,6 +82,7 @@ export type ProblemCode =
   | "bad_request"
   | "batch_too_large"
   | "body_too_large"
+  | "credentials_expired"
   | "forbidden"
   | "internal_error"
   | "invalid_json"
@@ -104,6 +105,7 @@ export type ProblemCode =
   | "tenant_in_query"
   | "ticket_expired"
   | "token_gap"
+  | "token_revoked"
   | "too_many_connections"
   | "unauthenticated"
   | "unsupported_media_type"
@@ -512,6 +514,7 @@ export const PROBLEM_STATUS = {
   "bad_request": 400,
   "batch_too_large": 413,
   "body_too_large": 413,
+  "credentials_expired": 401,
   "forbidden": 403,
   "internal_error": 500,
   "invalid_json": 400,
@@ -534,6 +537,7 @@ export const PROBLEM_STATUS = {
   "tenant_in_query": 400,
   "ticket_expired": 401,
   "token_gap": 409,
+  "token_revoked": 401,
   "too_many_connections": 429,
   "unauthenticated": 401,
   "unsupported_media_type": 415,
@@ -547,6 +551,11 @@ export const CLOSE_CODES = {
   "ABNORMAL": {
     "code": 1006,
     "meaning": "no close frame (network drop, or a handshake a browser saw refused)",
+    "reconnect": true
+  },
+  "CREDENTIALS_EXPIRED": {
+    "code": 4001,
+    "meaning": "the ticket or identity expired (exp plus jwt_leeway_s): reconnect with a fresh ticket",
     "reconnect": true
   },
   "GOING_AWAY": {
@@ -578,6 +587,11 @@ export const CLOSE_CODES = {
     "code": 1012,
     "meaning": "the server is shutting down (SIGTERM); another node or the restarted one takes the reconnect",
     "reconnect": true
+  },
+  "TOKEN_REVOKED": {
+    "code": 4003,
+    "meaning": "an admin revoked the principal (POST /v1/revocations): sign in again for a new token",
+    "reconnect": false
   },
   "TOO_BIG": {
     "code": 1009,

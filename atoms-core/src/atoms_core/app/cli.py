@@ -124,6 +124,12 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return agent(args)
 
 
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from atoms_core.app.console import revoke
+
+    return revoke(args)
+
+
 def _client_common(parser: argparse.ArgumentParser, principal: str) -> None:
     _common(parser)
     parser.add_argument("--url", default=None, help="server base URL (default: configured host and port)")
@@ -201,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--openai-api", dest="openai_api", choices=["chat", "responses"], default=None,
                        help="openai: Chat Completions (any OpenAI-compatible server) or Responses")
     agent.set_defaults(func=cmd_agent)
+
+    revoke = sub.add_parser("revoke", help="revoke a principal's tokens and tickets on a running server (admin)")
+    _client_common(revoke, "admin")
+    revoke.add_argument("target", type=principal_id, help="the principal whose credentials end")
+    revoke.add_argument("--jti", default=None, help="only the token or ticket with this jti")
+    revoke.set_defaults(func=cmd_revoke)
     return parser
 
 

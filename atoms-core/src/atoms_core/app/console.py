@@ -1,8 +1,9 @@
-"""The terminal side of the client: ``atoms tail``, ``atoms post`` and ``atoms agent``.
+"""The terminal side of the client: ``atoms tail``, ``atoms post``, ``atoms agent`` and ``atoms revoke``.
 
 Each command talks to a server at ``--url`` (default: the configured host and port) with
 ``--token`` or, without one, an identity JWT minted from the local dev keys (``--data-dir``,
-``--tenant``, ``--principal``). Ctrl-C ends a command quietly with exit code 130.
+``--tenant``, ``--principal``; with the ``admin`` role for ``revoke``). Ctrl-C ends a command quietly
+with exit code 130.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def client_from_args(args: argparse.Namespace) -> AtomsClient:
 
     keys = load_keyring(settings, loader_for(settings))
     # Minted per request (a cheap HMAC), so a long-running agent never holds an expired token.
-    return AtomsClient(url, lambda: mint_identity_token(settings, keys, args.tenant, args.principal, [], 3600))
+    roles = ["admin"] if args.command == "revoke" else []
+    return AtomsClient(url, lambda: mint_identity_token(settings, keys, args.tenant, args.principal, roles, 3600))
 
 
 def run(args: argparse.Namespace, main: Callable[[AtomsClient], Coroutine[Any, Any, int]]) -> int:
@@ -185,3 +187,19 @@ def agent(args: argparse.Namespace) -> int:
         return 0
 
     return run(args, serve)
+
+
+# --- atoms revoke ----------------------------------------------------------------------------
+
+
+def revoke(args: argparse.Namespace) -> int:
+    async def send(client: AtomsClient) -> int:
+        try:
+            result = await client.revoke(args.target, args.jti)
+        except ProblemError as err:
+            print(json.dumps(err.problem or {"code": err.code, "detail": err.detail}), file=sys.stderr)
+            return 1
+        print(json.dumps(result))
+        return 0
+
+    return run(args, send)

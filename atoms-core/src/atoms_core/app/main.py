@@ -27,16 +27,19 @@ from atoms_core.endpoints.context import Context, Lifecycle
 from atoms_core.endpoints.identity_middleware import IdentityMiddleware
 from atoms_core.endpoints.logs import RequestIdMiddleware
 from atoms_core.endpoints.problems import problem_response, refuse
+from atoms_core.endpoints.revocations import post_revocation
 from atoms_core.endpoints.sse import SseEndpoint
 from atoms_core.endpoints.tickets import post_ticket
 from atoms_core.endpoints.ws import WsEndpoint
 from atoms_core.engine.connection_caps import ConnectionCaps
 from atoms_core.engine.hub import Hub
+from atoms_core.engine.lifetimes import REVOKED, Lifetimes
 from atoms_core.engine.metrics import Metrics
 from atoms_core.engine.partitions import Partitions, Watcher
 from atoms_core.engine.presence import Deliver, LocalBus, Presence, PresenceBus
 from atoms_core.identity.jwt_verify import Verifier
 from atoms_core.identity.keys import load_keyring
+from atoms_core.identity.revocations import Revocation, Revocations
 from atoms_core.protocol.errors import AtomsError, NotFound
 from atoms_core.protocol.patch import Limits
 from atoms_core.protocol.sidecars import SidecarGuard
@@ -44,6 +47,7 @@ from atoms_core.protocol.wire import PING_FRAME
 from atoms_core.stores import create_store
 from atoms_core.stores.artifacts import create_artifact_store
 from atoms_core.stores.audit import AuditLog
+from atoms_core.stores.revocations import FileRevocations
 
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -54,13 +58,15 @@ def build_context(settings: Settings) -> Context:
     keys = load_keyring(settings, loader)
     redis_url = loader.resolve(settings.redis_url).reveal() if settings.engine == "redis" else None
     store = create_store(settings, redis_url)
+    # On the redis engine the node gives it the Redis store (and the other nodes' revocations).
+    revocations = Revocations(None if settings.engine == "redis" else FileRevocations(settings.data_dir))
     lifecycles: list[Lifecycle] = []
     watcher: Callable[[Partitions], Watcher] | None = None
     presence_bus: Callable[[Deliver], PresenceBus] = LocalBus
-    if settings.engine == "redis":  # cross-node fan-out and presence over one pub/sub link
+    if settings.engine == "redis":  # cross-node fan-out, presence and revocations over one pub/sub link
         from atoms_core.app.redis_node import redis_node
 
-        node = redis_node(settings, store)
+        node = redis_node(settings, store, revocations)
         watcher, presence_bus = node.watcher, node.presence.bus
         lifecycles.append(node)
     hub = Hub()
@@ -84,11 +90,27 @@ def build_context(settings: Settings) -> Context:
         demo = build_demo(settings, keys)
         demo_routes = demo.routes
         lifecycles.append(demo.agents)
-    verifier = Verifier(settings, keys)
+    verifier = Verifier(settings, keys, revocations)
     if verifier.authz is not None:  # its HTTP client is closed at shutdown
         lifecycles.append(verifier.authz)
+    lifetimes = Lifetimes(settings.jwt_leeway_s)
+    _end_revoked(lifetimes, revocations)
     return Context(settings, keys, verifier, store, hub, partitions, artifacts, audit, metrics,
-                   guard, sse_caps, ws_caps, presence, tuple(lifecycles), demo_routes)
+                   guard, sse_caps, ws_caps, presence, tuple(lifecycles), demo_routes, lifetimes)
+
+
+def _end_revoked(lifetimes: Lifetimes, revocations: Revocations) -> None:
+    """A revocation, this node's or another's, ends the open connections it covers."""
+    def end(revocation: Revocation) -> None:
+        lifetimes.end_where(revocation.tenant_id, revocation.principal_id,
+                            lambda lease: revocation.covers(lease.issued_at, lease.jti), REVOKED)
+
+    revocations.listeners.append(end)
+
+
+async def _prefetch_jwks(ctx: Context) -> None:
+    if ctx.verifier.jwks is not None:
+        await asyncio.to_thread(ctx.verifier.jwks.refresh)
 
 
 async def _heartbeat(ctx: Context) -> None:
@@ -103,6 +125,7 @@ def routes(ctx: Context) -> list[BaseRoute]:
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/v1/tickets", post_ticket, methods=["POST"]),
+        Route("/v1/revocations", post_revocation, methods=["POST"]),
         # Events and commands are served by AtomsApp's short path; listed so the table stays whole
         # (and HEAD/405 behave).
         Route("/v1/streams/{stream_id}/events", SseEndpoint(ctx), methods=["GET"]),
@@ -140,6 +163,8 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ctx.store.open()
+        await ctx.verifier.revocations.open()
+        await _prefetch_jwks(ctx)
         ctx.audit.start()
         heartbeat = asyncio.create_task(_heartbeat(ctx))
         for part in ctx.lifecycles:
@@ -165,4 +190,4 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
     )
     app.state.ctx = ctx
     app.router.default = _no_route
-    return AtomsApp(app, sse, CommandEndpoint(ctx), ctx.verifier)
+    return AtomsApp(app, sse, CommandEndpoint(ctx), ctx.verifier, settings.cors_origins)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from atoms_core.client import commands
+from atoms_core.client.errors import ProblemError
 from atoms_core.client.presence import Presence
 from atoms_core.client.session import GetToken, Session
 from atoms_core.client.subscribe import DEFAULT_HEARTBEAT_TIMEOUT, Subscription
@@ -42,6 +43,17 @@ class AtomsClient:
     async def state(self, stream_id: str) -> dict[str, Any]:
         """``GET /state``: ``{stream_id, state, seq, version}``."""
         result: dict[str, Any] = await self.session.get_json(self.session.stream_url(stream_id, "state"))
+        return result
+
+    async def revoke(self, principal_id: str, jti: str | None = None) -> dict[str, Any]:
+        """``POST /v1/revocations`` (an admin identity): end the principal's credentials, or one token."""
+        body: dict[str, Any] = {"principal_id": principal_id, **({"jti": jti} if jti else {})}
+        session = self.session
+        response = await session.http.post(f"{session.base_url}/v1/revocations", headers=await session.bearer(),
+                                           json=body)
+        if response.status_code != 201:
+            raise ProblemError.from_response(response)
+        result: dict[str, Any] = response.json()
         return result
 
     def token_streamer(self, stream_id: str, target: str, **options: Any) -> TokenStreamer:

@@ -4,7 +4,8 @@ Connects to ``/v1/streams/{stream_id}/ws?ticket=<presence ticket>`` (a fresh tic
 keeps ``peers`` (``presence.snapshot`` / ``join`` / ``leave`` / ``update``) and the others' latest
 ``cursors``, throttles cursor moves to ``cursor_hz`` (latest position wins) and sends an
 application ``ping`` every ``ping_interval``. ``messages()`` yields server frames and reconnects
-with backoff, re-sending the last presence state. Cursor and gesture sends while disconnected are
+with backoff, re-sending the last presence state; a socket is replaced by a fresh one shortly before
+its ticket expires, so the peer never drops out of the room. Cursor and gesture sends while disconnected are
 dropped: they are ephemeral."""
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from atoms_core.client.backoff import Backoff
 from atoms_core.client.errors import ProblemError
 from atoms_core.client.session import Session
 from atoms_core.protocol.codes import reconnects_after
+
+#: A socket is replaced this long before its ticket expires (or at half its life if that is shorter).
+RENEW_AHEAD_S = 5.0
 
 
 class Presence:
@@ -58,17 +62,19 @@ class Presence:
 
     async def connect(self) -> None:
         """Open the socket (raises ``ProblemError`` if the ticket is refused, ``OSError`` if unreachable)."""
-        ticket = await self.session.ticket(self.stream_id, ["presence"])
+        ticket, lifetime = await self.session.ticket_expiring(self.stream_id, ["presence"])
         try:
-            self._ws = await connect(self.ws_url(ticket), open_timeout=10)
+            ws = await connect(self.ws_url(ticket), open_timeout=10)
         except websockets.InvalidStatus as exc:
             response = exc.response
             code = "http_" + str(response.status_code)
             with contextlib.suppress(ValueError):
                 code = json.loads(response.body or b"{}").get("code", code)
             raise ProblemError(response.status_code, code, "WebSocket handshake refused") from None
+        self._ws = ws
         self._backoff.reset()
-        self._spawn(self._keepalive(self._ws))
+        self._spawn(self._keepalive(ws))
+        self._spawn(self._renew(ws, lifetime))
         if self._state is not None:
             await self._send({"type": "presence.update", "state": self._state})
 
@@ -181,6 +187,18 @@ class Presence:
         if pending is not None:
             self._cursor_at = time.monotonic()
             await self._send({"type": "cursor", "x": pending[0], "y": pending[1]})
+
+    async def _renew(self, ws: ClientConnection, lifetime: float) -> None:
+        """Before the server closes this socket at its ticket's expiry (4001), open the next one and
+        only then close this: the others see this peer join again before it leaves, never a gap."""
+        await asyncio.sleep(max(lifetime - RENEW_AHEAD_S, lifetime / 2))
+        if self._ws is not ws or self._closed:
+            return
+        try:
+            await self.connect()
+        except (ProblemError, OSError, TimeoutError, httpx.TransportError, websockets.InvalidHandshake):
+            return  # this socket ends at expiry and messages() reconnects with backoff
+        await ws.close()
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         while self._ws is ws:

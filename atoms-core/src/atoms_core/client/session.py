@@ -40,11 +40,16 @@ class Session:
 
     async def ticket(self, stream_id: str, scopes: Sequence[str]) -> str:
         """A fresh ticket from ``POST /v1/tickets`` (one per connect: tickets live about a minute)."""
+        return (await self.ticket_expiring(stream_id, scopes))[0]
+
+    async def ticket_expiring(self, stream_id: str, scopes: Sequence[str]) -> tuple[str, float]:
+        """A fresh ticket and its lifetime in seconds (the server ends a connection then)."""
         response = await self.http.post(f"{self.base_url}/v1/tickets", headers=await self.bearer(),
                                         json={"stream_id": stream_id, "scopes": list(scopes)})
         if response.status_code != 201:
             raise ProblemError.from_response(response)
-        return str(response.json()["ticket"])
+        body = response.json()
+        return str(body["ticket"]), float(body["expires_in"])
 
     async def get_json(self, url: str, **params: Any) -> Any:
         response = await self.http.get(url, headers=await self.bearer(), params=params)

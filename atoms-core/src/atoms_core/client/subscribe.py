@@ -4,7 +4,8 @@ A ``Subscription`` keeps a ``StateView`` and yields each durable ``EventEnvelope
 order, just after applying it (so ``sub.view`` is the state *at* that event). Every connect uses
 a fresh ``read`` ticket and sends ``Last-Event-ID: <last applied seq>``; the server replays the
 rest or answers ``resync`` + ``state_snapshot``. A connection is dropped and resumed when no byte
-arrives within ``heartbeat_timeout`` (the server pings every 15 s) or when a seq is skipped.
+arrives within ``heartbeat_timeout`` (the server pings every 15 s) or when a seq is skipped; a stream
+the server ends (its ticket expired) is resumed at once with a fresh ticket.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from atoms_core.client.view import StateView
 from atoms_core.protocol.wire import EventEnvelope
 
 DEFAULT_HEARTBEAT_TIMEOUT = 35.0
+#: A stream the server ends after at least this long (a ticket's expiry) is resumed without delay.
+MIN_LIVED_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +104,17 @@ class Subscription:
     async def _run(self, controls: bool) -> AsyncGenerator[Any, None]:
         unauthorized = 0
         while True:
-            delay_floor = 0.0
+            delay_floor, at_once = 0.0, False
+            opened = asyncio.get_running_loop().time()
             try:
                 async for item in self._connect():
                     unauthorized = 0
                     if controls or isinstance(item, EventEnvelope):
                         yield item
                 reason = "the server ended the stream"
+                # As it does when the ticket expires: resume at once with a fresh one (unless it
+                # ended a stream just opened, which backs off as usual).
+                at_once = asyncio.get_running_loop().time() - opened >= MIN_LIVED_S
             except ProblemError as err:
                 # A 401 may be a stale token: ask getToken once more, then give up.
                 unauthorized = unauthorized + 1 if err.status == 401 else 0
@@ -125,7 +132,7 @@ class Subscription:
                 reason = str(exc)
             if controls:
                 yield Control("disconnected", {"reason": reason, "seq": self.view.seq})
-            await asyncio.sleep(max(self._backoff.next(), delay_floor))
+            await asyncio.sleep(0.0 if at_once else max(self._backoff.next(), delay_floor))
 
     async def _connect(self) -> AsyncGenerator[Item, None]:
         ticket = await self.session.ticket(self.stream_id, ["read"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SECRET_PREFIX = "secret://"
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 log = logging.getLogger("atoms.config")
 
@@ -39,6 +41,8 @@ class Settings(BaseModel):
     demo: bool = False
     demo_dist: str = ""  # built atoms-app served by --demo; "" = atoms-app/dist beside atoms-core
     demo_max_agents: int = Field(default=32, ge=0)  # --demo: canvases with a running demo agent
+    #: Browser origins (``https://app.example.com``) allowed to call the API cross-origin; none by default.
+    cors_origins: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     node_id: str = ""
 
@@ -51,6 +55,12 @@ class Settings(BaseModel):
     jwt_max_ttl_s: int = Field(default=30 * 86400, ge=1)
     jwt_keys: dict[str, str] = {"dev": "secret://file/jwt-dev.key"}
     jwt_signing_kid: str = "dev"
+    #: An identity provider's JWKS (``https://<idp>/.well-known/jwks.json``); keys by ``kid`` beside jwt_keys.
+    jwt_jwks_url: str = ""
+    jwt_jwks_max_age_s: float = Field(default=300.0, gt=0)  # the fetched set is refreshed after this
+    jwt_jwks_min_refetch_s: float = Field(default=10.0, ge=0)  # an unknown kid refetches at most this often
+    #: The identity token claim that names the tenant (an IdP's custom claim, e.g. ``https://app/tenant``).
+    tenant_claim: str = Field(default="tenant_id", min_length=1, max_length=256)
     ticket_key: str = "secret://file/ticket.key"
     ticket_ttl_s: int = Field(default=60, ge=1)
     ticket_max_ttl_s: int = Field(default=300, ge=1)
@@ -131,6 +141,14 @@ class Settings(BaseModel):
     def _reference(cls, value: str) -> str:
         if value and not value.startswith(SECRET_PREFIX):
             raise ValueError(f"must be a {SECRET_PREFIX} reference (or empty for the SDK's own variable)")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin[:80]!r} is not an origin (scheme://host[:port], no path)")
         return value
 
     @field_validator("data_dir")

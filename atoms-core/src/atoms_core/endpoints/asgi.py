@@ -11,9 +11,11 @@ commands RequestIdMiddleware too; both answer refusals with problem+json themsel
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from atoms_core.endpoints.identity_middleware import IdentityMiddleware
@@ -21,19 +23,38 @@ from atoms_core.endpoints.logs import RequestIdMiddleware
 from atoms_core.identity.jwt_verify import Verifier
 
 SHORT_PATH = re.compile(r"/v1/streams/([^/]+)/(events|commands)")
+#: What a browser page on a listed origin may send and read (``cors_origins``).
+CORS_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"]
+CORS_EXPOSED = ["Retry-After", "X-Request-ID", "Location"]
 
 
 class AtomsApp:
-    def __init__(self, app: Starlette, sse: ASGIApp, commands: ASGIApp, verifier: Verifier) -> None:
+    def __init__(self, app: Starlette, sse: ASGIApp, commands: ASGIApp, verifier: Verifier,
+                 cors_origins: Sequence[str] = ()) -> None:
         self.app = app
         self.sse = IdentityMiddleware(sse, verifier)
         self.commands = RequestIdMiddleware(IdentityMiddleware(commands, verifier))
+        #: CORS wraps every route, the short paths too; an unlisted origin gets no CORS header at all
+        #: (Starlette's middleware would still answer its preflight with the allowed methods).
+        self._origins = frozenset(origin.encode() for origin in cors_origins)
+        self._cors = CORSMiddleware(
+            self._route, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "PUT", "HEAD"],
+            allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED, max_age=600)
+        self._entry: ASGIApp = self._cors_if_listed if cors_origins else self._route
 
     @property
     def state(self) -> Any:
         return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _cors_if_listed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = next((value for name, value in scope.get("headers", ()) if name == b"origin"), None)
+        app = self._cors if origin in self._origins else self._route
+        await app(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             match = SHORT_PATH.fullmatch(scope["path"])
             if match is not None:

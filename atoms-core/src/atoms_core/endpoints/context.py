@@ -3,7 +3,7 @@ reached through ``app.state.ctx``: typed and frozen, so nothing is added to them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from starlette.routing import BaseRoute
@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 from atoms_core.config.settings import Settings
 from atoms_core.engine.connection_caps import ConnectionCaps
 from atoms_core.engine.hub import Hub
+from atoms_core.engine.lifetimes import Lifetimes
 from atoms_core.engine.metrics import Metrics
 from atoms_core.engine.partitions import Partitions
 from atoms_core.engine.presence import Presence
@@ -55,3 +56,5 @@ class Context:
     lifecycles: tuple[Lifecycle, ...] = ()
     #: ``atoms serve --demo``: the canvas app at ``/``, appended after the fixed table (its catch-all last).
     demo_routes: tuple[BaseRoute, ...] = ()
+    #: Open SSE / WebSocket connections by principal: each ends at its credentials' expiry or revocation.
+    lifetimes: Lifetimes = field(default_factory=lambda: Lifetimes(0.0))

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import problem_response
 from atoms_core.engine.inline_send import inline_writer
+from atoms_core.engine.lifetimes import REVOKED
 from atoms_core.engine.partitions import PartitionLog
 from atoms_core.engine.reader import TimelineGap, contiguous
 from atoms_core.identity.authorize import authorize_stream
@@ -85,6 +86,16 @@ class SseEndpoint:
         ctx.audit.record(grant.tenant_id, "sse.opened", stream_id, grant.principal_id, seq=state.seq)
         disconnect = asyncio.ensure_future(wait_disconnect(receive))
         disconnect.add_done_callback(lambda _: sub.close())
+        ended: list[str] = []  # why the lease ended the stream: credentials expired or revoked
+
+        def end(reason: str) -> None:
+            ended.append(reason)
+            sub.close()
+
+        lease = ctx.lifetimes.lease(grant.tenant_id, grant.principal_id, grant.expires_at, end,
+                                    issued_at=grant.issued_at, jti=grant.jti)
+        if ctx.verifier.revocations.is_revoked(grant.tenant_id, grant.principal_id, grant.issued_at, grant.jti):
+            lease.finish(REVOKED)  # revoked while this connection was being set up
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             opening = await self._opening(plog, stream_id, state, resume_from)
@@ -109,6 +120,7 @@ class SseEndpoint:
             # Cut off at the buffer bound: returning mid-response makes the server drop the
             # connection; the client resumes from the timeline with Last-Event-ID.
         finally:
+            ctx.lifetimes.release(lease)
             ctx.sse_caps.release(grant.tenant_id, grant.principal_id)
             ctx.hub.unsubscribe(sub)
             disconnect.cancel()
@@ -116,7 +128,7 @@ class SseEndpoint:
             if sub.overflowed:
                 ctx.metrics.sse_overflow.inc()
             ctx.audit.record(grant.tenant_id, "sse.closed", stream_id, grant.principal_id,
-                             reason="overflow" if sub.overflowed else None)
+                             reason="overflow" if sub.overflowed else (ended[0] if ended else None))
 
     async def _opening(self, plog: PartitionLog, stream_id: str, state: StreamState,
                        resume_from: int | None) -> bytes:

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import refuse
+from atoms_core.engine.lifetimes import EXPIRED, REVOKED
 from atoms_core.engine.presence import Peer, Presence
 from atoms_core.identity.authorize import authorize_stream
 from atoms_core.protocol.codes import CloseCode
@@ -33,6 +34,9 @@ from atoms_core.protocol.contracts import (
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.principal import Grant
 from atoms_core.protocol.timeline import Partition
+
+#: Why a lease ended -> the close code (a fresh ticket helps after expiry, not after a revocation).
+CLOSE_LEASE = {EXPIRED: CloseCode.CREDENTIALS_EXPIRED, REVOKED: CloseCode.TOKEN_REVOKED}
 
 EPHEMERAL_TYPES = frozenset({"presence.update", "cursor", "gesture", "ping"})
 CLIENT_MESSAGE: TypeAdapter[WsClientMessage] = TypeAdapter(WsClientMessage)
@@ -198,9 +202,15 @@ class WsEndpoint:
         ctx.metrics.ws_open.inc()
         ctx.audit.record(grant.tenant_id, "ws.opened", partition.stream_id, grant.principal_id)
         writer = asyncio.create_task(write(peer, send))
+        lease = ctx.lifetimes.lease(grant.tenant_id, grant.principal_id, grant.expires_at,
+                                    lambda reason: peer.close(CLOSE_LEASE[reason], reason),
+                                    issued_at=grant.issued_at, jti=grant.jti)
+        if ctx.verifier.revocations.is_revoked(grant.tenant_id, grant.principal_id, grant.issued_at, grant.jti):
+            lease.finish(REVOKED)  # revoked while this connection was being set up
         try:
             await Session(ctx, self.presence, peer, partition).read(receive)
         finally:
+            ctx.lifetimes.release(lease)
             self.presence.leave(peer)
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)

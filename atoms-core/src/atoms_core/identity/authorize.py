@@ -50,7 +50,8 @@ def identity_grant(identity: Identity, stream_id: str | None, needed: str, verif
     if needed not in scopes:
         where = f"on {stream_id}" if stream_id is not None else "without a stream_id"
         raise Forbidden("not_granted", f"your identity has no {needed!r} scope {where}")
-    return Grant(identity.tenant_id, identity.principal_id, stream_id, scopes, identity.expires_at)
+    return Grant(identity.tenant_id, identity.principal_id, stream_id, scopes, identity.expires_at,
+                 issued_at=identity.issued_at)
 
 
 async def ask_app(verifier: Verifier, identity: Identity, stream_id: str, scopes: list[str]) -> None:

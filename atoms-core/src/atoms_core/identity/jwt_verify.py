@@ -12,7 +12,9 @@ import jwt
 
 from atoms_core.config.settings import Settings
 from atoms_core.identity.authz import authz_callback
+from atoms_core.identity.jwks import JwksKeys
 from atoms_core.identity.keys import KeyRing
+from atoms_core.identity.revocations import Revocations
 from atoms_core.identity.scopes import parse_grants
 from atoms_core.protocol.errors import AtomsError, Unauthorized
 from atoms_core.protocol.ids import TENANT_ID
@@ -31,9 +33,9 @@ def _refuse(what: str) -> Unauthorized:
     return Unauthorized("invalid_token", f"token claim {what}")
 
 
-def _tenant(value: object) -> str:
+def _tenant(value: object, claim: str = "tid") -> str:
     if not is_tenant_id(value):
-        raise _refuse(f"tenant_id must be a tenant id ({TENANT_ID.pattern})")
+        raise _refuse(f"{claim[:64]} must be a tenant id ({TENANT_ID.pattern})")
     return value
 
 
@@ -52,6 +54,10 @@ def _roles(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _issued_at(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _expiry(value: object, max_ttl_s: int, leeway_s: int) -> float:
     """A JSON number (PyJWT also takes the string "123"), and no later than the configured lifetime."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -62,9 +68,12 @@ def _expiry(value: object, max_ttl_s: int, leeway_s: int) -> float:
 
 
 class Verifier:
-    def __init__(self, settings: Settings, keys: KeyRing) -> None:
+    def __init__(self, settings: Settings, keys: KeyRing, revocations: Revocations | None = None) -> None:
         self.settings = settings
         self.keys = keys
+        self.revocations = revocations or Revocations()
+        self.jwks = (JwksKeys(settings.jwt_jwks_url, settings.jwt_jwks_max_age_s, settings.jwt_jwks_min_refetch_s)
+                     if settings.jwt_jwks_url else None)
         self.authz = authz_callback(settings)  # the app's say, after our own checks
         self._cache: OrderedDict[str, Identity | Grant] = OrderedDict()
 
@@ -75,7 +84,24 @@ class Verifier:
         if hit.expires_at + self.settings.jwt_leeway_s < time.time():
             del self._cache[token]
             return None
+        self._check_revoked(hit)
         return hit
+
+    def _check_revoked(self, value: Identity | Grant) -> None:
+        jti = value.jti if isinstance(value, Grant) else None
+        self.revocations.check(value.tenant_id, value.principal_id, value.issued_at, jti)
+
+    def _key(self, kid: object) -> tuple[Any, list[str]] | None:
+        """A configured key by kid (the configured algorithms), else the provider's JWKS key (its own)."""
+        if not isinstance(kid, str):
+            return None
+        secret = self.keys.jwt_keys.get(kid)
+        if secret is not None:
+            return secret.reveal(), list(self.settings.jwt_algorithms)
+        jwk = self.jwks.key(kid) if self.jwks is not None else None
+        if jwk is None or jwk.algorithm_name not in self.settings.jwt_algorithms:
+            return None
+        return jwk, [jwk.algorithm_name]
 
     def _remember(self, token: str, value: Identity | Grant) -> None:
         self._cache[token] = value
@@ -103,15 +129,15 @@ class Verifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("invalid_token", "bearer token is not a JWT") from None
-        kid = header.get("kid", self.keys.signing_kid)
-        key = self.keys.jwt_keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
+        found = self._key(header.get("kid", self.keys.signing_kid))
+        if found is None:
             raise Unauthorized("invalid_token", "unknown key id")
+        key, algorithms = found
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key.reveal(),
-                algorithms=list(self.settings.jwt_algorithms),
+                key,
+                algorithms=algorithms,
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
                 leeway=self.settings.jwt_leeway_s,
@@ -122,8 +148,12 @@ class Verifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid_token", f"token rejected: {type(exc).__name__}") from None
         expires_at = _expiry(claims["exp"], self.settings.jwt_max_ttl_s, self.settings.jwt_leeway_s)
-        identity = Identity(_tenant(claims.get("tenant_id")), _principal(claims["sub"]), _roles(claims.get("roles")),
-                            expires_at, parse_grants(claims["grants"]) if "grants" in claims else None)
+        tenant_claim = self.settings.tenant_claim
+        identity = Identity(_tenant(claims.get(tenant_claim), tenant_claim), _principal(claims["sub"]),
+                            _roles(claims.get("roles")), expires_at,
+                            grants=parse_grants(claims["grants"]) if "grants" in claims else None,
+                            issued_at=_issued_at(claims.get("iat")))
+        self._check_revoked(identity)
         self._remember(token, identity)
         return identity
 
@@ -145,6 +175,7 @@ class Verifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid_token", f"ticket rejected: {type(exc).__name__}") from None
         grant = self._grant(claims)
+        self._check_revoked(grant)
         self._remember(token, grant)
         return grant
 
@@ -161,4 +192,5 @@ class Verifier:
         if stream_id is None or not isinstance(jti, str):
             raise Unauthorized("invalid_token", "ticket claim sid or jti is malformed")
         return Grant(_tenant(claims.get("tid")), _principal(claims["sub"]), stream_id, frozenset(scopes),
-                     _expiry(claims["exp"], self.settings.ticket_max_ttl_s, self.settings.jwt_leeway_s), jti)
+                     _expiry(claims["exp"], self.settings.ticket_max_ttl_s, self.settings.jwt_leeway_s), jti,
+                     _issued_at(claims.get("iat")))

@@ -19,6 +19,9 @@ CODES: dict[str, tuple[int, str]] = {
     "unauthenticated": (401, "Authentication required"),
     "invalid_token": (401, "Invalid token"),
     "ticket_expired": (401, "Ticket expired"),
+    "token_revoked": (401, "Token revoked"),
+    #: Not an HTTP answer: the reason an SSE stream or WebSocket ends when its credentials expire.
+    "credentials_expired": (401, "Credentials expired"),
     "forbidden": (403, "Forbidden"),
     "wrong_stream": (403, "Ticket is for another stream"),
     "missing_scope": (403, "Ticket lacks the needed scope"),
@@ -50,7 +53,7 @@ CODES: dict[str, tuple[int, str]] = {
 
 
 class CloseCode(IntEnum):
-    """The close codes a presence WebSocket ends with (RFC 6455 §7.4, one private-use code)."""
+    """The close codes a presence WebSocket ends with (RFC 6455 §7.4, and private-use codes from 4000)."""
 
     NORMAL = 1000
     GOING_AWAY = 1001
@@ -61,6 +64,8 @@ class CloseCode(IntEnum):
     SERVICE_RESTART = 1012
     TRY_LATER = 1013
     PONG_TIMEOUT = 4000
+    CREDENTIALS_EXPIRED = 4001
+    TOKEN_REVOKED = 4003
 
 
 class CloseRule(NamedTuple):
@@ -82,6 +87,10 @@ CLOSE_RULES: dict[CloseCode, CloseRule] = {
                                                "restarted one takes the reconnect"),
     CloseCode.TRY_LATER: CloseRule(True, "room full (ws_max_peers) or slow consumer (over ws_queue_bytes)"),
     CloseCode.PONG_TIMEOUT: CloseRule(True, "sent by a client that got no pong in time; it reconnects"),
+    CloseCode.CREDENTIALS_EXPIRED: CloseRule(True, "the ticket or identity expired (exp plus jwt_leeway_s): "
+                                                   "reconnect with a fresh ticket"),
+    CloseCode.TOKEN_REVOKED: CloseRule(False, "an admin revoked the principal (POST /v1/revocations): "
+                                              "sign in again for a new token"),
 }
 
 

@@ -155,6 +155,19 @@ class TicketRequest(_Strict):
     ttl_s: int | None = Field(default=None, ge=1)
 
 
+class RevocationRequest(_Strict):
+    principal_id: str = Field(min_length=1, max_length=256)
+    #: Only the token or ticket with this ``jti``; absent: everything the principal holds.
+    jti: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class RevocationResponse(_Sent):
+    tenant_id: str
+    principal_id: str
+    jti: str | None
+    revoked_at: float
+
+
 class TicketResponse(_Sent):
     ticket: str
     stream_id: str

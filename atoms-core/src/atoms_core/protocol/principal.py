@@ -67,6 +67,8 @@ class Identity:
     roles: tuple[str, ...]
     expires_at: float
     grants: tuple[StreamGrant, ...] | None = None
+    #: The token's ``iat`` (None if it had none): revocations refuse what was issued before them.
+    issued_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +81,4 @@ class Grant:
     scopes: frozenset[str]
     expires_at: float
     jti: str | None = None
+    issued_at: float | None = None

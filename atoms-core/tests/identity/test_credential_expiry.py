@@ -1,0 +1,75 @@
+"""Connections live no longer than their credentials: a stream or socket opened with a ticket or an
+identity token ends at its expiry plus ``jwt_leeway_s`` (here 0 s), over real HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from identity.live_links import open_sse, open_ws, ticket
+from servers import AtomsServer, running_server
+
+STREAM = "canvas:expiry"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServer]:
+    with running_server(tmp_path_factory.mktemp("expiry") / "data", env={"ATOMS_JWT_LEEWAY_S": "0"}) as srv:
+        yield srv
+
+
+def test_sse_with_a_ticket_ends_when_the_ticket_expires(server: AtomsServer) -> None:
+    async def main() -> None:
+        link = await open_sse(server, STREAM, ticket(server, server.token(), STREAM, ["read"], ttl_s=2))
+        assert await link.ended(6) < 3.5  # exp has whole seconds: at most 2 s, and never much later
+    asyncio.run(main())
+
+
+def test_sse_with_an_identity_token_ends_when_the_token_expires(server: AtomsServer) -> None:
+    async def main() -> None:
+        link = await open_sse(server, STREAM, token=server.token(ttl=2))
+        assert await link.ended(6) < 3.5
+    asyncio.run(main())
+
+
+def test_ws_closes_with_4001_when_its_ticket_expires(server: AtomsServer) -> None:
+    async def main() -> None:
+        link = await open_ws(server, STREAM, ticket(server, server.token(), STREAM, ["presence"], ttl_s=2))
+        assert await link.ended(6) < 3.5
+        assert (link.close_code, link.close_reason) == (4001, "credentials_expired")
+    asyncio.run(main())
+
+
+def test_a_long_lived_ticket_keeps_its_stream_open(server: AtomsServer) -> None:
+    async def main() -> None:
+        link = await open_sse(server, STREAM, ticket(server, server.token(), STREAM, ["read"], ttl_s=60))
+        with pytest.raises(TimeoutError):
+            await link.ended(2.5)
+        await link.close()
+    asyncio.run(main())
+
+
+def test_an_expired_ticket_is_refused_at_the_door(server: AtomsServer) -> None:
+    old = ticket(server, server.token(), STREAM, ["read"], ttl_s=1)
+    time.sleep(2.1)
+    response = httpx.get(f"{server.url}/v1/streams/{STREAM}/events", params={"ticket": old})
+    assert response.status_code == 401 and response.json()["code"] == "ticket_expired"
+
+
+def test_expiry_audit_names_the_reason(server: AtomsServer) -> None:
+    async def main() -> None:
+        link = await open_sse(server, STREAM, ticket(server, server.token(tenant="audited"), STREAM, ["read"],
+                                                     ttl_s=2))
+        await link.ended(5)
+    asyncio.run(main())
+    deadline = time.monotonic() + 10
+    while True:  # the audit log is written in the background
+        out = server.cli("audit", "export", "--tenant", "audited", "--data-dir", str(server.data_dir))
+        if '"sse.closed"' in out or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert '"sse.closed"' in out and "credentials_expired" in out

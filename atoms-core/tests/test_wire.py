@@ -34,7 +34,7 @@ def test_every_close_code_is_exported_with_its_rule() -> None:
     assert {name: (row["code"], row["reconnect"]) for name, row in schema["x-close"].items()} == {
         code.name: (int(code), rule.reconnect) for code, rule in CLOSE_RULES.items()}
     fatal = {row["code"] for row in schema["x-close"].values() if not row["reconnect"]}
-    assert fatal == {1008, 1009}, "policy and frame-too-big end a client; everything else reconnects"
+    assert fatal == {1008, 1009, 4003}, "policy, frame-too-big and a revoked token end a client; the rest reconnect"
 
 
 def test_unknown_or_missing_close_codes_reconnect() -> None:

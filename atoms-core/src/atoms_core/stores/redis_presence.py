@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -75,7 +76,8 @@ class RedisPresence:
         self._deliver: Deliver = lambda partition, message: None
         self._local: dict[Partition, dict[str, dict[str, Any]]] = {}  # peers here: peer_id -> Peer JSON
         self._remote: dict[Partition, dict[str, PeerInfo]] = {}  # peers on other nodes, as last known
-        self._left_meanwhile: dict[Partition, set[str]] = {}  # remote leaves while a reconcile reads
+        self._touched: dict[Partition, set[str]] = {}  # peers with relayed news while a reconcile runs
+        self._syncs: dict[str, asyncio.Future[None]] = {}  # a reconcile's marker -> its return
         self._outbox: list[Op] = []
         self._send_wake = asyncio.Event()
         self._reconcile_due: set[Partition] = set()
@@ -149,6 +151,11 @@ class RedisPresence:
             self._reconcile_wake.set()
             return
         message = json.loads(data)
+        if "s" in message:  # a reconcile's marker: only its sender waits for it
+            synced = self._syncs.get(message["s"]) if message["n"] == self.node_id else None
+            if synced is not None and not synced.done():
+                synced.set_result(None)
+            return
         view = self._remote.get(partition)
         if message["n"] == self.node_id or view is None:
             return
@@ -165,13 +172,15 @@ class RedisPresence:
 
     def _track_remote(self, partition: Partition, view: dict[str, PeerInfo], event: dict[str, Any]) -> bool:
         """Apply a relayed join/leave/update to the view; False when it changes nothing."""
+        touched = self._touched.get(partition)
+        if touched is not None:
+            touched.add(event["peer"]["peer_id"] if event["type"] == "presence.join" else event["peer_id"])
         if event["type"] == "presence.join":
             info = PeerInfo.model_validate(event["peer"])
             known = view.get(info.peer_id)
             view[info.peer_id] = info
             return known is None
         if event["type"] == "presence.leave":
-            self._left_meanwhile.get(partition, set()).add(event["peer_id"])
             return view.pop(event["peer_id"], None) is not None
         known = view.get(event["peer_id"])
         if known is not None:
@@ -179,13 +188,25 @@ class RedisPresence:
         return True
 
     async def _reconcile(self, partition: Partition) -> None:
-        """Make the view equal the live records of other nodes; delete and announce expired ones."""
-        left = self._left_meanwhile[partition] = set()
+        """Make the view equal the live records of other nodes; delete and announce expired ones.
+
+        The hash can be ahead of this node's subscription: a leave's ``hdel`` lands before this node has
+        read the messages relayed ahead of it. So the read is applied only once a marker relayed after it
+        comes back through the channel (everything relayed before the read has been applied by then),
+        and a peer with relayed news since the read keeps what that news said."""
+        touched = self._touched[partition] = set()
+        token = uuid.uuid4().hex
+        synced = self._syncs[token] = asyncio.get_running_loop().create_future()
         try:
             raw_records = await self.store.client.hgetall(peers_key(partition))
             records = {str(peer_id): str(raw) for peer_id, raw in raw_records.items()}
+            self._relay(partition, {"n": self.node_id, "s": token})
+            await asyncio.wait_for(synced, max(self.period, 1.0))
+        except TimeoutError:
+            return  # no subscription (it resubscribes, and asks for a reconcile then) or no peers here
         finally:
-            del self._left_meanwhile[partition]
+            del self._touched[partition]
+            del self._syncs[token]
         view = self._remote.get(partition)
         if view is None:
             return
@@ -199,11 +220,11 @@ class RedisPresence:
             elif await self.store.client.hdel(peers_key(partition), peer_id) == 1:
                 leave = WsPresenceLeave(peer_id=peer_id).model_dump_json()
                 self._relay(partition, {"n": self.node_id, "f": leave, "o": None})
-        for peer_id in [p for p in view if p not in alive]:
+        for peer_id in [p for p in view if p not in alive and p not in touched]:
             del view[peer_id]
             self._deliver(partition, Frame(WsPresenceLeave(peer_id=peer_id).model_dump_json(), peer_id, "leave"))
         for peer_id, info in alive.items():
-            if peer_id not in view and peer_id not in left:
+            if peer_id not in view and peer_id not in touched:
                 view[peer_id] = info
                 self._deliver(partition, Frame(WsPresenceJoin(peer=info).model_dump_json()))
 

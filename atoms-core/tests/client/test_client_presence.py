@@ -87,8 +87,10 @@ async def test_presence_comes_back_after_a_server_restart_with_the_last_state(se
             return any(p["state"] == {"name": "Bob"} for p in ann.peers.values())
 
         await until(ann_sees_bob, what="bob's state")
+        # Watched while the restart runs: the client may be back before ``restart`` returns.
+        disconnect = asyncio.ensure_future(until(lambda: not ann.connected, what="the disconnect"))
         await asyncio.to_thread(server.restart)
-        await until(lambda: not ann.connected, what="the disconnect")
+        await disconnect
         await until(lambda: ann.connected and ann_sees_bob(), 15, "bob's state after the restart")
         for presence in (ann, bob):
             await presence.close()

@@ -85,6 +85,7 @@ class Verifier:
             del self._cache[token]
             return None
         self._check_revoked(hit)
+        self._cache.move_to_end(token)  # least recently used goes first, not the first one seen
         return hit
 
     def _check_revoked(self, value: Identity | Grant) -> None:
@@ -108,27 +109,21 @@ class Verifier:
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
 
-    def is_ticket(self, token: str) -> bool:
-        try:
-            return jwt.get_unverified_header(token).get("typ") == "atoms-ticket"
-        except jwt.PyJWTError:
-            return False
-
     def bearer(self, token: str) -> Identity | Grant:
         """A bearer token is an identity JWT or a ticket; the cache answers repeat callers."""
         cached = self._cached(token)
         if cached is not None:
             return cached
-        return self.ticket(token) if self.is_ticket(token) else self.identity(token)
+        header = _header(token)  # read once: it says which kind, and the identity's key id
+        return self.ticket(token) if header.get("typ") == "atoms-ticket" else self._identity(token, header)
 
     def identity(self, token: str) -> Identity:
         cached = self._cached(token)
         if isinstance(cached, Identity):
             return cached
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise Unauthorized("invalid_token", "bearer token is not a JWT") from None
+        return self._identity(token, _header(token))
+
+    def _identity(self, token: str, header: dict[str, Any]) -> Identity:
         found = self._key(header.get("kid", self.keys.signing_kid))
         if found is None:
             raise Unauthorized("invalid_token", "unknown key id")
@@ -194,3 +189,10 @@ class Verifier:
         return Grant(_tenant(claims.get("tid")), _principal(claims["sub"]), stream_id, frozenset(scopes),
                      _expiry(claims["exp"], self.settings.ticket_max_ttl_s, self.settings.jwt_leeway_s), jti,
                      _issued_at(claims.get("iat")))
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise Unauthorized("invalid_token", "bearer token is not a JWT") from None

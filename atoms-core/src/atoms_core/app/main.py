@@ -93,7 +93,7 @@ def build_context(settings: Settings) -> Context:
     verifier = Verifier(settings, keys, revocations)
     if verifier.authz is not None:  # its HTTP client is closed at shutdown
         lifecycles.append(verifier.authz)
-    lifetimes = Lifetimes(settings.jwt_leeway_s)
+    lifetimes = Lifetimes(settings.jwt_leeway_s, revocations.is_revoked)
     _end_revoked(lifetimes, revocations)
     return Context(settings, keys, verifier, store, hub, partitions, artifacts, audit, metrics,
                    guard, sse_caps, ws_caps, presence, tuple(lifecycles), demo_routes, lifetimes)

@@ -16,7 +16,6 @@ from starlette.types import Receive, Scope, Send
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import problem_response
 from atoms_core.engine.inline_send import inline_writer
-from atoms_core.engine.lifetimes import REVOKED
 from atoms_core.engine.partitions import PartitionLog
 from atoms_core.engine.reader import TimelineGap, contiguous
 from atoms_core.identity.authorize import authorize_stream
@@ -94,8 +93,6 @@ class SseEndpoint:
 
         lease = ctx.lifetimes.lease(grant.tenant_id, grant.principal_id, grant.expires_at, end,
                                     issued_at=grant.issued_at, jti=grant.jti)
-        if ctx.verifier.revocations.is_revoked(grant.tenant_id, grant.principal_id, grant.issued_at, grant.jti):
-            lease.finish(REVOKED)  # revoked while this connection was being set up
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             opening = await self._opening(plog, stream_id, state, resume_from)

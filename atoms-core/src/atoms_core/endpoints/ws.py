@@ -205,8 +205,6 @@ class WsEndpoint:
         lease = ctx.lifetimes.lease(grant.tenant_id, grant.principal_id, grant.expires_at,
                                     lambda reason: peer.close(CLOSE_LEASE[reason], reason),
                                     issued_at=grant.issued_at, jti=grant.jti)
-        if ctx.verifier.revocations.is_revoked(grant.tenant_id, grant.principal_id, grant.issued_at, grant.jti):
-            lease.finish(REVOKED)  # revoked while this connection was being set up
         try:
             await Session(ctx, self.presence, peer, partition).read(receive)
         finally:

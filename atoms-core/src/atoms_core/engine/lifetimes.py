@@ -33,9 +33,14 @@ class Lease:
         self.end(reason)
 
 
+#: Whether a credential (tenant, principal, issued_at, jti) is revoked (``identity.revocations``).
+IsRevoked = Callable[[str, str, float | None, str | None], bool]
+
+
 class Lifetimes:
-    def __init__(self, leeway_s: float) -> None:
+    def __init__(self, leeway_s: float, is_revoked: IsRevoked = lambda *credential: False) -> None:
         self.leeway_s = leeway_s
+        self.is_revoked = is_revoked
         self._leases: dict[tuple[str, str], set[Lease]] = {}
 
     def lease(self, tenant: str, principal: str, expires_at: float, end: Callable[[str], None], *,
@@ -45,6 +50,9 @@ class Lifetimes:
         delay = max(0.0, expires_at + self.leeway_s - time.time())
         lease.timer = asyncio.get_running_loop().call_later(delay, lease.finish, EXPIRED)
         self._leases.setdefault((tenant, principal), set()).add(lease)
+        # A revocation between the credential's check and now found no lease to end: end it here.
+        if self.is_revoked(tenant, principal, issued_at, jti):
+            lease.finish(REVOKED)
         return lease
 
     def release(self, lease: Lease) -> None:

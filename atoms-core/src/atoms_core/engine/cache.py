@@ -20,7 +20,7 @@ from atoms_core.protocol.contracts import CommandEnvelope, CommandResult
 from atoms_core.protocol.errors import Unavailable
 from atoms_core.protocol.state import StreamState, apply_event
 from atoms_core.protocol.timeline import Partition, StoredEvent, StoreUnavailable, TimelineStore
-from atoms_core.protocol.wire import event_frames, resync_frames
+from atoms_core.protocol.wire import resync_frames
 
 
 class Watcher(Protocol):
@@ -141,7 +141,7 @@ class PartitionCache:
             return
         if fresh:
             self.set_state(plog, state)
-            self.hub.publish(plog.partition, event_frames(fresh))
+            self.hub.publish_events(plog.partition, fresh)
             return
         _, head = await self.store.bounds(plog.partition)
         if head < plog.state.seq:  # the store lost what this cache was built on

@@ -18,7 +18,6 @@ from atoms_core.engine.snapshots import Compaction
 from atoms_core.protocol.contracts import CommandEnvelope, CommandResult
 from atoms_core.protocol.errors import AtomsError, Unavailable
 from atoms_core.protocol.timeline import CommandSeen, HeadMoved, Partition, StoreUnavailable
-from atoms_core.protocol.wire import event_frames
 
 log = logging.getLogger("atoms.partitions")
 
@@ -101,8 +100,7 @@ class GroupCommit:
         else:
             raise StoreUnavailable("too much write contention on one partition")
         self.cache.set_state(plog, outcome.state)
-        if (outcome.events and self.cache.hub.has_subscribers(plog.partition)
-                and self.cache.hub.publish(plog.partition, event_frames(outcome.events))):
+        if self.cache.hub.publish_events(plog.partition, outcome.events):
             # Let the woken SSE writers run before the 202s go out: an ack then means "handed
             # to this node's readers' sockets", and a fast publisher cannot outrun the fan-out.
             await asyncio.sleep(0)

@@ -8,10 +8,12 @@ piece. Overflow closes that subscriber — it resumes from the timeline with ``L
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from atoms_core.engine.inline_send import InlineWrite
 from atoms_core.engine.outbox import Outbox
-from atoms_core.protocol.timeline import Partition
+from atoms_core.protocol.timeline import Partition, StoredEvent
+from atoms_core.protocol.wire import event_frames
 
 
 class Subscriber(Outbox[bytes]):
@@ -95,6 +97,12 @@ class Hub:
         self.inline_frames += inline
         self.queued_frames += len(subs) - inline
         return len(subs) - inline
+
+    def publish_events(self, partition: Partition, events: Sequence[StoredEvent]) -> int:
+        """``publish`` of stored events, encoded as SSE frames only when someone here listens."""
+        if not events or partition not in self._partitions:
+            return 0
+        return self.publish(partition, event_frames(events))
 
     def has_subscribers(self, partition: Partition) -> bool:
         return partition in self._partitions

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from identity.live_links import open_sse, open_ws, ticket
-from servers import AtomsServer
+from servers import AtomsServer, running_server
+from streams_api import problem
 
 STREAM = "canvas:revoke"
 
@@ -25,12 +28,6 @@ def state(server: AtomsServer, **auth: str) -> httpx.Response:
     if "token" in auth:
         return httpx.get(url, headers={"Authorization": f"Bearer {auth['token']}"})
     return httpx.get(url, params=auth)
-
-
-def problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
 
 
 def test_only_an_admin_of_the_tenant_may_revoke_and_refusals_change_nothing(server: AtomsServer) -> None:
@@ -135,3 +132,41 @@ def test_a_fresh_bearer_stream_outlives_an_older_revocation_and_a_restart_reload
         assert not link.task.done()  # type: ignore[union-attr]
         await link.close()
     asyncio.run(main())
+
+
+def test_a_tenant_holds_a_bounded_number_of_revocations(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", env={"ATOMS_REVOCATIONS_PER_TENANT": "3"}) as server:
+        admin = server.token(principal="root", roles="admin")
+        bob = server.token(principal="bob")
+        for i in range(3):
+            assert revoke(server, admin, {"principal_id": "alice", "jti": f"j{i}"}).status_code == 201
+        problem(revoke(server, admin, {"principal_id": "alice", "jti": "j3"}), 409, "too_many_revocations")
+        problem(revoke(server, admin, {"principal_id": "bob"}), 409, "too_many_revocations")
+        assert state(server, token=bob).status_code == 200  # the refused revocation changed nothing
+        assert revoke(server, admin, {"principal_id": "alice", "jti": "j0"}).status_code == 201  # held already
+        other = server.token(tenant="other", principal="root", roles="admin")
+        assert revoke(server, other, {"principal_id": "bob"}).status_code == 201  # the bound is per tenant
+        server.restart()  # counts come back from the store: still full
+        problem(revoke(server, admin, {"principal_id": "alice", "jti": "j4"}), 409, "too_many_revocations")
+        assert state(server, token=bob).status_code == 200
+
+
+def test_oversized_or_split_revocation_bodies_are_refused_and_revoke_nothing(server: AtomsServer) -> None:
+    alice = server.token(principal="alice")
+    admin = server.token(principal="root", roles="admin")
+    problem(revoke(server, admin, {"principal_id": "alice", "jti": "j" * 257}), 422, "validation_failed")
+    problem(revoke(server, admin, {"principal_id": "a" * 257}), 422, "validation_failed")
+    body = b'{"principal_id": "alice"' + b" " * 4096 + b"}"  # valid JSON that would revoke alice
+    headers = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}
+    problem(httpx.post(f"{server.url}/v1/revocations", content=body, headers=headers), 413, "body_too_large")
+
+    def pieces() -> Iterator[bytes]:  # chunked, no Content-Length, split across reads
+        yield b'{"principal_id": "alice"'
+        for _ in range(5):
+            yield b" " * 1024
+        yield b"}"
+
+    problem(httpx.post(f"{server.url}/v1/revocations", content=pieces(), headers=headers), 413, "body_too_large")
+    assert state(server, token=alice).status_code == 200  # nothing was revoked
+    server.restart()  # nor recorded: a reload revokes nothing either
+    assert state(server, token=alice).status_code == 200

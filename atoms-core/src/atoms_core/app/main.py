@@ -59,7 +59,8 @@ def build_context(settings: Settings) -> Context:
     redis_url = loader.resolve(settings.redis_url).reveal() if settings.engine == "redis" else None
     store = create_store(settings, redis_url)
     # On the redis engine the node gives it the Redis store (and the other nodes' revocations).
-    revocations = Revocations(None if settings.engine == "redis" else FileRevocations(settings.data_dir))
+    revocations = Revocations(None if settings.engine == "redis" else FileRevocations(settings.data_dir),
+                              settings.revocations_per_tenant)
     lifecycles: list[Lifecycle] = []
     watcher: Callable[[Partitions], Watcher] | None = None
     presence_bus: Callable[[Deliver], PresenceBus] = LocalBus

@@ -42,6 +42,7 @@ class Settings(BaseModel):
     demo_dist: str = ""  # built atoms-app served by --demo; "" = atoms-app/dist beside atoms-core
     demo_max_agents: int = Field(default=32, ge=0)  # --demo: canvases with a running demo agent
     #: Browser origins (``https://app.example.com``) allowed to call the API cross-origin; none by default.
+    revocations_per_tenant: int = Field(default=10_000, ge=1)  # POST /v1/revocations kept per tenant
     cors_origins: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     node_id: str = ""

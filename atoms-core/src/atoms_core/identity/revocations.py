@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from atoms_core.protocol.errors import Unauthorized
+from atoms_core.protocol.errors import Conflict, Unauthorized
 from atoms_core.protocol.principal import is_principal_id, is_tenant_id
 
 
@@ -57,10 +57,13 @@ Listener = Callable[[Revocation], None]
 
 
 class Revocations:
-    def __init__(self, store: RevocationStore | None = None) -> None:
+    def __init__(self, store: RevocationStore | None = None, per_tenant: int = 10_000) -> None:
         self.store = store
+        #: Revocations one tenant may hold (``revocations_per_tenant``): each is kept for good, on every node.
+        self.per_tenant = per_tenant
         self._principals: dict[tuple[str, str], float] = {}
         self._tokens: set[tuple[str, str, str]] = set()
+        self._held: dict[str, int] = {}  # tenant -> revocations held
         #: Called with each revocation applied here (this node's or another's): close connections.
         self.listeners: list[Listener] = []
 
@@ -70,14 +73,25 @@ class Revocations:
                 self.apply(revocation)
 
     async def revoke(self, revocation: Revocation) -> None:
-        """Persist first (a store fault is a 503 and nothing changes), then apply here."""
+        """Persist first (a store fault is a 503 and nothing changes), then apply here. A new one past the
+        tenant's ``per_tenant`` is 409 ``too_many_revocations``; a repeat of one held is always fine."""
+        if self._is_new(revocation) and self._held.get(revocation.tenant_id, 0) >= self.per_tenant:
+            raise Conflict("too_many_revocations",
+                           f"the tenant holds {self.per_tenant} revocations already (revocations_per_tenant)")
         if self.store is not None:
             await self.store.add(revocation)
         self.apply(revocation)
 
-    def apply(self, revocation: Revocation) -> None:
-        """Known already (a reload, our own message echoed back): nothing to do, nothing to close."""
+    def _is_new(self, revocation: Revocation) -> bool:
         key = (revocation.tenant_id, revocation.principal_id)
+        return (*key, revocation.jti) not in self._tokens if revocation.jti is not None else key not in self._principals
+
+    def apply(self, revocation: Revocation) -> None:
+        """Known already (a reload, our own message echoed back): nothing to do, nothing to close. Reloads
+        and other nodes' revocations are counted against the tenant's bound, never refused."""
+        key = (revocation.tenant_id, revocation.principal_id)
+        if self._is_new(revocation):
+            self._held[revocation.tenant_id] = self._held.get(revocation.tenant_id, 0) + 1
         if revocation.jti is not None:
             token = (*key, revocation.jti)
             if token in self._tokens:

@@ -31,6 +31,7 @@ CODES: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "Method not allowed"),
     "version_conflict": (409, "Version conflict"),
     "token_gap": (409, "Token index gap"),
+    "too_many_revocations": (409, "The tenant holds too many revocations"),
     "body_too_large": (413, "Body too large"),
     "batch_too_large": (413, "Batch too large"),
     "patch_too_large": (413, "Patch too large to apply in one command"),

@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from servers import AtomsServer, free_port, running_server
+from streams_api import problem as _problem
 
 CACHE_S = 1.5
 TIMEOUT_S = 0.5
@@ -28,7 +29,7 @@ class Backend:
     """The app's backend: allows what ``allowed`` lists (principal, stream, scope); ``mode`` breaks it."""
 
     allowed: set[tuple[str, str, str]] = field(default_factory=set)
-    mode: str = "ok"  # ok | error | slow | garbage
+    mode: str = "ok"  # ok | error | slow | garbage | huge
     asked: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -51,6 +52,8 @@ def backend() -> Iterator[Backend]:
                 status = 500
             elif state.mode == "garbage":
                 answer = b"<html>yes</html>"
+            elif state.mode == "huge":  # a yes, padded past MAX_ANSWER_BYTES (4096)
+                answer = json.dumps({"allow": True, "pad": "x" * 8192}).encode()
             else:
                 key = (body["principal_id"], body["stream_id"], body["scope"])
                 answer = json.dumps({"allow": key in state.allowed}).encode()
@@ -92,12 +95,6 @@ def healthy(backend: Backend) -> None:
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def _problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
 
 
 def _principal() -> str:
@@ -192,3 +189,15 @@ def test_a_backend_that_is_gone_fails_closed(tmp_path_factory: pytest.TempPathFa
         response = httpx.get(f"{server.url}/v1/streams/canvas:e1/state", headers=_auth(server.token()))
         _problem(response, 503, "authz_unavailable")
         assert httpx.get(f"{server.url}/healthz").status_code == 200  # the service itself stays up
+
+
+def test_an_oversized_answer_fails_closed_even_when_it_says_allow(guarded: AtomsServer, backend: Backend) -> None:
+    who, stream = _principal(), "canvas:huge"
+    backend.allowed |= {(who, stream, "read"), (who, stream, "write")}
+    backend.mode = "huge"
+    token = guarded.token(principal=who)
+    _problem(_patch(guarded, stream, token), 503, "authz_unavailable")
+    _problem(httpx.post(f"{guarded.url}/v1/tickets", json={"stream_id": stream, "scopes": ["read"]},
+                        headers=_auth(token)), 503, "authz_unavailable")
+    backend.mode = "ok"  # the refusal was not cached and the refused patch changed nothing
+    assert httpx.get(f"{guarded.url}/v1/streams/{stream}/state", headers=_auth(token)).json()["seq"] == 0

@@ -221,3 +221,19 @@ def test_replay_never_refuses_a_state_over_the_cap() -> None:
     assert apply_event(state, 2, "state_patch", shrink, limits).size == state.size - 1000
     with pytest.raises(Unprocessable):
         apply_event(state, 2, "state_patch", {"ops": [{"op": "add", "path": "/c", "value": 1}]}, limits)
+
+
+def test_many_token_chunks_keep_only_a_window_of_chunk_seqs() -> None:
+    from atoms_core.protocol.state import TOKEN_WINDOW, check_token_index
+
+    state = apply_event(StreamState(), 1, "state_patch", {"ops": [{"op": "add", "path": "/t", "value": ""}]})
+    for index in range(TOKEN_WINDOW * 4):
+        assert check_token_index(state, "/t", index) is None
+        state = apply_event(state, state.seq + 1, "token_patch", {"target": "/t", "delta": "x", "index": index})
+    info = state.tokens["/t"]
+    assert info["last"] == TOKEN_WINDOW * 4 - 1 and len(info["seqs"]) == TOKEN_WINDOW
+    assert set(info["seqs"]) == {str(i) for i in range(TOKEN_WINDOW * 3, TOKEN_WINDOW * 4)}
+    assert state.doc["t"] == "x" * TOKEN_WINDOW * 4
+    assert check_token_index(state, "/t", TOKEN_WINDOW * 4 - 1) == state.seq  # retry inside the window
+    assert check_token_index(state, "/t", 0) == state.seq  # and past it: still a duplicate
+    assert len(json.dumps(StreamState.from_json(state.to_json()).tokens)) < 4096

@@ -98,6 +98,15 @@ class AtomsServer:
         return mint_identity_token(settings, keys, tenant, principal, [r for r in roles.split(",") if r], ttl,
                                    grants)
 
+    def signed_identity(self, **claims: object) -> str:
+        """An identity JWT signed by hand with the dev key, for claims ``token`` never writes."""
+        import jwt
+
+        key = (self.data_dir / "secrets" / "jwt-dev.key").read_text().strip()
+        base: dict[str, object] = {"iss": "atoms-dev", "aud": "atoms", "sub": "alice", "tenant_id": "acme",
+                                   "exp": int(time.time()) + 60}
+        return jwt.encode({**base, **claims}, key, algorithm="HS256", headers={"kid": "dev"})
+
     def cli(self, *args: str) -> str:
         out = subprocess.run([ATOMS, *args], capture_output=True, text=True, check=True, env=self.env, timeout=30)
         return out.stdout

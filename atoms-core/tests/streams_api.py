@@ -13,6 +13,15 @@ import httpx
 ODD_NUMBERS = ["\u00b2", "\u0661\u0662", "9" * 5000, "1" * 20, "-1", "+1", "1 2", "0x10", "1e3"]
 
 
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert ``response`` is a problem+json refusal with this status and code; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = dict(response.json())
+    assert body["code"] == code
+    return body
+
+
 def patch(stream: str, path: str, value: Any, command_id: str | None = None, op: str = "add",
           base_version: int | None = None) -> dict[str, Any]:
     envelope: dict[str, Any] = {"command_id": command_id or uuid.uuid4().hex, "type": "state.patch",

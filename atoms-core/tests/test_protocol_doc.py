@@ -24,4 +24,5 @@ def test_every_module_it_names_exists() -> None:
 
 def test_every_repository_file_it_names_exists() -> None:
     paths = {c for c in CODE if re.fullmatch(r"(docs|atoms-core|atoms-ui|atoms-app|bench)/[\w./-]+", c)}
+    assert paths, "the doc names repository files"
     assert sorted(p for p in paths if not (ROOT / p).exists()) == []

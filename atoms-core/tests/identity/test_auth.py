@@ -170,13 +170,6 @@ def test_parser_bomb_is_refused_not_500(shared_server: AtomsServer) -> None:
         _problem(response, 422, "sidecar_too_deep")
 
 
-def _signed_identity(server: AtomsServer, **claims: object) -> str:
-    key = (server.data_dir / "secrets" / "jwt-dev.key").read_text().strip()
-    base: dict[str, object] = {"iss": "atoms-dev", "aud": "atoms", "sub": "alice", "tenant_id": "acme",
-                               "exp": int(time.time()) + 60}
-    return jwt.encode({**base, **claims}, key, algorithm="HS256", headers={"kid": "dev"})
-
-
 def _ticket_with(server: AtomsServer, token: str) -> httpx.Response:
     return httpx.post(f"{server.url}/v1/tickets", json={"stream_id": STREAM},
                       headers={"Authorization": f"Bearer {token}"})
@@ -210,7 +203,7 @@ BAD_CLAIMS: dict[str, dict[str, object]] = {
 
 @pytest.mark.parametrize("claims", BAD_CLAIMS.values(), ids=BAD_CLAIMS.keys())
 def test_malformed_identity_claims_are_401(shared_server: AtomsServer, claims: dict[str, object]) -> None:
-    response = _ticket_with(shared_server, _signed_identity(shared_server, **claims))
+    response = _ticket_with(shared_server, shared_server.signed_identity(**claims))
     body = _problem(response, 401, "invalid_token")
     assert len(response.content) < 1000 and "\u202e" not in str(body)  # the value is never echoed
 
@@ -230,7 +223,7 @@ GOOD_CLAIMS: dict[str, dict[str, object]] = {
 
 @pytest.mark.parametrize("claims", GOOD_CLAIMS.values(), ids=GOOD_CLAIMS.keys())
 def test_well_formed_identity_claims_are_accepted(shared_server: AtomsServer, claims: dict[str, object]) -> None:
-    response = _ticket_with(shared_server, _signed_identity(shared_server, **claims))
+    response = _ticket_with(shared_server, shared_server.signed_identity(**claims))
     assert response.status_code == 201, response.text
 
 

@@ -4,25 +4,18 @@ some streams, roles give its scopes, a ticket never exceeds its identity, and a 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
-import jwt
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from servers import AtomsServer, running_server
+from streams_api import problem as _problem
 
 TEAM = {"canvas:team-42-*": ["read", "presence"], "canvas:own": ["read", "write", "presence"]}
-
-
-def _problem(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -140,13 +133,6 @@ def test_atoms_token_grant_flag_mints_a_limited_token(shared_server: AtomsServer
     _problem(_patch(shared_server, "canvas:cli-own", token), 403, "not_granted")  # viewer: no write at all
 
 
-def _signed(server: AtomsServer, **claims: object) -> str:
-    key = (server.data_dir / "secrets" / "jwt-dev.key").read_text().strip()
-    base: dict[str, object] = {"iss": "atoms-dev", "aud": "atoms", "sub": "alice", "tenant_id": "acme",
-                               "exp": int(time.time()) + 60}
-    return jwt.encode({**base, **claims}, key, algorithm="HS256", headers={"kid": "dev"})
-
-
 BAD_GRANTS: dict[str, object] = {
     "a list": ["canvas:own"],
     "a string": "canvas:own",
@@ -172,7 +158,7 @@ BAD_GRANTS: dict[str, object] = {
 
 @pytest.mark.parametrize("claim", BAD_GRANTS.values(), ids=BAD_GRANTS.keys())
 def test_a_malformed_grants_claim_is_401_and_changes_nothing(shared_server: AtomsServer, claim: object) -> None:
-    token = _signed(shared_server, grants=claim)
+    token = shared_server.signed_identity(grants=claim)
     url = shared_server.url
     stream = "canvas:bad-" + uuid.uuid4().hex[:8]
     _problem(httpx.get(f"{url}/v1/streams/{stream}/state", headers=_auth(token)), 401, "invalid_token")
@@ -184,11 +170,11 @@ def test_a_malformed_grants_claim_is_401_and_changes_nothing(shared_server: Atom
 def test_grant_patterns_that_are_allowed(shared_server: AtomsServer) -> None:
     """``*`` (every stream), ``canvas:*`` (every canvas), an exact id, and an empty scope list."""
     url = shared_server.url
-    everything = _signed(shared_server, grants={"*": ["read"]})
+    everything = shared_server.signed_identity(grants={"*": ["read"]})
     assert httpx.get(f"{url}/v1/streams/run:r1/state", headers=_auth(everything)).status_code == 200
-    canvases = _signed(shared_server, grants={"canvas:*": ["read"], "canvas:hidden": []})
+    canvases = shared_server.signed_identity(grants={"canvas:*": ["read"], "canvas:hidden": []})
     assert httpx.get(f"{url}/v1/streams/canvas:any/state", headers=_auth(canvases)).status_code == 200
     assert httpx.get(f"{url}/v1/streams/canvas:hidden/state", headers=_auth(canvases)).status_code == 200  # union
     _problem(httpx.get(f"{url}/v1/streams/thread:t/state", headers=_auth(canvases)), 403, "not_granted")
-    nothing = _signed(shared_server, grants={})
+    nothing = shared_server.signed_identity(grants={})
     _problem(httpx.get(f"{url}/v1/streams/canvas:any/state", headers=_auth(nothing)), 403, "not_granted")

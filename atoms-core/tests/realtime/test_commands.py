@@ -9,19 +9,12 @@ import pytest
 
 from servers import AtomsServer
 from streams_api import StreamClient, command, patch
+from streams_api import problem as _code
 
 
 @pytest.fixture
 def client(shared_server: AtomsServer) -> StreamClient:
     return StreamClient(shared_server.url, shared_server.token(), f"canvas:c{uuid.uuid4().hex[:12]}")
-
-
-def _code(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = dict(response.json())
-    assert body["code"] == code
-    return body
 
 
 def test_every_command_type_appends_its_event(client: StreamClient) -> None:

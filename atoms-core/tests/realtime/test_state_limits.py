@@ -16,6 +16,7 @@ import pytest
 from servers import AtomsServer, running_server
 from sse_reader import collect
 from streams_api import StreamClient, command, metric, patch
+from streams_api import problem as refused
 
 CAP = 1 << 20
 ENV = {"ATOMS_STATE_MAX_BYTES": str(CAP), "ATOMS_STATE_CACHE_BYTES": str(2 * CAP)}
@@ -30,14 +31,6 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomsServer]:
 @pytest.fixture
 def client(capped: AtomsServer) -> StreamClient:
     return StreamClient(capped.url, capped.token(), f"canvas:l{uuid.uuid4().hex[:12]}")
-
-
-def refused(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = dict(response.json())
-    assert problem["code"] == code
-    return problem
 
 
 def test_copy_doubling_stops_at_the_cap_and_the_stream_stays_usable(client: StreamClient) -> None:

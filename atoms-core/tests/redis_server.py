@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import AtomsServer, free_port, wait_port
+from servers import AtomsServer, spawn_listening, wait_port
 
 
 def redis_binary() -> str:
@@ -37,7 +37,7 @@ class RedisServer:
     def __init__(self, workdir: Path, persist: bool = True) -> None:
         self.workdir = workdir
         self.persist = persist
-        self.port = free_port()
+        self.port = 0  # picked at the first start, kept by restarts
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,13 +47,16 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
-        log = (self.workdir / "redis.log").open("ab")
-        self.proc = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof,
-             "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        wait_port("127.0.0.1", self.port, proc=self.proc)
+        def argv(port: int) -> list[str]:
+            return [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", *aof,
+                    "--dir", str(self.workdir)]
+
+        with (self.workdir / "redis.log").open("ab") as log:
+            if self.port:
+                self.proc = subprocess.Popen(argv(self.port), stdout=log, stderr=subprocess.STDOUT)
+                wait_port("127.0.0.1", self.port, proc=self.proc)
+            else:
+                self.proc, self.port = spawn_listening(argv, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

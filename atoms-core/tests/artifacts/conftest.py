@@ -11,19 +11,17 @@ from pathlib import Path
 import pytest
 from artifact_api import MotoS3
 
-from servers import AtomsServer, free_port, running_server, wait_port
+from servers import AtomsServer, running_server, spawn_listening
 
 BUCKET = "atoms-artifacts-test"
 
 
 @pytest.fixture(scope="session")
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
-    port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc, port = spawn_listening(lambda port: [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
+                                 stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_port("127.0.0.1", port, proc=proc)
         moto = MotoS3(f"http://127.0.0.1:{port}", BUCKET)
         moto.client().create_bucket(Bucket=BUCKET)
         yield moto

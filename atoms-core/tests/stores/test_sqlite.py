@@ -18,7 +18,7 @@ import pytest
 from atoms_core.protocol.timeline import Partition, StoredEvent, StoredSnapshot
 from atoms_core.stores.sqlite import SqliteStore
 from filesystems import fill, small_tmpfs
-from servers import ATOMS, AtomsServer, free_port, running_server
+from servers import ATOMS, AtomsServer, running_server
 from streams_api import StreamClient, patch
 
 BIG = 20 << 20  # a 20 MiB state
@@ -120,7 +120,7 @@ async def test_a_timeline_db_of_the_previous_schema_opens_with_its_snapshots_and
 
 def _serve(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """``atoms serve`` on a data dir it must refuse: it exits by itself, before listening."""
-    return subprocess.run([ATOMS, "serve", "--port", str(free_port()), "--data-dir", str(data_dir), *extra],
+    return subprocess.run([ATOMS, "serve", "--port", "0", "--data-dir", str(data_dir), *extra],
                           capture_output=True, text=True, timeout=60)
 
 

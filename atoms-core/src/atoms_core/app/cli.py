@@ -32,9 +32,9 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from atoms_core.app.datadir import lock_data_dir
+    from atoms_core.app.datadir import lock_data_dir, name_holder
     from atoms_core.app.main import build_context, create_app
-    from atoms_core.app.startup import check_port, public_url, startup_line
+    from atoms_core.app.startup import bound_port, check_port, public_url, startup_line
     from atoms_core.endpoints.logs import configure
 
     settings = _settings(args, demo=True if args.demo else None, engine=args.engine,
@@ -56,6 +56,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             await super().startup(sockets)
             uvicorn_log.setLevel(logging.NOTSET)
             if not self.should_exit:
+                if lock is not None:
+                    name_holder(lock, public_url(settings, bound_port(settings, self.servers)))
                 print(startup_line(settings, self.servers), flush=True)
 
         async def shutdown(self, sockets: Any = None) -> None:

@@ -32,8 +32,13 @@ def lock_data_dir(data_dir: Path, url: str) -> TextIO:
         handle.close()
         raise DataDirBusy(f"{data_dir} is in use by another atoms server ({holder}); use that server, stop it, "
                           "or start this one with its own --data-dir and --port") from None
+    name_holder(handle, url)
+    return handle
+
+
+def name_holder(handle: TextIO, url: str) -> None:
+    """Write who holds the lock; called again once the port is bound (``--port 0`` picks one then)."""
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()}, {url}\n")
     handle.flush()
-    return handle

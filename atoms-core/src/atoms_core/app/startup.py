@@ -44,11 +44,17 @@ def check_port(host: str, port: int) -> None:
                     raise
 
 
-def startup_line(settings: Settings, servers: Sequence[asyncio.base_events.Server]) -> str:
-    """``atoms: serving <url> (engine sqlite, data dir /abs/path)`` with the port actually bound."""
+def bound_port(settings: Settings, servers: Sequence[asyncio.base_events.Server]) -> int:
+    """The port actually listened on (``--port 0`` lets the OS pick it)."""
     port = settings.port
     for server in servers:
         for sock in server.sockets:
             port = int(sock.getsockname()[1])
+    return port
+
+
+def startup_line(settings: Settings, servers: Sequence[asyncio.base_events.Server]) -> str:
+    """``atoms: serving <url> (engine sqlite, data dir /abs/path)`` with the port actually bound."""
+    port = bound_port(settings, servers)
     where = f"data dir {settings.data_dir.resolve()}"
     return f"atoms: serving {public_url(settings, port)} (engine {settings.engine}, {where})"

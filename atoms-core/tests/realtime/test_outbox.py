@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from atoms_core.engine.hub import Subscriber
+from atoms_core.engine.inline_send import chunked
 from atoms_core.engine.presence import Peer
 from atoms_core.protocol.timeline import Partition
 
@@ -19,7 +20,7 @@ LIMIT = 100
 
 def sse() -> tuple[Subscriber, Callable[[int], Any]]:
     sub = Subscriber(Partition("t1", "canvas:a"), LIMIT)
-    return sub, lambda n: sub.push(b"x" * n)
+    return sub, lambda n: sub.push(b"x" * n, chunked(b"x" * n))
 
 
 def ws() -> tuple[Peer, Callable[[int], Any]]:

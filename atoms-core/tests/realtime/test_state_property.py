@@ -106,7 +106,8 @@ async def test_a_parked_writer_gets_frames_in_place_and_queued_ones_keep_their_o
     written: list[bytes] = []
     socket_ready = True
 
-    def write_now(data: bytes) -> bool:
+    def write_now(data: bytes, chunk: bytes) -> bool:
+        assert chunk == b"%x\r\n%b\r\n" % (len(data), data)
         if socket_ready:
             written.append(data)
         return socket_ready

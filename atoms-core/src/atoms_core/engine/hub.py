@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from atoms_core.engine.inline_send import InlineWrite
+from atoms_core.engine.inline_send import InlineWrite, chunked
 from atoms_core.engine.outbox import Outbox
 from atoms_core.protocol.timeline import Partition, StoredEvent
 from atoms_core.protocol.wire import event_frames
@@ -31,11 +31,11 @@ class Subscriber(Outbox[bytes]):
         #: with nothing pending, so frames never overtake queued ones.
         self.write_now: InlineWrite | None = None
 
-    def push(self, data: bytes) -> bool:
-        """Deliver ``data``; True if it was written in place, False if queued for the writer."""
+    def push(self, data: bytes, chunk: bytes) -> bool:
+        """Deliver ``data`` (``chunk``: the same, chunk-framed); True if written in place, False if queued."""
         if self.closed:
             return False
-        if self._idle and not self._queue and self.write_now is not None and self.write_now(data):
+        if self._idle and not self._queue and self.write_now is not None and self.write_now(data, chunk):
             return True
         # ``Outbox._enqueue`` inlined: this runs once per subscriber per event, and the call alone costs
         # ~18% of a queued delivery.
@@ -92,8 +92,9 @@ class Hub:
         if not subs:
             return 0
         inline = 0
+        chunk = chunked(data)  # framed once for every subscriber written in place
         for sub in subs:  # push never unsubscribes, so the set is stable here
-            inline += sub.push(data)
+            inline += sub.push(data, chunk)
         self.inline_frames += inline
         self.queued_frames += len(subs) - inline
         return len(subs) - inline
@@ -109,9 +110,10 @@ class Hub:
 
     def heartbeat(self, data: bytes) -> None:
         """Push a comment to every subscriber of this process (every ``sse_heartbeat_s``)."""
+        chunk = chunked(data)
         for subs in self._partitions.values():
             for sub in subs:
-                sub.push(data)
+                sub.push(data, chunk)
 
     def close_all(self) -> None:
         self.closing = True

@@ -13,10 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from atoms_core.engine.decide import decode_result, new_result
 from atoms_core.engine.hub import Hub
 from atoms_core.engine.partitions import Partitions
 from atoms_core.protocol.artifacts import ArtifactRecord
-from atoms_core.protocol.contracts import CommandEnvelope
+from atoms_core.protocol.contracts import CommandEnvelope, CommandResult
+from atoms_core.protocol.encoding import dumps
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.state import StreamState, apply_event
 from atoms_core.protocol.timeline import Partition
@@ -261,3 +263,14 @@ async def test_an_artifact_store_outage_refuses_the_snapshot_as_retryable_and_co
                                             "payload": {"ops": [{"op": "add", "path": "/a", "value": 1}]}})
     [result] = await parts.submit(P, "alice", [patch])
     assert result.seq == 1
+
+
+@given(st.text(min_size=1, max_size=40), st.integers(0, 2**53), st.integers(0, 2**53), st.booleans())
+def test_a_result_made_without_validation_is_the_validated_one_and_stores_as_it_encodes(
+        command_id: str, seq: int, version: int, duplicate: bool) -> None:
+    result, stored = new_result(command_id, seq, version, duplicate)
+    validated = CommandResult(command_id=command_id, seq=seq, version=version, event_ids=[str(seq)],
+                              duplicate=duplicate)
+    assert result == validated and result.model_dump() == validated.model_dump()
+    assert stored == dumps(validated.model_dump())
+    assert decode_result(stored) == validated.model_copy(update={"duplicate": True})

@@ -65,12 +65,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ctx.hub.close_all()
             await super().shutdown(sockets)
 
-    # Our startup line replaces uvicorn's four; its warnings and errors still show.
+    # Our startup line replaces uvicorn's four; its warnings and errors still show. No proxy-headers
+    # layer: nothing here reads the client address, and it would wrap every request and stream.
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.setLevel(logging.WARNING)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             timeout_graceful_shutdown=5, ws_max_size=settings.ws_max_frame_bytes,
-                            lifespan="on", access_log=False, server_header=False)
+                            lifespan="on", access_log=False, server_header=False, proxy_headers=False)
     Server(config).run()
     if lock is not None:
         lock.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from atoms_core.engine.cache import PartitionLog, Request
 from atoms_core.engine.snapshots import capture
@@ -40,8 +41,11 @@ class Outcome:
     blobs: list[tuple[ArtifactRecord, bytes]] = field(default_factory=list)
 
 
-def result_json(result: CommandResult) -> str:
-    return dumps(result.model_dump())
+def new_result(command_id: str, seq: int, version: int, duplicate: bool = False) -> tuple[CommandResult, str]:
+    """A result the decider made (its fields are known good: no validation) and its stored JSON."""
+    fields: dict[str, Any] = {"command_id": command_id, "seq": seq, "version": version, "event_ids": [str(seq)],
+              "duplicate": duplicate}
+    return CommandResult.model_construct(**fields), dumps(fields)
 
 
 def decode_result(raw: str) -> CommandResult:
@@ -91,10 +95,7 @@ class Decider:
                 continue
             decision = decide(state, command, request.actor, ts)
             if decision.duplicate_of_seq is not None:
-                dup = decision.duplicate_of_seq
-                result = CommandResult(command_id=cid, seq=dup, version=state.version,
-                                       event_ids=[str(dup)], duplicate=True)
-                results[cid] = result_json(result)
+                result, results[cid] = new_result(cid, decision.duplicate_of_seq, state.version, duplicate=True)
                 replies.append(result)
                 continue
             seq = state.seq + 1
@@ -107,8 +108,7 @@ class Decider:
             envelope = event_envelope(seq, partition.stream_id, decision.event_type, state.version, ts,
                                       request.actor, cid, data)
             events.append(StoredEvent(seq, decision.event_type, envelope))
-            result = CommandResult(command_id=cid, seq=seq, version=state.version, event_ids=[str(seq)])
-            results[cid] = result_json(result)
+            result, results[cid] = new_result(cid, seq, state.version)
             replies.append(result)
         outcome.state = state
         outcome.events.extend(events)

@@ -47,31 +47,50 @@ class GroupCommit:
         future: asyncio.Future[list[CommandResult]] = asyncio.get_running_loop().create_future()
         plog.pending.append(Request(commands, actor, future))
         if not plog.flushing:
+            # No commit in flight: the caller's own task leads the next group (no flush task and no
+            # hand-off between tasks on the way to its reply). It lets the loop go round once first,
+            # so requests arriving in the same pass join the group; what queues later goes to a task.
             plog.flushing = True
-            task = asyncio.create_task(self._flush(plog))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            try:
+                await asyncio.sleep(0)
+                await self._commit_next(plog)
+            finally:
+                if plog.pending:
+                    task = asyncio.create_task(self._flush(plog))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                else:
+                    plog.flushing = False
         return await future
 
     async def _flush(self, plog: PartitionLog) -> None:
         try:
             while plog.pending:
-                group, plog.pending = plog.pending, []
-                try:
-                    async with plog.lock:
-                        await self._commit(plog, group)
-                except Exception as exc:
-                    error: Exception = exc  # a bug: each request answers 500
-                    if isinstance(exc, StoreUnavailable | AtomsError):
-                        error = Unavailable("store_unavailable", "the timeline store is unreachable; retry")
-                    else:
-                        log.exception("commit failed for %s", plog.partition)
-                    for request in group:
-                        if not request.future.done():
-                            request.future.set_exception(error)
-                self.compaction.schedule(plog)
+                await self._commit_next(plog)
         finally:
             plog.flushing = False
+
+    async def _commit_next(self, plog: PartitionLog) -> None:
+        """Commit everything pending as one group; each request gets its reply or error."""
+        group, plog.pending = plog.pending, []
+        try:
+            async with plog.lock:
+                await self._commit(plog, group)
+        except asyncio.CancelledError:
+            # The caller leading this group was cancelled mid-commit (shutdown): the flush task takes
+            # over what is unanswered; a command already appended is found by its id, not repeated.
+            plog.pending[:0] = [request for request in group if not request.future.done()]
+            raise
+        except Exception as exc:
+            error: Exception = exc  # a bug: each request answers 500
+            if isinstance(exc, StoreUnavailable | AtomsError):
+                error = Unavailable("store_unavailable", "the timeline store is unreachable; retry")
+            else:
+                log.exception("commit failed for %s", plog.partition)
+            for request in group:
+                if not request.future.done():
+                    request.future.set_exception(error)
+        self.compaction.schedule(plog)
 
     async def _commit(self, plog: PartitionLog, group: list[Request]) -> None:
         """Decide optimistically, as if every command were new; look stored results up only when

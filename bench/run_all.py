@@ -3,7 +3,9 @@
 1. append: commands/s into one SQLite partition, sequential vs 64 concurrent writers (group commit),
    in process (no HTTP), so the number is the engine's.
 2. replay: a real server; time for an SSE client resuming at Last-Event-ID 0 to receive 10,000 events.
-3. fanout: a real server; 1 publisher (ack-paced state.patch POSTs), 200 SSE subscribers on raw
+3. http writers: a real server; 64 keep-alive connections each POSTing state.patch commands to one
+   stream, one in flight per connection (a 202 only after the commit); commands/s, server CPU per command.
+4. fanout: a real server; 1 publisher (ack-paced state.patch POSTs), 200 SSE subscribers on raw
    sockets; deliveries/s, latency p50/p99, server CPU µs per delivery.
 Run from the repo root: `.venv/bin/python bench/run_all.py`. Loopback only; everything stops by itself.
 """
@@ -158,6 +160,41 @@ async def bench_fanout(server: AtomsServer, token: str, subs: int = 200, msgs: i
              f"p99 {p99:.1f} ms, server {cpu / delivered:.1f} µs CPU/delivery")]
 
 
+async def bench_http_writers(server: AtomsServer, token: str, writers: int = 64,
+                             per_writer: int = 100) -> list[tuple[str, str]]:
+    stream = "canvas:writers"
+
+    def request(i: int) -> bytes:
+        body = json.dumps({"command_id": uuid.uuid4().hex, "type": "state.patch", "stream_id": stream,
+                           "payload": {"ops": [{"op": "add", "path": f"/k{i % 50}", "value": i}]}}).encode()
+        return (f"POST /v1/streams/{stream}/commands HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+    async def writer(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], first: int) -> None:
+        reader, out = conn
+        for i in range(first, first + per_writer):
+            out.write(request(i))
+            head = await reader.readuntil(b"\r\n\r\n")
+            if b" 202 " not in head.split(b"\r\n", 1)[0]:
+                raise RuntimeError(head.decode(errors="replace"))
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+
+    conns = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(writers)]
+    assert server.proc is not None
+    cpu0 = cpu_ns(server.proc.pid)
+    start = time.perf_counter()
+    await asyncio.gather(*(writer(conn, n * per_writer) for n, conn in enumerate(conns)))
+    elapsed = time.perf_counter() - start
+    cpu = (cpu_ns(server.proc.pid) - cpu0) / 1e3
+    for _, out in conns:
+        out.close()
+    total = writers * per_writer
+    return [(f"commands over HTTP, {writers} concurrent writers", f"{total / elapsed:,.0f} commands/s (202 after "
+             f"the commit), server {cpu / total:.0f} µs CPU/command")]
+
+
 async def main() -> None:
     rows = await bench_append()
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,6 +204,7 @@ async def main() -> None:
         try:
             token = server.token("bench", "bench")
             rows += await bench_replay(server, token)
+            rows += await bench_http_writers(server, token)
             rows += await bench_fanout(server, token)
         finally:
             server.stop()

@@ -266,7 +266,7 @@ async def test_an_artifact_store_outage_refuses_the_snapshot_as_retryable_and_co
 
 
 @given(st.text(min_size=1, max_size=40), st.integers(0, 2**53), st.integers(0, 2**53), st.booleans())
-def test_a_result_made_without_validation_is_the_validated_one_and_stores_as_it_encodes(
+def test_a_result_the_decider_makes_stores_as_the_model_encodes(
         command_id: str, seq: int, version: int, duplicate: bool) -> None:
     result, stored = new_result(command_id, seq, version, duplicate)
     validated = CommandResult(command_id=command_id, seq=seq, version=version, event_ids=[str(seq)],

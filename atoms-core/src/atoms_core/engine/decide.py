@@ -42,10 +42,10 @@ class Outcome:
 
 
 def new_result(command_id: str, seq: int, version: int, duplicate: bool = False) -> tuple[CommandResult, str]:
-    """A result the decider made (its fields are known good: no validation) and its stored JSON."""
+    """A result the decider made and its stored JSON, encoded from the same fields (no model dump)."""
     fields: dict[str, Any] = {"command_id": command_id, "seq": seq, "version": version, "event_ids": [str(seq)],
               "duplicate": duplicate}
-    return CommandResult.model_construct(**fields), dumps(fields)
+    return CommandResult(**fields), dumps(fields)
 
 
 def decode_result(raw: str) -> CommandResult:

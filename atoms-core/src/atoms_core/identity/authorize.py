@@ -77,7 +77,7 @@ async def authorize(scope: Scope, verifier: Verifier, stream_id: str | None, nee
         return credential
     identity = credential
     grant = identity_grant(identity, stream_id, needed, verifier)
-    if stream_id is not None:
+    if stream_id is not None and verifier.authz is not None:  # no coroutine per request without one
         await ask_app(verifier, identity, stream_id, [needed])
     return grant
 

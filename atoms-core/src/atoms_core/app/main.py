@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -170,6 +171,8 @@ def create_app(settings: Settings, context: Context | None = None) -> AtomsApp:
         heartbeat = asyncio.create_task(_heartbeat(ctx))
         for part in ctx.lifecycles:
             await part.start()
+        # What startup built lives as long as the process: keep it out of every later collection.
+        gc.freeze()
         try:
             yield
         finally:

@@ -44,6 +44,18 @@ def test_ws_closes_with_4001_when_its_ticket_expires(server: AtomsServer) -> Non
     asyncio.run(main())
 
 
+def test_streams_opened_with_one_ticket_each_end_at_its_expiry(server: AtomsServer) -> None:
+    """Leases due at the same second share one timer: one stream going away early must not cancel it
+    for the others."""
+    async def main() -> None:
+        shared = ticket(server, server.token(), STREAM, ["read"], ttl_s=2)
+        links = [await open_sse(server, STREAM, shared) for _ in range(3)]
+        await links[0].close()  # gone before the expiry
+        ends = await asyncio.gather(*(link.ended(6) for link in links[1:]))
+        assert all(end < 3.5 for end in ends)
+    asyncio.run(main())
+
+
 def test_a_long_lived_ticket_keeps_its_stream_open(server: AtomsServer) -> None:
     async def main() -> None:
         link = await open_sse(server, STREAM, ticket(server, server.token(), STREAM, ["read"], ttl_s=60))

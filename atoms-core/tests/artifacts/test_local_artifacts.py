@@ -80,6 +80,15 @@ def test_signed_urls_are_bound_to_artifact_and_method(acme: ArtifactClient) -> N
     assert all(r.json()["code"] in {"invalid_token", "unauthenticated"} for r in refused)
 
 
+def test_signed_urls_behind_the_proxy_use_its_scheme_and_host(acme: ArtifactClient) -> None:
+    """Behind the nginx of deploy.md, on loopback: URLs built from the request take ``X-Forwarded-Proto``
+    and the ``Host`` it forwards (uvicorn's proxy headers, trusted from 127.0.0.1 by default)."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7", "Host": "atoms.example.com"}
+    response = acme.http.post("/v1/artifacts", json=spec(png(300)), headers=forwarded)
+    assert response.status_code == 201, response.text
+    assert response.json()["upload"]["url"].startswith("https://atoms.example.com/v1/artifacts/")
+
+
 def test_signed_url_expires() -> None:
     signer = UrlSigner("ticket-key", ttl_s=-1)
     token, _ = signer.sign("GET", "abc", "acme")

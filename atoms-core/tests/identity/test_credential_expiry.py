@@ -4,6 +4,7 @@ identity token ends at its expiry plus ``jwt_leeway_s`` (here 0 s), over real HT
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 
@@ -42,6 +43,37 @@ def test_ws_closes_with_4001_when_its_ticket_expires(server: AtomsServer) -> Non
         assert await link.ended(6) < 3.5
         assert (link.close_code, link.close_reason) == (4001, "credentials_expired")
     asyncio.run(main())
+
+
+def test_streams_opened_with_one_ticket_each_end_at_its_expiry(server: AtomsServer) -> None:
+    """Leases due at the same second share one timer: one stream going away early must not cancel it
+    for the others."""
+    async def main() -> None:
+        shared = ticket(server, server.token(), STREAM, ["read"], ttl_s=2)
+        links = [await open_sse(server, STREAM, shared) for _ in range(3)]
+        await links[0].close()  # gone before the expiry
+        ends = await asyncio.gather(*(link.ended(6) for link in links[1:]))
+        assert all(end < 3.5 for end in ends)
+    asyncio.run(main())
+
+
+def test_a_stream_ended_by_its_expiry_answers_the_request_pipelined_behind_it(server: AtomsServer) -> None:
+    """HTTP/1.1 pipelining on a stream's connection: the next request waits behind the stream, and is
+    answered once the stream has ended."""
+    short = ticket(server, server.token(), STREAM, ["read"], ttl_s=2)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=6) as sock:
+        sock.sendall(f"GET /v1/streams/{STREAM}/events?ticket={short} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        got = b""
+        while b"event: state_snapshot" not in got:
+            got += sock.recv(65536)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # behind the open stream
+        while got.count(b"HTTP/1.1 200") < 2 or not got.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, got[-300:]
+            got += chunk
+    stream, _, healthz = got.rpartition(b"HTTP/1.1 200")
+    assert stream.endswith(b"0\r\n\r\n"), "the stream ended with the last chunk"
+    assert b"content-type: application/json" in healthz.lower()
 
 
 def test_a_long_lived_ticket_keeps_its_stream_open(server: AtomsServer) -> None:

@@ -89,6 +89,65 @@ async def test_slow_reader_is_cut_off_while_others_keep_receiving(tmp_path: Path
         assert _rss_kb(server.proc.pid) - rss_before < 64 * 1024  # no unbounded growth (18 MB sent)
 
 
+async def test_a_reader_that_stalls_then_reads_gets_every_frame_in_order(tmp_path: Path) -> None:
+    """Back-pressure that is not an overflow: while a reader does not read, the socket buffers fill,
+    writing pauses and frames wait in its outbox (bounded at 32 MB here); once it reads again, writing
+    resumes and everything arrives, in order, with nothing cut off."""
+    with running_server(tmp_path / "data", env={"ATOMS_SSE_QUEUE_BYTES": str(32 << 20)}) as server:
+        client = StreamClient(server.url, server.token(), "canvas:stall")
+        ticket = server.ticket(client.stream, ["read"])
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.connect(("127.0.0.1", server.port))
+        reader.settimeout(10)
+        reader.sendall(f"GET /v1/streams/{client.stream}/events?ticket={ticket} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        body = _Dechunked(reader)
+        opening = len(body.read_until(b"event: state_snapshot"))
+        sent, paused_at = 0, None
+        async with httpx.AsyncClient(headers=client.headers, timeout=30) as http:
+            while paused_at is None or sent < paused_at + 5:  # until writing paused, then a few more
+                assert sent < 60, "writing never paused (12 MB sent to a reader that does not read)"
+                command = patch(client.stream, f"/k{sent % 3}", f"{sent}:" + "y" * 200_000)
+                assert (await http.post(f"{client.base_url}/v1/streams/{client.stream}/commands",
+                                        json=command)).status_code == 202
+                sent += 1
+                if paused_at is None and metric(server.url, "atoms_sse_frames_total", 'path="queued"') >= 1:
+                    paused_at = sent
+        got = body.read_until(f"id: {sent}\n".encode())[opening:]
+        reader.close()
+        ids = [int(line[4:]) for line in got.split(b"\n") if line.startswith(b"id: ")]
+        assert ids == list(range(1, sent + 1))
+        assert metric(server.url, "atoms_sse_overflow_total") == 0
+
+
+class _Dechunked:
+    """The body of a chunked HTTP/1.1 response read off a bare socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.raw, self.body = sock, b"", b""
+        self._fill(b"\r\n\r\n")
+        self.raw = self.raw.split(b"\r\n\r\n", 1)[1]
+
+    def _fill(self, needle: bytes) -> None:
+        while needle not in self.raw:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the server closed the stream"
+            self.raw += chunk
+
+    def read_until(self, needle: bytes) -> bytes:
+        while needle not in self.body:
+            self._fill(b"\r\n")
+            size_line, rest = self.raw.split(b"\r\n", 1)
+            size = int(size_line, 16)
+            while len(rest) < size + 2:
+                chunk = self.sock.recv(65536)
+                assert chunk, "the server closed the stream"
+                rest += chunk
+            self.body += rest[:size]
+            self.raw = rest[size + 2:]
+        return self.body
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -31,8 +31,8 @@ def ws() -> tuple[Peer, Callable[[int], Any]]:
 KINDS = pytest.mark.parametrize("make", [sse, ws], ids=["sse", "ws"])
 
 
-async def parked(outbox: Subscriber | Peer) -> asyncio.Task[None]:
-    waiting = asyncio.create_task(outbox.wait())
+async def parked(outbox: Subscriber | Peer) -> asyncio.Future[None]:
+    waiting = asyncio.ensure_future(outbox.wait())
     await asyncio.sleep(0)
     assert not waiting.done(), "nothing pending: the writer parks"
     return waiting

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from atoms_core.stores.audit import tenant_file
 from servers import AtomsServer, running_server
 from sse_reader import Frame, collect, frames
 from streams_api import ODD_NUMBERS, StreamClient, metric, patch
@@ -203,6 +206,74 @@ async def test_disconnects_leave_no_subscriber_task_or_fd(shared_server: AtomsSe
     assert metric(shared_server.url, "atoms_sse_connections") == conns_before
     assert metric(shared_server.url, "atoms_asyncio_tasks") <= tasks_before
     assert len(os.listdir(f"/proc/{pid}/fd")) <= fds_before + 2
+
+
+def _open_raw(server: AtomsServer, stream: str, ticket: str, body: bytes = b"") -> socket.socket:
+    """An SSE request on a bare socket, read up to its snapshot; the server then has nothing to write."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    length = f"Content-Length: {len(body)}\r\n" if body else ""
+    sock.sendall(f"GET /v1/streams/{stream}/events?ticket={ticket} HTTP/1.1\r\nHost: x\r\n{length}\r\n".encode()
+                 + body)
+    got = b""
+    while b"event: state_snapshot" not in got or not got.endswith(b"\n\n\r\n"):  # the chunk's end
+        chunk = sock.recv(65536)
+        assert chunk, got
+        got += chunk
+    return sock
+
+
+@pytest.mark.parametrize("body", [b"", b"ignored"], ids=["bodiless", "with-a-body"])
+async def test_a_client_that_goes_away_is_released_within_a_second(shared_server: AtomsServer, body: bytes) -> None:
+    """No frame flows (no commands, heartbeats every 15 s): only the server's notice of the closed socket
+    can end the stream. A GET with a body takes the plain ASGI path (a task reading it), the rest not."""
+    tenant = f"gone{uuid.uuid4().hex[:8]}"
+    stream = "canvas:gone"
+    ticket = shared_server.ticket(stream, ["read"], token=shared_server.token(tenant=tenant))
+    audit = tenant_file(shared_server.data_dir / "audit", tenant)
+    before = metric(shared_server.url, "atoms_sse_connections")
+    sock = _open_raw(shared_server, stream, ticket, body)
+    assert metric(shared_server.url, "atoms_sse_connections") == before + 1
+    await asyncio.sleep(0.3)  # the writer is parked
+    sock.close()
+    closed = time.monotonic()
+    released = logged = None
+    while (released is None or logged is None) and time.monotonic() - closed < 1.0:
+        await asyncio.sleep(0.02)
+        if released is None and metric(shared_server.url, "atoms_sse_connections") == before:
+            released = time.monotonic() - closed
+        if logged is None and audit.exists() and '"sse.closed"' in audit.read_text():
+            logged = time.monotonic() - closed
+    assert released is not None, "sse_open still counts the connection a second after the client left"
+    assert logged is not None, "no sse.closed audit record a second after the client left"
+
+
+async def test_idle_streams_do_not_hold_their_opening(tmp_path: object) -> None:
+    """Each stream's opening (here a 1.8 MB snapshot) is written and let go: memory per idle stream does
+    not grow with the state it started from."""
+    with running_server(Path(str(tmp_path)) / "data") as server:
+        assert server.proc is not None
+        client = StreamClient(server.url, server.token(), "canvas:big")
+        words = "lorem ipsum dolor sit amet " * 33_000  # 891 KB, well under the 1 MB body limit
+        for key in ("a", "b"):
+            assert httpx.post(f"{client.base_url}/v1/streams/{client.stream}/commands", headers=client.headers,
+                              json=patch(client.stream, f"/{key}", words), timeout=30).status_code == 202
+        ticket = server.ticket(client.stream, ["read"])
+        for _ in range(5):  # a few openings first: the allocator's reuse of their buffers is then warm
+            _open_raw(server, client.stream, ticket).close()
+        rss_before = _rss_kb(server.proc.pid)
+        held = [_open_raw(server, client.stream, ticket) for _ in range(20)]
+        grown_kb = _rss_kb(server.proc.pid) - rss_before
+        assert metric(server.url, "atoms_sse_connections") == 20
+        for sock in held:
+            sock.close()
+        assert grown_kb < 12 * 1024, f"20 idle streams took {grown_kb} KB: their 1.8 MB openings are kept"
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
 
 
 async def test_heartbeat_comments_arrive(tmp_path: object) -> None:

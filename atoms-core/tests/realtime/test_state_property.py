@@ -94,7 +94,7 @@ def test_snapshot_plus_replay_equals_live(tmp_path: Path, commands: list[dict[st
 async def test_publish_touches_only_its_partition() -> None:
     hub = Hub()
     mine, other = hub.subscribe(P, 1 << 20), hub.subscribe(Partition("globex", P.stream_id), 1 << 20)
-    waiting = asyncio.create_task(other.wait())
+    waiting = asyncio.ensure_future(other.wait())
     hub.publish(P, b"id: 1\n\n")
     await asyncio.sleep(0.01)
     assert mine.take() == b"id: 1\n\n"
@@ -115,7 +115,7 @@ async def test_a_parked_writer_gets_frames_in_place_and_queued_ones_keep_their_o
         return socket_ready
 
     sub.write_now = write_now
-    waiting = asyncio.create_task(sub.wait())
+    waiting = asyncio.ensure_future(sub.wait())
     await asyncio.sleep(0)  # the writer parks
     assert hub.publish(P, b"1") == 0 and written == [b"1"] and not waiting.done()
     socket_ready = False  # the transport paused: queue and wake the writer
@@ -127,7 +127,7 @@ async def test_a_parked_writer_gets_frames_in_place_and_queued_ones_keep_their_o
     assert written == [b"1"] and sub.take() == b"23"
     assert (hub.inline_frames, hub.queued_frames) == (1, 2)
     # Woken but not yet run, the writer still looks parked: a queued frame must not be overtaken.
-    waiting = asyncio.create_task(sub.wait())
+    waiting = asyncio.ensure_future(sub.wait())
     await asyncio.sleep(0)
     socket_ready = False
     hub.publish(P, b"4")

@@ -65,13 +65,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ctx.hub.close_all()
             await super().shutdown(sockets)
 
-    # Our startup line replaces uvicorn's four; its warnings and errors still show. No proxy-headers
-    # layer: nothing here reads the client address, and it would wrap every request and stream.
+    # Our startup line replaces uvicorn's four; its warnings and errors still show.
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.setLevel(logging.WARNING)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+    # interface: AtomsApp's layers return awaitables rather than being coroutine functions (asgi.py),
+    # which uvicorn's guess would take for ASGI 2. Proxy headers: AtomsApp applies them where they are
+    # read (uvicorn would wrap every request, each open SSE stream too, in one more coroutine).
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, interface="asgi3",
                             timeout_graceful_shutdown=5, ws_max_size=settings.ws_max_frame_bytes,
                             lifespan="on", access_log=False, server_header=False, proxy_headers=False)
+    app.trust_forwarded(config.forwarded_allow_ips)
     Server(config).run()
     if lock is not None:
         lock.close()

@@ -6,17 +6,22 @@
   the HTTP handling.
 
 They still pass IdentityMiddleware (query checks, bearer verification) like every other route, and
-commands RequestIdMiddleware too; both answer refusals with problem+json themselves."""
+commands RequestIdMiddleware too; both answer refusals with problem+json themselves.
+
+The layers down to the SSE endpoint are plain functions that return the next layer's awaitable
+rather than coroutines awaiting it: an open stream's task then holds the endpoint's frame alone,
+not one suspended frame per layer (each costs memory on every idle connection)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from atoms_core.endpoints.identity_middleware import IdentityMiddleware
 from atoms_core.endpoints.logs import RequestIdMiddleware
@@ -31,7 +36,8 @@ CORS_EXPOSED = ["Retry-After", "X-Request-ID", "Location"]
 class AtomsApp:
     def __init__(self, app: Starlette, sse: ASGIApp, commands: ASGIApp, verifier: Verifier,
                  cors_origins: Sequence[str] = ()) -> None:
-        self.app = app
+        self.starlette = app
+        self.app: ASGIApp = app
         self.sse = IdentityMiddleware(sse, verifier)
         self.commands = RequestIdMiddleware(IdentityMiddleware(commands, verifier))
         #: CORS wraps every route, the short paths too; an unlisted origin gets no CORS header at all
@@ -44,27 +50,32 @@ class AtomsApp:
 
     @property
     def state(self) -> Any:
-        return self.app.state
+        return self.starlette.state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._entry(scope, receive, send)
+    def trust_forwarded(self, trusted_hosts: list[str] | str) -> None:
+        """Take the client address and scheme from ``X-Forwarded-For``/``-Proto`` sent by these hosts, as
+        uvicorn's ``proxy_headers`` does, on the routes that read them (Starlette's: URLs built from the
+        request). The short paths read neither, so an open stream keeps no frame of that layer."""
+        proxied: Any = ProxyHeadersMiddleware(self.app, trusted_hosts=trusted_hosts)  # type: ignore[arg-type]
+        self.app = proxied  # uvicorn's ASGI types are narrower than Starlette's, not different
 
-    async def _cors_if_listed(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self._entry(scope, receive, send)
+
+    def _cors_if_listed(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         origin = next((value for name, value in scope.get("headers", ()) if name == b"origin"), None)
         app = self._cors if origin in self._origins else self._route
-        await app(scope, receive, send)
+        return app(scope, receive, send)
 
-    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _route(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "http":
             match = SHORT_PATH.fullmatch(scope["path"])
             if match is not None:
                 kind = match.group(2)
                 if kind == "events" and scope["method"] == "GET":
                     scope["path_params"] = {"stream_id": match.group(1)}
-                    await self.sse(scope, receive, send)
-                    return
+                    return self.sse(scope, receive, send)
                 if kind == "commands" and scope["method"] == "POST":
                     scope["path_params"] = {"stream_id": match.group(1)}
-                    await self.commands(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+                    return self.commands(scope, receive, send)
+        return self.app(scope, receive, send)

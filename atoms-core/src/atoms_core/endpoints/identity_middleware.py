@@ -3,6 +3,7 @@ tenant-like query parameters on every route (the tenant only ever comes from a v
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,20 +31,19 @@ class IdentityMiddleware:
         self.app = app
         self.verifier = verifier
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        try:
-            self._check_query(scope)
-            token = bearer_token(scope)
-            if token:
-                verified = self.verifier.bearer(token)
-                scope[IDENTITY_KEY if isinstance(verified, Identity) else BEARER_GRANT_KEY] = verified
-        except AtomsError as err:
-            await refuse(err, scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The next app's awaitable, not a coroutine awaiting it: no frame of this layer stays suspended
+        under a long-lived response (an SSE stream)."""
+        if scope["type"] in ("http", "websocket"):
+            try:
+                self._check_query(scope)
+                token = bearer_token(scope)
+                if token:
+                    verified = self.verifier.bearer(token)
+                    scope[IDENTITY_KEY if isinstance(verified, Identity) else BEARER_GRANT_KEY] = verified
+            except AtomsError as err:
+                return refuse(err, scope, receive, send)
+        return self.app(scope, receive, send)
 
     @staticmethod
     def _check_query(scope: Scope) -> None:

@@ -1,9 +1,10 @@
 """``GET /v1/streams/{stream_id}/events``: durable events over Server-Sent Events (contract §6).
 
-A raw ASGI endpoint. Per connection: one writer coroutine and one waiter on ``receive()`` for the
-disconnect — whichever finishes first ends the stream. The subscriber is registered with the hub
-*before* the state is read, in the same step, so live frames begin exactly after the snapshot or
-replay head: no gap and no duplicate, even while appends race the replay.
+A raw ASGI endpoint. Per connection: one writer coroutine, parked on its outbox while idle. On
+uvicorn, the server's own cycle tells it of a disconnect (``engine/inline_send.py``); elsewhere a
+second task waits on ``receive()`` for it — whichever finishes first ends the stream. The subscriber
+is registered with the hub *before* the state is read, in the same step, so live frames begin exactly
+after the snapshot or replay head: no gap and no duplicate, even while appends race the replay.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from starlette.types import Receive, Scope, Send
 
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import problem_response
-from atoms_core.engine.inline_send import inline_writer
+from atoms_core.engine.hub import Subscriber
+from atoms_core.engine.inline_send import ServerCycle, server_cycle
+from atoms_core.engine.lifetimes import Lease
 from atoms_core.engine.partitions import PartitionLog
 from atoms_core.engine.reader import TimelineGap, contiguous
 from atoms_core.identity.authorize import authorize_stream
@@ -52,51 +55,38 @@ async def wait_disconnect(receive: Receive) -> None:
         pass
 
 
+class _Stream:
+    """What one open stream holds until it ends: its outbox, its lease, and how it hears of a disconnect
+    (uvicorn's cycle itself, else a task draining ``receive()``)."""
+
+    __slots__ = ("cycle", "disconnect", "lease", "sub")
+
+    def __init__(self, sub: Subscriber, lease: Lease, cycle: ServerCycle | None,
+                 disconnect: asyncio.Future[None] | None) -> None:
+        self.sub = sub
+        self.lease = lease
+        self.cycle = cycle
+        self.disconnect = disconnect
+
+    @property
+    def client_gone(self) -> bool:
+        if self.disconnect is not None:
+            return self.disconnect.done()
+        return self.cycle is not None and self.cycle.disconnected
+
+
 class SseEndpoint:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = self.ctx
-        try:
-            grant, partition = await authorize_stream(scope, ctx.verifier, "read")
-            stream_id = partition.stream_id
-            resume_from = last_event_id(scope)
-            plog = await ctx.partitions.get(partition)
-            if resume_from is not None and resume_from > plog.state.seq:
-                await ctx.partitions.catch_up(plog)  # another node may be ahead of this one
-        except AtomsError as err:
-            await problem_response(err)(scope, receive, send)
+        # This frame lives as long as the stream, so it holds only the stream: what the opening needs
+        # (the grant, the state it started from, the snapshot or replay) lives and dies in ``_open``.
+        stream = await self._open(scope, receive, send)
+        if stream is None:
             return
-        if ctx.hub.closing:
-            await problem_response(AtomsError("store_unavailable", "server is shutting down"))(
-                scope, receive, send)
-            return
+        sub = stream.sub
         try:
-            ctx.sse_caps.acquire(grant.tenant_id, grant.principal_id)
-        except AtomsError as err:
-            await problem_response(err)(scope, receive, send)
-            return
-        sub = ctx.hub.subscribe(partition, ctx.settings.sse_queue_bytes)
-        sub.writer = asyncio.current_task()
-        sub.write_now = inline_writer(send)
-        state = plog.state  # read in the same step as subscribe: live frames start at state.seq + 1
-        ctx.metrics.sse_open.inc()
-        ctx.audit.record(grant.tenant_id, "sse.opened", stream_id, grant.principal_id, seq=state.seq)
-        disconnect = asyncio.ensure_future(wait_disconnect(receive))
-        disconnect.add_done_callback(lambda _: sub.close())
-        ended: list[str] = []  # why the lease ended the stream: credentials expired or revoked
-
-        def end(reason: str) -> None:
-            ended.append(reason)
-            sub.close()
-
-        lease = ctx.lifetimes.lease(grant.tenant_id, grant.principal_id, grant.expires_at, end,
-                                    issued_at=grant.issued_at, jti=grant.jti)
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-            opening = await self._opening(plog, stream_id, state, resume_from)
-            await send({"type": "http.response.body", "body": opening, "more_body": True})
             while True:
                 await sub.wait()
                 data = sub.take()
@@ -104,28 +94,81 @@ class SseEndpoint:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                 if sub.closed:
                     break
-            if not disconnect.done():
+            if not stream.client_gone:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the client went away mid-write
         except asyncio.CancelledError:
-            if not sub.overflowed:
+            if not _cut_off(sub):
                 raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            # Cut off at the buffer bound: returning mid-response makes the server drop the
-            # connection; the client resumes from the timeline with Last-Event-ID.
         finally:
-            ctx.lifetimes.release(lease)
-            ctx.sse_caps.release(grant.tenant_id, grant.principal_id)
-            ctx.hub.unsubscribe(sub)
-            disconnect.cancel()
-            ctx.metrics.sse_open.dec()
-            if sub.overflowed:
-                ctx.metrics.sse_overflow.inc()
-            ctx.audit.record(grant.tenant_id, "sse.closed", stream_id, grant.principal_id,
-                             reason="overflow" if sub.overflowed else (ended[0] if ended else None))
+            self._close(stream)
+
+    async def _open(self, scope: Scope, receive: Receive, send: Send) -> _Stream | None:
+        """Authorize, subscribe and send the opening; None once the request is answered otherwise."""
+        ctx = self.ctx
+        try:
+            grant, partition = await authorize_stream(scope, ctx.verifier, "read")
+            resume_from = last_event_id(scope)
+            plog = await ctx.partitions.get(partition)
+            if resume_from is not None and resume_from > plog.state.seq:
+                await ctx.partitions.catch_up(plog)  # another node may be ahead of this one
+        except AtomsError as err:
+            await problem_response(err)(scope, receive, send)
+            return None
+        if ctx.hub.closing:
+            await problem_response(AtomsError("store_unavailable", "server is shutting down"))(
+                scope, receive, send)
+            return None
+        try:
+            ctx.sse_caps.acquire(grant.tenant_id, grant.principal_id)
+        except AtomsError as err:
+            await problem_response(err)(scope, receive, send)
+            return None
+        sub = ctx.hub.subscribe(plog.partition, ctx.settings.sse_queue_bytes)
+        sub.writer = asyncio.current_task()
+        state = plog.state  # read in the same step as subscribe: live frames start at state.seq + 1
+        ctx.metrics.sse_open.inc()
+        ctx.audit.record(grant.tenant_id, "sse.opened", partition.stream_id, grant.principal_id, seq=state.seq)
+        cycle = server_cycle(send)
+        disconnect: asyncio.Future[None] | None = None
+        if cycle is not None:
+            sub.write_now = cycle.write
+        if cycle is None or not cycle.on_disconnect(sub.close):
+            disconnect = asyncio.ensure_future(wait_disconnect(receive))
+            disconnect.add_done_callback(lambda _: sub.close())
+        lease = ctx.lifetimes.lease(grant.tenant_id, grant.principal_id, grant.expires_at, sub.end,
+                                    issued_at=grant.issued_at, jti=grant.jti)
+        stream, opened = _Stream(sub, lease, cycle, disconnect), False
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            opening = await self._opening(plog, partition.stream_id, state, resume_from)
+            await send({"type": "http.response.body", "body": opening, "more_body": True})
+            opened = True
+        except OSError:
+            pass  # the client went away mid-write
+        except asyncio.CancelledError:
+            if not _cut_off(sub):
+                raise
+        finally:
+            if not opened:
+                self._close(stream)
+        return stream if opened else None
+
+    def _close(self, stream: _Stream) -> None:
+        ctx, sub, lease = self.ctx, stream.sub, stream.lease
+        ctx.lifetimes.release(lease)
+        ctx.sse_caps.release(lease.tenant_id, lease.principal_id)
+        ctx.hub.unsubscribe(sub)
+        if stream.disconnect is not None:
+            stream.disconnect.cancel()
+        if stream.cycle is not None:
+            stream.cycle.release()
+        ctx.metrics.sse_open.dec()
+        if sub.overflowed:
+            ctx.metrics.sse_overflow.inc()
+        ctx.audit.record(lease.tenant_id, "sse.closed", sub.partition.stream_id, lease.principal_id,
+                         reason="overflow" if sub.overflowed else sub.ended)
 
     async def _opening(self, plog: PartitionLog, stream_id: str, state: StreamState,
                        resume_from: int | None) -> bytes:
@@ -157,3 +200,15 @@ class SseEndpoint:
         except TimelineGap:
             return None
         return event_frames(frames)
+
+
+def _cut_off(sub: Subscriber) -> bool:
+    """In ``except CancelledError``: True (and the cancel undone) if an overflow cancelled the writer,
+    which may have been stuck in a send to a client that stopped reading. Returning mid-response makes
+    the server drop the connection; the client resumes from the timeline with Last-Event-ID."""
+    if not sub.overflowed:
+        return False
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    return True

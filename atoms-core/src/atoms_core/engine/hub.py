@@ -19,10 +19,12 @@ from atoms_core.protocol.wire import event_frames
 class Subscriber(Outbox[bytes]):
     """One SSE connection's outbox: frames are bytes, and its writer takes everything pending in one piece."""
 
-    __slots__ = ("partition", "write_now", "writer")
+    __slots__ = ("ended", "partition", "write_now", "writer")
+
+    _queue: list[bytes]
 
     def __init__(self, partition: Partition, limit_bytes: int) -> None:
-        super().__init__(limit_bytes)
+        super().__init__(limit_bytes, [])
         self.partition = partition
         #: The task writing to the client; cancelled on overflow, since it may be stuck in a
         #: send that waits for a client that stopped reading.
@@ -30,12 +32,15 @@ class Subscriber(Outbox[bytes]):
         #: Writes a frame in place (``inline_send.py``); used only while the writer is parked
         #: with nothing pending, so frames never overtake queued ones.
         self.write_now: InlineWrite | None = None
+        #: Why its lease ended the stream (credentials expired or revoked), if it did.
+        self.ended: str | None = None
 
     def push(self, data: bytes, chunk: bytes) -> bool:
         """Deliver ``data`` (``chunk``: the same, chunk-framed); True if written in place, False if queued."""
         if self.closed:
             return False
-        if self._idle and not self._queue and self.write_now is not None and self.write_now(data, chunk):
+        waiter = self._waiter  # pending only while the writer is parked with nothing queued
+        if waiter is not None and not waiter.done() and self.write_now is not None and self.write_now(data, chunk):
             return True
         # ``Outbox._enqueue`` inlined: this runs once per subscriber per event, and the call alone costs
         # ~18% of a queued delivery.
@@ -53,6 +58,12 @@ class Subscriber(Outbox[bytes]):
             self.writer.cancel()
 
     def close(self) -> None:
+        self._shut()
+
+    def end(self, reason: str) -> None:
+        """The lease's end: close, remembering the first reason."""
+        if self.ended is None:
+            self.ended = reason
         self._shut()
 
     def take(self) -> bytes:

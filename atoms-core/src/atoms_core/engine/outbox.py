@@ -6,10 +6,10 @@ keep their own policy on top (what a frame is, how it is taken, what may be coal
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Awaitable, MutableSequence
 from typing import ClassVar, Generic, TypeVar
 
-from atoms_core.engine.wakeable import Wakeable
+from atoms_core.engine.wakeable import READY, Wakeable
 
 Item = TypeVar("Item")
 
@@ -19,19 +19,19 @@ class Outbox(Wakeable, Generic[Item]):
     worth waiting for: everything pending is dropped and the outbox closed (``overflowed``); the client
     starts over (SSE resumes with ``Last-Event-ID``, a WebSocket reconnects)."""
 
-    __slots__ = ("_idle", "_limit", "_queue", "_size", "closed", "overflowed")
+    __slots__ = ("_limit", "_queue", "_size", "closed", "overflowed")
 
     #: Whether one frame alone may exceed the bound (the writer takes any one frame from an otherwise
     #: empty outbox) rather than overflow it.
     LONE_FRAME_FITS: ClassVar[bool] = False
 
-    def __init__(self, limit_bytes: int) -> None:
+    def __init__(self, limit_bytes: int, queue: MutableSequence[Item]) -> None:
         super().__init__()
-        self._queue: deque[Item] = deque()
+        #: Empty and allocated once per connection: the subclass picks the container (a list costs
+        #: a tenth of an empty deque, which matters for thousands of idle connections).
+        self._queue = queue
         self._size = 0  # bytes counted towards ``_limit``
         self._limit = limit_bytes
-        #: True while the writer is parked in ``wait`` with nothing pending.
-        self._idle = False
         self.closed = False
         self.overflowed = False
 
@@ -55,11 +55,8 @@ class Outbox(Wakeable, Generic[Item]):
         self.closed = True
         self._wake()
 
-    async def wait(self) -> None:
-        """Return once a frame is pending or the outbox is closed."""
-        if not (self._queue or self.closed):
-            self._idle = True
-            try:
-                await self._park()
-            finally:
-                self._idle = False
+    def wait(self) -> Awaitable[None]:
+        """Done once a frame is pending or the outbox is closed: the parked future itself, or ``READY``."""
+        if self._queue or self.closed:
+            return READY
+        return self._park()

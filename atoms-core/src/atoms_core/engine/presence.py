@@ -10,6 +10,7 @@ some room has peers and removes the silent ones.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -111,9 +112,10 @@ class Peer(Outbox[str | _StateSlot]):
                  "state")
 
     LONE_FRAME_FITS = True
+    _queue: deque[str | _StateSlot]
 
     def __init__(self, peer_id: str, principal_id: str, limit_bytes: int, now: float) -> None:
-        super().__init__(limit_bytes)  # counts the queued frames that are not states
+        super().__init__(limit_bytes, deque())  # counts the queued frames that are not states
         self.peer_id = peer_id
         self.principal_id = principal_id
         self.state: dict[str, Any] = {}

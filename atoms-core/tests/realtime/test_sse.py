@@ -222,6 +222,20 @@ def _open_raw(server: AtomsServer, stream: str, ticket: str, body: bytes = b"") 
     return sock
 
 
+def test_an_idle_stream_costs_the_server_one_task(shared_server: AtomsServer) -> None:
+    """On the uvicorn this installs, a stream hears its disconnect from the server's cycle and writes in
+    place: its request's own task is all it keeps. An upgrade that made those paths fall back (a second
+    task per stream, reading ``receive()``) fails here, not only in the idle-connection benchmark."""
+    ticket = shared_server.ticket("canvas:idle-tasks", ["read"])
+    before = metric(shared_server.url, "atoms_asyncio_tasks")
+    socks = [_open_raw(shared_server, "canvas:idle-tasks", ticket) for _ in range(20)]
+    try:
+        assert 20 <= metric(shared_server.url, "atoms_asyncio_tasks") - before <= 22
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 @pytest.mark.parametrize("body", [b"", b"ignored"], ids=["bodiless", "with-a-body"])
 async def test_a_client_that_goes_away_is_released_within_a_second(shared_server: AtomsServer, body: bytes) -> None:
     """No frame flows (no commands, heartbeats every 15 s): only the server's notice of the closed socket

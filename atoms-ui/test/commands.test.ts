@@ -1,16 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { CanvasTransport, CommandClient, CommandError, TicketClient } from '../src/index.js';
-import { FakeServer, json, problem } from './helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CommandClient, CommandError, TicketClient } from '../src/index.js';
+import { closeTransports, FakeServer, json, problem, testTransport } from './helpers.js';
+
+afterEach(closeTransports);
 
 function setup(retries = 4) {
   const server = new FakeServer();
   let n = 0;
-  const t = new CanvasTransport({
-    baseUrl: 'http://api.test',
-    streamId: 'canvas:demo',
-    getToken: async () => 'jwt',
-    fetch: server.fetch,
-    presence: false,
+  const t = testTransport(server.fetch, {
     backoff: { baseMs: 1, capMs: 4 },
     commandRetries: retries,
     generateId: () => `cmd-${++n}`,

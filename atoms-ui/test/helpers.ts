@@ -1,4 +1,4 @@
-import { applyStatePatch, type EventEnvelope, type FetchLike, type JsonObject, type JsonValue, type PatchOperation, type WebSocketLike } from '../src/index.js';
+import { applyStatePatch, CanvasTransport, type CanvasTransportOptions, type EventEnvelope, type FetchLike, type JsonObject, type JsonValue, type PatchOperation, type WebSocketLike } from '../src/index.js';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -394,4 +394,26 @@ export class TabWorld {
     this.holders.set(name, true);
     next.grant();
   }
+}
+
+const opened: CanvasTransport[] = [];
+
+/** A transport on `canvas:demo` against a fake server's `fetch`, with fast deterministic backoff and no
+ * presence; `opts` override any of it. Closed by `closeTransports` (each suite's `afterEach`). */
+export function testTransport(fetch: FetchLike, opts: Partial<CanvasTransportOptions> = {}): CanvasTransport {
+  const t = new CanvasTransport({
+    baseUrl: 'http://api.test',
+    streamId: 'canvas:demo',
+    getToken: async () => 'jwt',
+    fetch,
+    presence: false,
+    backoff: { baseMs: 1, capMs: 5, random: () => 0 },
+    ...opts,
+  });
+  opened.push(t);
+  return t;
+}
+
+export function closeTransports(): void {
+  for (const t of opened.splice(0)) t.close();
 }

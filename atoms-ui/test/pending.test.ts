@@ -1,28 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CanvasTransport, type CanvasTransportOptions, type PendingChange, type StatusContext } from '../src/index.js';
-import { LiveServer, tick } from './helpers.js';
+import { type CanvasTransportOptions, type PendingChange, type StatusContext } from '../src/index.js';
+import { closeTransports, LiveServer, testTransport, tick } from './helpers.js';
 
-const open: CanvasTransport[] = [];
-afterEach(() => {
-  for (const t of open.splice(0)) t.close();
-});
+afterEach(closeTransports);
 
 async function setup(opts: Partial<CanvasTransportOptions> = {}) {
   const server = new LiveServer();
   server.commitAs('user:setup', [{ op: 'add', path: '/n', value: [] }]);
   let ids = 0;
-  const t = new CanvasTransport({
-    baseUrl: 'http://api.test',
-    streamId: 'canvas:demo',
-    getToken: async () => 'jwt',
-    fetch: server.fetch,
-    presence: false,
-    shareAcrossTabs: false,
-    generateId: () => `cmd-${++ids}`,
-    backoff: { baseMs: 1, capMs: 5, random: () => 0 },
-    ...opts,
-  });
-  open.push(t);
+  const t = testTransport(server.fetch, { shareAcrossTabs: false, generateId: () => `cmd-${++ids}`, ...opts });
   const pending: PendingChange[] = [];
   const statuses: StatusContext[] = [];
   t.on('pending', (p) => pending.push(p));
@@ -135,17 +121,12 @@ describe('blocked', () => {
     server.extra = (call) => (call.url.includes('/events') ? new Promise<Response>(() => undefined) : undefined);
     let online = true;
     const make = () => {
-      const t = new CanvasTransport({
-        baseUrl: 'http://api.test',
-        streamId: 'canvas:demo',
-        getToken: async () => 'jwt',
-        fetch: server.fetch,
-        presence: false,
+      const t = testTransport(server.fetch, {
+        backoff: undefined, // the default's
         shareAcrossTabs: false,
         openTimeoutMs: 40,
         isOnline: () => online,
       });
-      open.push(t);
       const statuses: StatusContext[] = [];
       t.on('status', (s) => statuses.push(s));
       t.connect();
@@ -164,17 +145,12 @@ describe('blocked', () => {
 
   it('is not blocked when the stream opens in time', async () => {
     const server = new LiveServer();
-    const t = new CanvasTransport({
-      baseUrl: 'http://api.test',
-      streamId: 'canvas:demo',
-      getToken: async () => 'jwt',
-      fetch: server.fetch,
-      presence: false,
+    const t = testTransport(server.fetch, {
+      backoff: undefined, // the default's
       shareAcrossTabs: false,
       openTimeoutMs: 40,
       isOnline: () => true,
     });
-    open.push(t);
     t.connect();
     await expect.poll(() => t.syncStatus).toBe('synced');
     await tick(100);

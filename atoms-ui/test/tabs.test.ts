@@ -1,26 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CanvasTransport, type TabRole } from '../src/index.js';
-import { LiveServer, TabWorld, tick } from './helpers.js';
+import { type TabRole } from '../src/index.js';
+import { closeTransports, LiveServer, TabWorld, testTransport, tick } from './helpers.js';
 
-const open: CanvasTransport[] = [];
-afterEach(() => {
-  for (const t of open.splice(0)) t.close();
-});
+afterEach(closeTransports);
 
 function tab(server: LiveServer, world: TabWorld, name: string) {
   let ids = 0;
-  const t = new CanvasTransport({
-    baseUrl: 'http://api.test',
-    streamId: 'canvas:demo',
-    getToken: async () => 'jwt',
-    fetch: server.fetch,
-    presence: false,
+  const t = testTransport(server.fetch, {
     locks: world.locks,
     BroadcastChannel: world.BroadcastChannel,
     generateId: () => `${name}-${++ids}`,
-    backoff: { baseMs: 1, capMs: 5, random: () => 0 },
   });
-  open.push(t);
   const roles: TabRole[] = [];
   t.on('tab_role', ({ role }) => roles.push(role));
   return { t, roles };
@@ -82,11 +72,11 @@ describe('one SSE connection per stream across tabs', () => {
   });
 
   it('a tab opened later gets the state from the leader, not from a new connection', async () => {
-    const { server, world } = await tenTabs();
+    const { server, world, tabs } = await tenTabs();
     await tick(5);
     server.commitAs('user:bob', add('before').ops);
     const late = tab(server, world, 'late');
-    await expect.poll(() => open[0]!.get('/shapes/before')).toEqual({ x: 0 });
+    await expect.poll(() => tabs[0]!.t.get('/shapes/before')).toEqual({ x: 0 });
     late.t.connect();
     await expect.poll(() => late.t.syncStatus).toBe('synced');
     expect(late.t.getState()).toEqual({ shapes: { before: { x: 0 } } });
@@ -126,17 +116,12 @@ describe('one SSE connection per stream across tabs', () => {
     const server = new LiveServer();
     const world = new TabWorld();
     const shared = tab(server, world, 'a');
-    const solo = new CanvasTransport({
-      baseUrl: 'http://api.test',
-      streamId: 'canvas:demo',
-      getToken: async () => 'jwt',
-      fetch: server.fetch,
-      presence: false,
+    const solo = testTransport(server.fetch, {
+      backoff: undefined, // the default's
       shareAcrossTabs: false,
       locks: world.locks,
       BroadcastChannel: world.BroadcastChannel,
     });
-    open.push(solo);
     shared.t.connect();
     solo.connect();
     await expect.poll(() => solo.syncStatus).toBe('synced');

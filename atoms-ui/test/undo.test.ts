@@ -1,25 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CanvasTransport, type HistoryChange, type UndoSkipped } from '../src/index.js';
-import { LiveServer, tick } from './helpers.js';
+import { type HistoryChange, type UndoSkipped } from '../src/index.js';
+import { closeTransports, LiveServer, testTransport, tick } from './helpers.js';
 
-const open: CanvasTransport[] = [];
-afterEach(() => {
-  for (const t of open.splice(0)) t.close();
-});
+afterEach(closeTransports);
 
 async function setup(initial: object = { shapes: {} }) {
   const server = new LiveServer();
   server.commitAs('user:setup', [{ op: 'replace', path: '', value: initial as never }]);
-  const t = new CanvasTransport({
-    baseUrl: 'http://api.test',
-    streamId: 'canvas:demo',
-    getToken: async () => 'jwt',
-    fetch: server.fetch,
-    presence: false,
-    shareAcrossTabs: false,
-    backoff: { baseMs: 1, capMs: 5, random: () => 0 },
-  });
-  open.push(t);
+  const t = testTransport(server.fetch, { shareAcrossTabs: false });
   const skipped: UndoSkipped[] = [];
   const history: HistoryChange[] = [];
   t.on('undo_skipped', (e) => skipped.push(e));

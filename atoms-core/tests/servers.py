@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -45,16 +46,16 @@ def spawn_listening(argv_for: Callable[[int], list[str]], attempts: int = 3,
 
     The port is free when picked but not reserved: another socket may take it before the server binds.
     """
-    for attempt in range(attempts):
+    for _ in range(attempts - 1):
         port = free_port()
         proc = subprocess.Popen(argv_for(port), **popen)
-        try:
+        with contextlib.suppress(RuntimeError):  # it exited: the port was taken meanwhile
             wait_port("127.0.0.1", port, proc=proc)
             return proc, port
-        except RuntimeError:
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
+    port = free_port()
+    proc = subprocess.Popen(argv_for(port), **popen)
+    wait_port("127.0.0.1", port, proc=proc)
+    return proc, port
 
 
 STARTUP = re.compile(rb"atoms: serving https?://[^ ]*?:(\d+)[/ ]")

@@ -192,12 +192,16 @@ class _Patch:
 
     # --- the ops -------------------------------------------------------------------------
 
+    def _new_root(self, value: Any, size: int) -> tuple[None, None]:
+        """An op on the pointer ``""``: ``value`` becomes the document (it lands under no parent)."""
+        self.root = value
+        self.size = size
+        return None, None
+
     def _add(self, parts: Sequence[str], value: Any, size: int) -> tuple[Any, Any]:
         """Put ``value`` (of encoded ``size``) at ``parts``; the parent and key it landed under."""
         if not parts:
-            self.root = value
-            self.size = size
-            return None, None
+            return self._new_root(value, size)
         parent, key = self._spine(parts)
         if isinstance(parent, list):
             if key == "-":
@@ -230,9 +234,7 @@ class _Patch:
 
     def _replace(self, parts: Sequence[str], value: Any, size: int) -> tuple[Any, Any]:
         if not parts:
-            self.root = value
-            self.size = size
-            return None, None
+            return self._new_root(value, size)
         parent, key = self._spine(parts)
         if isinstance(parent, list):
             if key == "-" or key >= len(parent):

@@ -274,3 +274,49 @@ def test_a_result_the_decider_makes_stores_as_the_model_encodes(
     assert result == validated and result.model_dump() == validated.model_dump()
     assert stored == dumps(validated.model_dump())
     assert decode_result(stored) == validated.model_copy(update={"duplicate": True})
+
+
+@pytest.mark.parametrize("cut", ["before_append", "after_append"])
+async def test_a_leader_cancelled_mid_commit_leaves_its_group_committed_once(tmp_path: Path, cut: str) -> None:
+    """The request that leads a group commits it in its own task; cancelled there (shutdown), the commands
+    queued behind it still get their replies, and none is lost or appended twice, whether the store had
+    appended the leader's group yet or not."""
+    parts, store = make(tmp_path)
+    parts.snapshot_every = 0
+    real_append = store.append
+    release = asyncio.Event()
+    appends = 0
+
+    async def slow_append(*args: Any) -> None:
+        nonlocal appends
+        appends += 1
+        if appends == 1 and cut == "after_append":
+            await real_append(*args)
+        if appends == 1:
+            await release.wait()  # the leader is suspended here when it is cancelled
+        if appends > 1 or cut == "before_append":
+            await real_append(*args)
+
+    store.append = slow_append  # type: ignore[method-assign]
+
+    def command(cid: str) -> CommandEnvelope:
+        return CommandEnvelope.model_validate({"command_id": cid, "type": "log.append", "stream_id": P.stream_id,
+                                               "payload": {"level": "info", "message": cid}})
+
+    leader = asyncio.create_task(parts.submit(P, "alice", [command("lead")]))
+    while appends == 0:
+        await asyncio.sleep(0)
+    followers = [asyncio.create_task(parts.submit(P, "alice", [command(f"f{i}")])) for i in range(3)]
+    await asyncio.sleep(0)
+    leader.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    replies = await asyncio.wait_for(asyncio.gather(*followers), 5)
+    await parts.drain()
+    stored = await store.read(P, 0, 100)
+    seq_of = {json.loads(e.body)["command_id"]: e.seq for e in stored}
+    assert sorted(seq_of) == ["f0", "f1", "f2", "lead"] and len(stored) == 4  # each once, the leader's too
+    assert sorted(seq_of.values()) == [1, 2, 3, 4]
+    assert [r[0].seq for r in replies] == [seq_of[f"f{i}"] for i in range(3)]
+    assert (await parts.get(P)).state.seq == 4

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonpatch
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from atoms_core.protocol.encoding import encoded_size
@@ -46,6 +46,7 @@ def operations(draw: st.DrawFn) -> dict[str, Any]:
 
 @settings(max_examples=400, deadline=None)
 @given(DOCS, st.lists(operations(), min_size=1, max_size=4))
+@example({}, [{"op": "copy", "path": "/-", "from": ""}, {"op": "move", "path": "", "from": "/-"}])  # "-" a key
 def test_path_copying_matches_jsonpatch_and_mutates_nothing(doc: dict[str, Any], ops: list[dict[str, Any]]) -> None:
     doc_before, ops_before = json.dumps(doc), json.dumps(ops)
     try:

@@ -246,12 +246,12 @@ class _Patch:
         return parent, key
 
     def _existing(self, parts: Sequence[str]) -> Any:
-        """The value at ``from`` (``-`` names no element)."""
+        """The value at ``from`` (``-`` names no array element; in an object it is a member's name)."""
         if not parts:
             return self.root
         parent = _resolve(self.root, parts[:-1])
         key = _index(parent, parts[-1])
-        if key == "-":
+        if key == "-" and not isinstance(parent, dict):
             raise _Failed("'-' names no element")
         try:
             return parent[key]

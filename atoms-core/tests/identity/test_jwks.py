@@ -29,12 +29,16 @@ class Provider:
     def __init__(self) -> None:
         self.keys: dict[str, tuple[str, Any]] = {}
         self.fetches = 0
+        self.delay_s = 0.0  # a slow provider
+        self.padding = 0  # bytes of filler in the answer (an oversized key set)
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 provider.fetches += 1
-                body = json.dumps({"keys": [provider.jwk(kid) for kid in list(provider.keys)]}).encode()
+                time.sleep(provider.delay_s)
+                jwks = {"keys": [provider.jwk(kid) for kid in list(provider.keys)], "filler": "x" * provider.padding}
+                body = json.dumps(jwks).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
@@ -151,4 +155,46 @@ def test_an_unreachable_jwks_refuses_tokens_and_the_server_still_starts(tmp_path
     with running_server(tmp_path / "data", env=env) as srv:
         assert refused(state(srv, idp.token("rsa-1")))
         assert httpx.get(f"{srv.url}/healthz").status_code == 200
+    idp.http.shutdown()
+
+
+def test_a_slow_key_fetch_holds_only_the_token_that_waits_for_it(tmp_path: Path) -> None:
+    """A token with a new kid waits for the fetch of the key set; nobody else waits with it."""
+    idp = Provider()
+    idp.add("rsa-1", "RS256")
+    env = {"ATOMS_JWT_JWKS_URL": idp.url, "ATOMS_JWT_ISSUER": ISSUER, "ATOMS_JWT_AUDIENCE": AUDIENCE,
+           "ATOMS_JWT_ALGORITHMS": '["RS256"]', "ATOMS_TENANT_CLAIM": TENANT_CLAIM,
+           "ATOMS_JWT_JWKS_MIN_REFETCH_S": "0"}
+    with running_server(tmp_path / "data", env=env) as srv:
+        known = idp.token("rsa-1", tenant="other")
+        assert state(srv, known).status_code == 200
+        idp.add("rsa-2", "RS256")
+        idp.delay_s = 2.0
+        waited: dict[str, httpx.Response] = {}
+        start = time.monotonic()
+        waiter = threading.Thread(target=lambda: waited.update(r=state(srv, idp.token("rsa-2"))))
+        waiter.start()
+        time.sleep(0.3)  # the fetch is under way
+        for ask in (lambda: httpx.get(f"{srv.url}/healthz"), lambda: state(srv, known)):
+            asked = time.monotonic()
+            assert ask().status_code == 200
+            assert time.monotonic() - asked < 1.0, "a request waited for another token's key fetch"
+        waiter.join(10)
+        assert waited["r"].status_code == 200  # the waiting token got its key
+        assert time.monotonic() - start >= 2.0
+    idp.http.shutdown()
+
+
+def test_an_oversized_key_set_is_refused_and_the_keys_held_stay(tmp_path: Path) -> None:
+    idp = Provider()
+    idp.add("rsa-1", "RS256")
+    env = {"ATOMS_JWT_JWKS_URL": idp.url, "ATOMS_JWT_ISSUER": ISSUER, "ATOMS_JWT_AUDIENCE": AUDIENCE,
+           "ATOMS_JWT_ALGORITHMS": '["RS256"]', "ATOMS_TENANT_CLAIM": TENANT_CLAIM,
+           "ATOMS_JWT_JWKS_MIN_REFETCH_S": "0"}
+    with running_server(tmp_path / "data", env=env) as srv:
+        idp.add("rsa-2", "RS256")
+        idp.padding = 2 << 20  # 2 MiB: more than any real key set
+        assert refused(state(srv, idp.token("rsa-2")))
+        assert state(srv, idp.token("rsa-1")).status_code == 200
+        assert "larger than" in srv.log_path.read_text()
     idp.http.shutdown()

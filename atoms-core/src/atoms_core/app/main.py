@@ -112,7 +112,7 @@ def _end_revoked(lifetimes: Lifetimes, revocations: Revocations) -> None:
 
 async def _prefetch_jwks(ctx: Context) -> None:
     if ctx.verifier.jwks is not None:
-        await asyncio.to_thread(ctx.verifier.jwks.refresh)
+        await ctx.verifier.jwks.refresh()
 
 
 async def _heartbeat(ctx: Context) -> None:

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from atoms_core.endpoints.problems import refuse
 from atoms_core.identity.authorize import BEARER_GRANT_KEY, IDENTITY_KEY
-from atoms_core.identity.jwt_verify import Verifier
+from atoms_core.identity.jwt_verify import KeysFetching, Verifier
 from atoms_core.protocol.errors import AtomsError, BadRequest
 from atoms_core.protocol.principal import Identity
 
@@ -39,11 +39,27 @@ class IdentityMiddleware:
                 self._check_query(scope)
                 token = bearer_token(scope)
                 if token:
-                    verified = self.verifier.bearer(token)
-                    scope[IDENTITY_KEY if isinstance(verified, Identity) else BEARER_GRANT_KEY] = verified
+                    self._verify(scope, token)
+            except KeysFetching as fetching:
+                return self._after_fetch(fetching.fetch, token or "", scope, receive, send)
             except AtomsError as err:
                 return refuse(err, scope, receive, send)
         return self.app(scope, receive, send)
+
+    def _verify(self, scope: Scope, token: str) -> None:
+        verified = self.verifier.bearer(token)
+        scope[IDENTITY_KEY if isinstance(verified, Identity) else BEARER_GRANT_KEY] = verified
+
+    async def _after_fetch(self, fetch: Awaitable[None], token: str, scope: Scope, receive: Receive,
+                           send: Send) -> None:
+        """A token naming a kid not yet known waits for the key set's fetch (never the event loop)."""
+        await fetch
+        try:
+            self._verify(scope, token)  # no second fetch: the first one is too recent
+        except AtomsError as err:
+            await refuse(err, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
     @staticmethod
     def _check_query(scope: Scope) -> None:

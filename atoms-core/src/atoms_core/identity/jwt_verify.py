@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from typing import Any
 
 import jwt
@@ -26,6 +28,15 @@ TICKET_ALGORITHM = "HS256"
 CACHE_SIZE = 4096
 ROLE = re.compile(r"[!-~]{1,128}")  # printable ASCII, no space
 MAX_ROLES = 64
+
+
+class KeysFetching(Unauthorized):
+    """The token names a kid the identity provider's key set lacks, and the set is being fetched:
+    await ``fetch``, then verify again (a caller that cannot wait treats this as the 401 it is)."""
+
+    def __init__(self, fetch: Awaitable[None]) -> None:
+        super().__init__("invalid_token", "unknown key id")
+        self.fetch = fetch
 
 
 def _refuse(what: str) -> Unauthorized:
@@ -124,8 +135,12 @@ class Verifier:
         return self._identity(token, _header(token))
 
     def _identity(self, token: str, header: dict[str, Any]) -> Identity:
-        found = self._key(header.get("kid", self.keys.signing_kid))
+        kid = header.get("kid", self.keys.signing_kid)
+        found = self._key(kid)
         if found is None:
+            fetch = self.jwks.fetch_for(kid) if self.jwks is not None and isinstance(kid, str) else None
+            if fetch is not None:
+                raise KeysFetching(asyncio.shield(fetch))  # one waiter's disconnect never cancels it
             raise Unauthorized("invalid_token", "unknown key id")
         key, algorithms = found
         try:

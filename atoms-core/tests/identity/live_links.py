@@ -60,9 +60,12 @@ async def open_sse(server: AtomsServer, stream: str, ticket: str | None = None, 
     return link
 
 
-async def open_ws(server: AtomsServer, stream: str, ticket: str) -> Link:
+async def open_ws(server: AtomsServer, stream: str, ticket: str | None = None, token: str | None = None) -> Link:
+    """A socket opened with ``?ticket=``, or with an identity token as a bearer header on the handshake."""
     link = Link()
-    ws = await connect(f"ws://127.0.0.1:{server.port}/v1/streams/{stream}/ws?ticket={ticket}", open_timeout=10)
+    url = f"ws://127.0.0.1:{server.port}/v1/streams/{stream}/ws" + (f"?ticket={ticket}" if ticket else "")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    ws = await connect(url, additional_headers=headers, open_timeout=10)
 
     async def run() -> None:
         try:

@@ -1,5 +1,6 @@
 """Connections live no longer than their credentials: a stream or socket opened with a ticket or an
-identity token ends at its expiry plus ``jwt_leeway_s`` (here 0 s), over real HTTP and WebSocket."""
+identity token ends at its expiry plus ``jwt_leeway_s`` (0 s here, 2 s on a server of its own), over
+real HTTP and WebSocket."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from identity.live_links import open_sse, open_ws, ticket
@@ -43,6 +46,31 @@ def test_ws_closes_with_4001_when_its_ticket_expires(server: AtomsServer) -> Non
         assert await link.ended(6) < 3.5
         assert (link.close_code, link.close_reason) == (4001, "credentials_expired")
     asyncio.run(main())
+
+
+def test_ws_with_an_identity_token_closes_with_4001_when_the_token_expires(server: AtomsServer) -> None:
+    """A socket opened with a bearer identity on the handshake (no ticket) lives no longer than it."""
+    async def main() -> None:
+        link = await open_ws(server, STREAM, token=server.token(ttl=2))
+        assert await link.ended(6) < 3.5
+        assert (link.close_code, link.close_reason) == (4001, "credentials_expired")
+    asyncio.run(main())
+
+
+def test_the_configured_leeway_extends_a_stream_past_its_ticket(tmp_path: Path) -> None:
+    """With ``jwt_leeway_s`` 2 the stream ends 2 s after the ticket's ``exp``: not at it, nor much later."""
+    with running_server(tmp_path / "data", env={"ATOMS_JWT_LEEWAY_S": "2"}) as leeway:
+        short = ticket(leeway, leeway.token(), STREAM, ["read"], ttl_s=2)
+        exp = jwt.decode(short, options={"verify_signature": False})["exp"]
+
+        async def main() -> float:
+            link = await open_sse(leeway, STREAM, short)
+            await link.ended(8)
+            assert link.ended_at is not None
+            return time.time() - (time.monotonic() - link.ended_at)  # the end on the wall clock, like exp
+
+        after_exp = asyncio.run(main()) - exp
+    assert 1.9 < after_exp < 3.5, after_exp
 
 
 def test_streams_opened_with_one_ticket_each_end_at_its_expiry(server: AtomsServer) -> None:

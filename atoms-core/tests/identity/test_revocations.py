@@ -57,6 +57,7 @@ def test_revoked_credentials_are_refused_and_connections_close_within_a_second(s
         sse = await open_sse(server, STREAM, alice_read)
         sse_bearer = await open_sse(server, STREAM, token=alice)
         ws = await open_ws(server, STREAM, ticket(server, alice, STREAM, ["presence"]))
+        ws_bearer = await open_ws(server, STREAM, token=alice)  # the identity on the handshake, no ticket
         bob_sse = await open_sse(server, STREAM, ticket(server, bob, STREAM, ["read"]))
         await asyncio.sleep(0.2)
         response = await asyncio.to_thread(revoke, server, server.token(principal="root", roles="admin"),
@@ -68,6 +69,8 @@ def test_revoked_credentials_are_refused_and_connections_close_within_a_second(s
         assert await sse_bearer.ended(1.0) < 1.0
         assert await ws.ended(1.0) < 1.0
         assert (ws.close_code, ws.close_reason) == (4003, "token_revoked")
+        assert await ws_bearer.ended(1.0) < 1.0
+        assert (ws_bearer.close_code, ws_bearer.close_reason) == (4003, "token_revoked")
         assert not bob_sse.task.done()  # type: ignore[union-attr]
         await bob_sse.close()
     asyncio.run(main())

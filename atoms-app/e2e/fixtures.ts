@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, expect, type Page, test as base } from '@playwright/test';
 import { CHROMIUM } from '../playwright.config.js';
-import { AtomsServer, freePort } from './server.js';
+import { AtomsServer } from './server.js';
 
 export { expect };
 
@@ -49,7 +49,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
   ],
   server: [
     async ({}, use) => {
-      const server = new AtomsServer(await freePort());
+      const server = new AtomsServer();
       try {
         await server.start();
         await use(server);

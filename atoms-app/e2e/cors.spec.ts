@@ -4,16 +4,15 @@
  * ticket, SSE stream, command and WebSocket all work end to end; with an empty allow-list the browser
  * refuses the very first cross-origin request.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { extname, join, resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { CHROMIUM } from '../playwright.config.js';
-import { freePort } from './server.js';
+import { ATOMS, AtomsServer } from './server.js';
 
-const ATOMS = resolve(import.meta.dirname, '../../.venv/bin/atoms');
 const UI = resolve(import.meta.dirname, '../../atoms-ui');
 
 const PAGE = `<!doctype html><html><head>
@@ -39,7 +38,8 @@ const PAGE = `<!doctype html><html><head>
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html' };
 
-function pageServer(port: number): Promise<Server> {
+/** The page's own origin: a static server on a port the OS picks (port 0). */
+function pageServer(): Promise<Server> {
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     let file: string | undefined;
@@ -53,24 +53,7 @@ function pageServer(port: number): Promise<Server> {
       res.writeHead(404).end();
     }
   });
-  return new Promise((ok) => server.listen(port, '127.0.0.1', () => ok(server)));
-}
-
-async function atomsServe(dataDir: string, port: number, origins: string[]): Promise<ChildProcess> {
-  const log = openSync(join(dataDir, '..', `server-${port}.log`), 'a');
-  const env = { ...process.env, ATOMS_CORS_ORIGINS: JSON.stringify(origins) };
-  const proc = spawn(ATOMS, ['serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', log, log], env });
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return proc;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill('SIGKILL');
-  throw new Error('atoms serve did not start');
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
 test.describe('CORS', () => {
@@ -78,16 +61,15 @@ test.describe('CORS', () => {
 
   for (const listed of [true, false]) {
     test(listed ? 'a listed origin runs CanvasTransport end to end' : 'an unlisted origin is refused by the browser', async ({ page }) => {
-      const dir = mkdtempSync(join(tmpdir(), 'atoms-cors-'));
-      const [pagePort, apiPort] = [await freePort(), await freePort()];
-      const pageOrigin = `http://127.0.0.1:${pagePort}`;
-      const site = await pageServer(pagePort);
-      const api = await atomsServe(join(dir, 'data'), apiPort, listed ? [pageOrigin] : []);
+      const site = await pageServer();
+      const pageOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+      const api = new AtomsServer({ demo: false });
       try {
-        const token = execFileSync(ATOMS, ['token', '--data-dir', join(dir, 'data'), '--tenant', 'acme', '--principal', 'ada']).toString().trim();
+        await api.start({ ATOMS_CORS_ORIGINS: JSON.stringify(listed ? [pageOrigin] : []) });
+        const token = execFileSync(ATOMS, ['token', '--data-dir', api.dataDir, '--tenant', 'acme', '--principal', 'ada']).toString().trim();
         await page.goto(pageOrigin + '/');
         await page.waitForFunction(() => 'runCanvas' in window);
-        const result = await page.evaluate(([base, jwt]) => (window as unknown as { runCanvas: (b: string, t: string) => Promise<Record<string, unknown>> }).runCanvas(base!, jwt!), [`http://127.0.0.1:${apiPort}`, token]);
+        const result = await page.evaluate(([base, jwt]) => (window as unknown as { runCanvas: (b: string, t: string) => Promise<Record<string, unknown>> }).runCanvas(base!, jwt!), [api.url, token]);
         if (listed) {
           expect(result).toMatchObject({ synced: true, state: { hello: 'from the browser' }, presence: 'open' });
         } else {
@@ -95,9 +77,8 @@ test.describe('CORS', () => {
           expect(result.errors).toContain('network_error');
         }
       } finally {
-        api.kill('SIGTERM');
+        await api.dispose();
         site.close();
-        rmSync(dir, { recursive: true, force: true });
       }
     });
   }

@@ -14,7 +14,7 @@ import { type Browser, type BrowserContext, type Page, test } from '@playwright/
 import { CHROMIUM } from '../playwright.config.js';
 import { expect } from './fixtures.js';
 import { addShape, shape } from './helpers.js';
-import { AtomsServer, freePort } from './server.js';
+import { AtomsServer, spawnListening } from './server.js';
 
 const DEPLOY_MD = resolve(import.meta.dirname, '../../docs/deploy.md');
 const TABS = 10;
@@ -60,11 +60,21 @@ ${conf}
 `;
 }
 
-function waitListening(port: number, proc: ChildProcess, timeoutMs = 10_000): Promise<void> {
+/**
+ * Resolves once nginx has bound its ports (it writes its pid file only after opening them all, so
+ * another program already on `port` is never taken for it) and `port` accepts connections.
+ */
+function waitListening(port: number, proc: ChildProcess, pidFile: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const bound = (): boolean => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(proc.pid);
   return new Promise((res, rej) => {
+    const retry = (why: string): void => {
+      if (Date.now() > deadline) rej(new Error(why));
+      else setTimeout(attempt, 50);
+    };
     const attempt = (): void => {
       if (proc.exitCode !== null) return rej(new Error(`nginx exited with ${proc.exitCode}`));
+      if (!bound()) return retry(`nginx wrote no pid file in ${timeoutMs} ms`);
       const sock = connect(port, '127.0.0.1');
       sock.once('connect', () => {
         sock.destroy();
@@ -72,8 +82,7 @@ function waitListening(port: number, proc: ChildProcess, timeoutMs = 10_000): Pr
       });
       sock.once('error', () => {
         sock.destroy();
-        if (Date.now() > deadline) rej(new Error(`nothing listens on ${port}`));
-        else setTimeout(attempt, 50);
+        retry(`nothing listens on ${port}`);
       });
     };
     attempt();
@@ -98,13 +107,22 @@ test.describe('behind nginx (docs/deploy.md)', () => {
     dir = mkdtempSync(join(tmpdir(), 'atoms-nginx-'));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
       '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'pipe' });
-    server = new AtomsServer(await freePort());
+    server = new AtomsServer();
     await server.start();
-    httpsPort = await freePort();
-    writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, server.port, httpsPort, await freePort()));
-    execFileSync('nginx', ['-t', '-q', '-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'pipe' });
-    nginx = spawn('nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
-    await waitListening(httpsPort, nginx);
+    const upstream = server.port;
+    // nginx cannot listen on port 0: its two ports are picked, and picked again if one was taken meanwhile.
+    const started = await spawnListening(
+      2,
+      ([https = 0, http = 0]) => {
+        writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, upstream, https, http));
+        execFileSync('nginx', ['-t', '-q', '-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'pipe' });
+        rmSync(join(dir, 'nginx.pid'), { force: true });
+        return spawn('nginx', ['-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+      },
+      (proc, [https = 0]) => waitListening(https, proc, join(dir, 'nginx.pid')),
+    );
+    nginx = started.proc;
+    httpsPort = started.ports[0] ?? 0;
     browser = await playwright.chromium.launch({ ...launchOptions, args: [...(launchOptions.args ?? []), '--ignore-certificate-errors'] });
   });
 

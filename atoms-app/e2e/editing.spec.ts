@@ -76,6 +76,29 @@ test('new shapes land in view on free spots; pan, zoom and zoom to fit keep ever
   expect((await stateOf(ada)).shapes?.[ids[1] ?? '']).toEqual(state);
 });
 
+test('after panning and zooming, new shapes land in the part of the board on screen, on free spots', async ({ open }) => {
+  const ada = await open('Ada');
+  const board = await box(ada.getByTestId('board'));
+  const before = [await addShape(ada, 'rect'), await addShape(ada, 'ellipse'), await addShape(ada, 'text')];
+
+  // Scroll the board well away from where it started (the first shapes leave the screen), then zoom in.
+  await ada.mouse.move(board.x + board.width / 2, board.y + board.height / 2);
+  await ada.mouse.wheel(700, 0);
+  await ada.mouse.wheel(0, 500);
+  await ada.getByTestId('zoom-in').click();
+  await expect(ada.getByTestId('zoom-level')).toHaveText('125%');
+  for (const id of before) await expect.poll(async () => overlap(board, await box(shape(ada, id)))).toBe(false);
+
+  const added: string[] = [];
+  for (const type of ['rect', 'text', 'ellipse', 'rect'] as const) {
+    const id = await addShape(ada, type);
+    const b = await box(shape(ada, id));
+    expect(inside(board, b)).toBe(true);
+    for (const other of [...before, ...added]) expect(overlap(b, await box(shape(ada, other)))).toBe(false);
+    added.push(id);
+  }
+});
+
 test('shift-click and a selection box select several shapes, which move, duplicate, copy-paste and delete together', async ({ open }) => {
   const ada = await open('Ada');
   const ids = [await addShape(ada, 'rect'), await addShape(ada, 'ellipse'), await addShape(ada, 'rect')];

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, expect, type Page, test as base } from '@playwright/test';
 import { CHROMIUM } from '../playwright.config.js';
-import { AtomsServer, freePort } from './server.js';
+import { type AtomsEnv, AtomsServer } from './server.js';
 
 export { expect };
 
@@ -32,6 +32,8 @@ async function openPage(browser: Browser, server: AtomsServer, canvasId: string,
 }
 
 export interface WorkerFixtures {
+  /** Settings of the worker's server (`test.use({ serverEnv: { ATOMS_TICKET_TTL_S: '3' } })` at a file's top: a worker of its own). */
+  serverEnv: AtomsEnv;
   server: AtomsServer;
   /** The system Chromium, or null when it is missing outside CI (the tests then skip). */
   canvasBrowser: Browser | null;
@@ -47,11 +49,12 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
     },
     { scope: 'worker' },
   ],
+  serverEnv: [{}, { scope: 'worker', option: true }],
   server: [
-    async ({}, use) => {
-      const server = new AtomsServer(await freePort());
+    async ({ serverEnv }, use) => {
+      const server = new AtomsServer();
       try {
-        await server.start();
+        await server.start(serverEnv);
         await use(server);
       } finally {
         await server.dispose();

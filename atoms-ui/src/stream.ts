@@ -54,6 +54,8 @@ export interface NetworkEvents {
 interface Outcome {
   fatal?: boolean;
   minDelayMs?: number;
+  /** The server ended the stream because its ticket ran out: open the next one at once, still live. */
+  renew?: boolean;
 }
 
 export class EventStream {
@@ -133,6 +135,7 @@ export class EventStream {
         this.host.gaveUp();
         return;
       }
+      if (outcome.renew) continue; // no backoff, no offline status: Last-Event-ID covers the gap
       this.host.setStatus('connecting', 'offline');
       const wake = new AbortController(); // aborted by close() or by the browser coming back online
       this.wakeCtrl = wake;
@@ -144,7 +147,9 @@ export class EventStream {
   }
 
   private async connectOnce(loopSignal: AbortSignal): Promise<Outcome> {
-    this.host.setStatus('connecting', this.host.syncStatus === 'offline' && this.host.status !== 'closed' ? 'offline' : 'syncing');
+    if (this.host.status !== 'open') {
+      this.host.setStatus('connecting', this.host.syncStatus === 'offline' && this.host.status !== 'closed' ? 'offline' : 'syncing');
+    }
     const ctrl = new AbortController();
     const onLoopAbort = (): void => ctrl.abort();
     loopSignal.addEventListener('abort', onLoopAbort, { once: true });
@@ -162,8 +167,9 @@ export class EventStream {
   private async runConnection(ctrl: AbortController): Promise<Outcome> {
     const what = `GET /v1/streams/${this.opts.streamId}/events`;
     let ticket: string;
+    let validUntil: number;
     try {
-      ticket = (await this.opts.tickets.issue(this.opts.streamId, ['read'], ctrl.signal)).ticket;
+      ({ ticket, validUntil } = await this.opts.tickets.issue(this.opts.streamId, ['read'], ctrl.signal));
     } catch (err) {
       if (ctrl.signal.aborted) return {};
       return this.requestFailed(err, 'POST /v1/tickets');
@@ -196,7 +202,9 @@ export class EventStream {
       this.host.emitError({ kind: 'protocol', error: new Error(`${what}: not an event stream (${contentType})`), willRetry: true });
       return {};
     }
-    return this.readStream(res.body, ctrl);
+    const endedByServer = await this.readStream(res.body, ctrl);
+    // atoms-core ends a stream when its ticket (plus leeway) runs out: that is routine, not an outage.
+    return endedByServer && Date.now() >= validUntil ? { renew: true } : {};
   }
 
   /** Classifies a failed ticket / SSE request into retry or give up, and reports it. */
@@ -224,7 +232,8 @@ export class EventStream {
     return { fatal: true };
   }
 
-  private async readStream(body: ReadableStream<Uint8Array>, ctrl: AbortController): Promise<Outcome> {
+  /** Reads until the stream ends; true when the server ended it (not an error, a stop or an abort). */
+  private async readStream(body: ReadableStream<Uint8Array>, ctrl: AbortController): Promise<boolean> {
     const reader = body.getReader();
     const heartbeatMs = this.opts.heartbeatTimeoutMs ?? 35_000;
     let watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -257,15 +266,18 @@ export class EventStream {
     this.opts.backoff.reset();
     this.host.opened();
     arm();
+    let endedByServer = false;
     try {
       for (;;) {
         const { done, value } = await reader.read();
+        endedByServer = done && !conn.stopped && !ctrl.signal.aborted;
         if (done || conn.stopped || ctrl.signal.aborted) break;
         arm();
         if (value && value.byteLength > 0) parser.push(value);
         if (conn.stopped) break;
       }
       if (!conn.stopped) parser.end();
+      endedByServer &&= !conn.stopped; // the tail may still have been refused (a gap, a bad frame)
     } catch (err) {
       if (!conn.stopped && !ctrl.signal.aborted) {
         const kind: TransportErrorKind = !isAbortError(err) && err instanceof Error && err.name.startsWith('Sse') ? 'protocol' : 'network';
@@ -276,6 +288,6 @@ export class EventStream {
       if (watchdog !== undefined) clearTimeout(watchdog);
       reader.cancel().catch(() => undefined);
     }
-    return {};
+    return endedByServer;
   }
 }

@@ -191,6 +191,20 @@ describe('CanvasTransport SSE', () => {
     expect(errors.filter((e) => !e.willRetry)).toEqual([]);
   });
 
+  it('a stream the server ends because its ticket ran out is renewed at once, staying open (no backoff, no offline status)', async () => {
+    const { server, t, statuses } = setup({ backoff: { baseMs: 60_000, capMs: 60_000, random: () => 0 } });
+    server.ticketTtl = 0.05;
+    const s = await openWithSnapshot(server, t, { n: 0 }, 0, 0);
+    s.envelope(envelope(1, 'state_patch', { ops: [{ op: 'replace', path: '/n', value: 1 }] }, 1));
+    await expect.poll(() => t.getSeq()).toBe(1);
+    await new Promise((r) => setTimeout(r, 100)); // the ticket has run out
+    const before = statuses.length;
+    s.end();
+    await expect.poll(() => server.sseRequests.length, { timeout: 1000 }).toBe(2); // not after the 60 s backoff
+    expect(server.sseRequests[1]!.headers['last-event-id']).toBe('1');
+    expect(statuses.slice(before).filter((x) => x.status !== 'open' || x.syncStatus === 'offline')).toEqual([]);
+  });
+
   it('sends Last-Event-ID 0 when resuming an empty stream whose snapshot it has', async () => {
     const { server, t } = setup();
     const s = await openWithSnapshot(server, t, {}, 0, 0);

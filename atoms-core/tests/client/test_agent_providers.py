@@ -128,6 +128,10 @@ async def test_the_openai_provider_answers_with_the_key_of_the_sdks_own_variable
     assert request.body["stream"] is True and request.body["model"] == "text"
     turns = request.body["messages" if api == "chat" else "input"]
     assert turns == [{"role": "user", "content": "What colour is the sky?"}]
+    if api == "chat":  # OpenAI's newer models refuse max_tokens
+        assert request.body["max_completion_tokens"] == 1024 and "max_tokens" not in request.body
+    else:
+        assert request.body["max_output_tokens"] == 1024
 
 
 async def test_the_anthropic_provider_takes_its_key_from_a_secret_reference_in_config(

@@ -109,8 +109,10 @@ class OpenAIModel:
             events = from_openai_responses(self.client.responses.create(
                 model=self.model, input=turns, stream=True, max_output_tokens=self.max_tokens))
         else:
+            # OpenAI's reasoning models refuse max_tokens; vLLM and LiteLLM take max_completion_tokens too
+            # (Ollama reads only max_tokens: its answers are then not capped, never refused).
             events = from_openai_chat(self.client.chat.completions.create(
-                model=self.model, messages=turns, stream=True, max_tokens=self.max_tokens,
+                model=self.model, messages=turns, stream=True, max_completion_tokens=self.max_tokens,
                 stream_options={"include_usage": True}))
         async for event in after(events, written, repeated):
             yield event

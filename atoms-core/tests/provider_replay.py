@@ -4,7 +4,11 @@
 ``<root>/<openai_chat|openai_responses|anthropic>/<model>.sse`` (the request's ``model`` names the
 recording), byte for byte as ``text/event-stream`` over chunked HTTP/1.1, one SSE event per chunk,
 ``delay`` seconds apart. A recording named ``drop`` (or ``*_drop``) ends by aborting the TCP
-connection with no terminating chunk: a dropped stream. Every request is kept in ``requests``.
+connection with no terminating chunk: a dropped stream; one named ``*_stall`` keeps the connection open
+after its last event until the client goes away (a model still thinking when its agent is killed).
+``turns`` names, per model, the recordings its first, second, … request is answered with (a model
+asked again answering differently); the last one answers every later request. Every request is kept
+in ``requests``. The recordings are hand-written, see ``client/provider_streams/README.md``.
 It runs on its own thread and event loop, so agents in other processes can use it too.
 """
 
@@ -32,9 +36,10 @@ class Request:
 
 
 class ReplayServer:
-    def __init__(self, root: Path = STREAMS, delay: float = 0.0) -> None:
+    def __init__(self, root: Path = STREAMS, delay: float = 0.0, turns: dict[str, list[str]] | None = None) -> None:
         self.root = root
         self.delay = delay
+        self.turns = turns or {}
         self.requests: list[Request] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -72,7 +77,7 @@ class ReplayServer:
             body = json.loads(await reader.readexactly(length)) if length else {}
             self.requests.append(Request(path, headers, body))
             kind = ROUTES.get(path.split("?", 1)[0])
-            model = str(body.get("model", ""))
+            model = self._recording(str(body.get("model", "")))
             recording = self.root / str(kind) / f"{model}.sse"
             if method != "POST" or kind is None or MODEL.fullmatch(model) is None or not recording.is_file():
                 payload = json.dumps({"error": {"type": "not_found", "message": f"no recording {kind}/{model}"}})
@@ -80,13 +85,28 @@ class ReplayServer:
                              f"{len(payload)}\r\nConnection: close\r\n\r\n{payload}".encode())
                 await writer.drain()
                 return
-            await self._replay(writer, recording, model == "drop" or model.endswith("_drop"))
+            await self._replay(writer, recording)
+            if model == "drop" or model.endswith("_drop"):
+                writer.transport.abort()
+            elif model.endswith("_stall"):
+                await reader.read()  # no end: until the client closes or is killed
+            else:
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    async def _replay(self, writer: asyncio.StreamWriter, recording: Path, drop: bool) -> None:
+    def _recording(self, model: str) -> str:
+        """The recording answering this request for ``model`` (its turn in ``turns``, else itself)."""
+        answers = self.turns.get(model)
+        if not answers:
+            return model
+        asked = sum(1 for r in self.requests if r.body.get("model") == model)
+        return answers[min(asked, len(answers)) - 1]
+
+    async def _replay(self, writer: asyncio.StreamWriter, recording: Path) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
                      b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
         for event in recording.read_bytes().split(b"\n\n"):
@@ -97,8 +117,3 @@ class ReplayServer:
             await writer.drain()
             if self.delay:
                 await asyncio.sleep(self.delay)
-        if drop:
-            writer.transport.abort()
-            return
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()

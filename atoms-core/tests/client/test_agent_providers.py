@@ -21,6 +21,11 @@ from provider_replay import STREAMS, ReplayServer
 from servers import ATOMS, AtomsServer
 
 TEXT = "Hello! The sky is often blue — but at dusk it turns 橙色 and 🌅 pink.\n\nCafé au lait?"
+#: What ``story_stall`` streams before it stalls (ending in whitespace, which an Anthropic prefill may not).
+STORY = "Once upon a time, a fox 🦊 found a lantern in the snow.\n\n"
+#: ``story_continued`` continues it (a model asked to continue); ``story_again`` answers afresh, the same start.
+CONTINUED = STORY + "It glowed amber, and the fox carried it home through the birches."
+AGAIN = STORY + "It was warm, and the fox slept beside it until spring."
 
 
 def recorded_text(model: str) -> str:
@@ -123,6 +128,10 @@ async def test_the_openai_provider_answers_with_the_key_of_the_sdks_own_variable
     assert request.body["stream"] is True and request.body["model"] == "text"
     turns = request.body["messages" if api == "chat" else "input"]
     assert turns == [{"role": "user", "content": "What colour is the sky?"}]
+    if api == "chat":  # OpenAI's newer models refuse max_tokens
+        assert request.body["max_completion_tokens"] == 1024 and "max_tokens" not in request.body
+    else:
+        assert request.body["max_output_tokens"] == 1024
 
 
 async def test_the_anthropic_provider_takes_its_key_from_a_secret_reference_in_config(
@@ -213,5 +222,64 @@ async def test_an_agent_killed_mid_answer_continues_the_same_message_with_no_tok
     log = second.stop()
     assert f"resuming /chat/{at} after {len(cut)} characters" in log and "Traceback" not in log
     assert [r.body["model"] for r in replay.requests] == ["long", "long"], "the restarted agent asked again"
-    assert replay.requests[0].body["messages"] == replay.requests[1].body["messages"]
+    asked = replay.requests[0].body["messages"]
+    assert replay.requests[1].body["messages"] == [*asked, {"role": "assistant", "content": cut}]
+
+
+def rebuilt(viewer: Follower, at: int) -> str:
+    """The text ``viewer`` rebuilt from the chunks, checked against its view: each index once, in order."""
+    written = chunks(viewer, at)
+    assert [c["index"] for c in written] == list(range(len(written))), "each chunk once, in order"
+    assert written[-1]["final"] and [c["final"] for c in written[:-1]] == [False] * (len(written) - 1)
+    text = "".join(c["delta"] for c in written)
+    assert chat(viewer)[at]["text"] == text
+    return text
+
+
+@pytest.mark.parametrize(("provider", "second", "expected"), [
+    ("openai_chat", "story_continued", CONTINUED), ("openai_chat", "story_again", AGAIN),
+    ("openai_responses", "story_continued", CONTINUED), ("openai_responses", "story_again", AGAIN),
+    ("anthropic", "story_continued", CONTINUED)])
+async def test_a_restarted_agent_appends_the_models_continuation_and_skips_only_a_repeated_start(
+        shared_server: AtomsServer, provider: str, second: str, expected: str) -> None:
+    """Killed while the model streams, restarted: the second request carries the text written as the
+    last assistant turn; a continuation (another answer than the first) is appended whole, an answer
+    given again is appended after its repeated start. Anthropic is sent the text without its trailing
+    whitespace (a prefill may not end in it) and its continuation starts with that whitespace."""
+    stream = f"canvas:a-{uuid.uuid4().hex[:10]}"
+    with ReplayServer(delay=0.005, turns={"story": ["story_stall", second]}) as replay:
+        if provider == "anthropic":
+            args = ("--provider", "anthropic", "--model", "story")
+            env = {"ANTHROPIC_API_KEY": "sk-ant-env", "ANTHROPIC_BASE_URL": replay.url}
+        else:
+            args = ("--provider", "openai", "--model", "story", "--openai-api", provider.removeprefix("openai_"))
+            env = openai_env(replay)
+        first = Agent(shared_server, stream, *args, env=env)
+        async with AtomsClient(shared_server.url, lambda: shared_server.token(principal="ann")) as client:
+            viewers = [Follower(client.subscribe(stream)) for _ in range(2)]
+            await until(lambda: all(v.sub.view.has_state for v in viewers))
+            at = await ask(client, stream, viewers[0], "Tell me a story.")
+            await until(lambda: len(chat(viewers[0])) > at and chat(viewers[0])[at]["text"] == STORY, 20,
+                        "the story up to where the model stalls")
+            first.proc.send_signal(signal.SIGKILL)
+            first.proc.wait(10)
+            assert "finish_reason" not in chat(viewers[0])[at]
+
+            again = Agent(shared_server, stream, *args, env=env)
+            assert "1 unfinished replies" in again.first
+            await wait_end(viewers[0], at, again, 30)
+            late = Follower(client.subscribe(stream))  # joins after: rebuilds from the snapshot
+            await until(lambda: all(ended(v, at) for v in [*viewers, late]), what="the end at every viewer")
+            for viewer in viewers:
+                assert rebuilt(viewer, at) == expected
+                assert chat(viewer)[at]["finish_reason"] in ("stop", "completed", "end_turn")
+            assert chat(late)[at]["text"] == expected and len(chat(late)) == at + 1
+            for viewer in [*viewers, late]:
+                await viewer.stop()
+        log = again.stop()
+        assert f"resuming /chat/{at} after {len(STORY)} characters" in log and "Traceback" not in log
+        asked, resumed = (r.body["input" if provider == "openai_responses" else "messages"] for r in replay.requests)
+        assert asked == [{"role": "user", "content": "Tell me a story."}]
+        prefill = STORY.rstrip() if provider == "anthropic" else STORY
+        assert resumed == [*asked, {"role": "assistant", "content": prefill}], "the written text, to continue"
 

@@ -8,7 +8,8 @@ shapes when asked (``agent_canvas``).
 
 The reply's message id is derived from the user message's id, and its chunk ids from that, so an agent
 killed mid-answer and started again finds the unfinished reply (no ``finish_reason``, no
-``interrupted``), asks the model again for the same answer and continues after the text already written.
+``interrupted``) and asks the model to continue the text already written (``Model.complete(turns,
+written)``, see ``resume``), writing what follows it at the next chunk index.
 A person stops a reply by setting ``stop_requested: true`` on it (``add /chat/<i>/stop_requested``);
 the agent sees that on its subscription and ends the message as interrupted.
 """
@@ -158,7 +159,7 @@ class ChatAgent:
         message_id = reply_id(str(message.get("message_id")), self.name)
         chat = sub.view.doc.get("chat")
         index = position(chat, message_id)
-        skip = start = 0
+        written, start = "", 0
         existed = index is not None
         if index is None:
             result = await self.client.command(self.stream_id, "chat.post",
@@ -175,18 +176,18 @@ class ChatAgent:
         if finished(reply_message):
             return
         if existed:
-            skip = len(str(reply_message.get("text", "")))
+            written = str(reply_message.get("text", ""))
             start = await next_index(self.client.session, self.stream_id, f"/chat/{index}/text")
-            self.log(f"resuming /chat/{index} after {skip} characters at chunk {start}")
+            self.log(f"resuming /chat/{index} after {len(written)} characters at chunk {start}")
         asked = position(chat, str(message.get("message_id")))
         turns = history(chat, asked if asked is not None else len(chat) - 1)
-        reply = ChatReply(self.client.session, self.stream_id, message_id, index, skip=skip, start_index=start)
+        reply = ChatReply(self.client.session, self.stream_id, message_id, index, start_index=start)
         if reply_message.get("stop_requested") is True:
             reply.stop.set()
         self.active[message_id] = reply
         await self.me.status("writing")
         try:
-            outcome = await reply.write(self.model.complete(turns))
+            outcome = await reply.write(self.model.complete(turns, written))
         finally:
             del self.active[message_id]
         if outcome.finish_reason == "stop_requested":

@@ -4,7 +4,8 @@ and Anthropic Messages through their official SDKs, imported only when such a mo
 
 A model turns the conversation so far (``[{"role": "user"|"assistant", "content": str}, …]``, ending
 with the user's message) into ``ReplyEvent``\\ s. Errors, including the request's own, surface while
-iterating, so ``ChatReply`` records them as an interrupted message.
+iterating, so ``ChatReply`` records them as an interrupted message. Given the text already ``written``
+into the reply (an agent restarted mid-answer), it yields only what follows that text (``resume``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from atoms_core.client.providers import from_anthropic, from_openai_chat, from_openai_responses
 from atoms_core.client.reply import Finish, ReplyEvent, TextDelta
+from atoms_core.client.resume import after, overlap, repeated
 
 Turn = dict[str, str]
 ProviderName = Literal["demo", "openai", "anthropic"]
@@ -34,7 +36,12 @@ LONG_SENTENCES = 40
 
 
 class Model(Protocol):
-    def complete(self, history: list[Turn]) -> AsyncIterator[ReplyEvent]: ...
+    def complete(self, history: list[Turn], written: str = "") -> AsyncIterator[ReplyEvent]: ...
+
+
+def continuing(history: list[Turn], written: str) -> list[Turn]:
+    """``history`` with the text already ``written`` as the final assistant turn, to be continued."""
+    return [*history, {"role": "assistant", "content": written}] if written else history
 
 
 def reply_text(message: str) -> str:
@@ -59,7 +66,11 @@ class DemoModel:
 
     delay: float = 0.02
 
-    async def complete(self, history: list[Turn]) -> AsyncIterator[ReplyEvent]:
+    async def complete(self, history: list[Turn], written: str = "") -> AsyncIterator[ReplyEvent]:
+        async for event in after(self._answer(history), written, repeated):  # the same answer again
+            yield event
+
+    async def _answer(self, history: list[Turn]) -> AsyncIterator[ReplyEvent]:
         tokens = reply_tokens(history[-1]["content"] if history else "")
         for token in tokens:
             yield TextDelta(token)
@@ -76,7 +87,11 @@ def _sdk(name: str) -> Any:
 
 @dataclass
 class OpenAIModel:
-    """Chat Completions (``api="chat"``, what OpenAI-compatible servers speak) or Responses."""
+    """Chat Completions (``api="chat"``, what OpenAI-compatible servers speak) or Responses.
+
+    Resumed, it sends the text already written as the final assistant message: a server that continues
+    it (Ollama, vLLM with ``continue_final_message``) answers with what follows, a deterministic one
+    repeats it; ``repeated`` tells the two apart by the answer's beginning."""
 
     model: str
     api_key: str | None = None
@@ -88,15 +103,18 @@ class OpenAIModel:
         # No key given: the SDK reads OPENAI_API_KEY (and OPENAI_BASE_URL) itself.
         self.client = _sdk("openai").AsyncOpenAI(api_key=self.api_key, base_url=self.base_url)
 
-    async def complete(self, history: list[Turn]) -> AsyncIterator[ReplyEvent]:
+    async def complete(self, history: list[Turn], written: str = "") -> AsyncIterator[ReplyEvent]:
+        turns = continuing(history, written)
         if self.api == "responses":
             events = from_openai_responses(self.client.responses.create(
-                model=self.model, input=history, stream=True, max_output_tokens=self.max_tokens))
+                model=self.model, input=turns, stream=True, max_output_tokens=self.max_tokens))
         else:
+            # OpenAI's reasoning models refuse max_tokens; vLLM and LiteLLM take max_completion_tokens too
+            # (Ollama reads only max_tokens: its answers are then not capped, never refused).
             events = from_openai_chat(self.client.chat.completions.create(
-                model=self.model, messages=history, stream=True, max_tokens=self.max_tokens,
+                model=self.model, messages=turns, stream=True, max_completion_tokens=self.max_tokens,
                 stream_options={"include_usage": True}))
-        async for event in events:
+        async for event in after(events, written, repeated):
             yield event
 
 
@@ -111,9 +129,13 @@ class AnthropicModel:
         # No key given: the SDK reads ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL) itself.
         self.client = _sdk("anthropic").AsyncAnthropic(api_key=self.api_key, base_url=self.base_url)
 
-    async def complete(self, history: list[Turn]) -> AsyncIterator[ReplyEvent]:
-        async for event in from_anthropic(self.client.messages.create(
-                model=self.model, max_tokens=self.max_tokens, messages=history, stream=True)):
+    async def complete(self, history: list[Turn], written: str = "") -> AsyncIterator[ReplyEvent]:
+        """Resumed, the text already written is a prefill the model continues; a prefill may not end in
+        whitespace, so it is sent stripped and the continuation's start is matched to that whitespace."""
+        prefill = written.rstrip()
+        events = from_anthropic(self.client.messages.create(
+            model=self.model, max_tokens=self.max_tokens, messages=continuing(history, prefill), stream=True))
+        async for event in after(events, written[len(prefill):], overlap):
             yield event
 
 

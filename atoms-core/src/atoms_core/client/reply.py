@@ -9,9 +9,10 @@ without the provider's finish, or a stop request end it the same way with ``inte
 as a silently short answer.
 
 Resume: the chunk and end command ids depend only on the message id and chunk index, so a writer
-started again for the same message (``skip`` = the text already in the message, ``start_index`` = the
-target's next chunk index, see ``next_index``) drops the first ``skip`` characters of the provider's
-new answer and continues at the same index: no token is duplicated or lost.
+started again for the same message (``start_index`` = the target's next chunk index, see
+``next_index``) continues at that index and nothing it sends twice lands twice. What it writes is the
+model's continuation of the text already there (``atoms_core.client.resume``): no token is duplicated
+or lost.
 """
 
 from __future__ import annotations
@@ -102,12 +103,11 @@ class ChatReply:
     """The writer of one assistant message at ``/chat/<position>``, id ``message_id``."""
 
     def __init__(self, session: Session, stream_id: str, message_id: str, position: int, *,
-                 skip: int = 0, start_index: int = 0, interval: float | None = None) -> None:
+                 start_index: int = 0, interval: float | None = None) -> None:
         self.session = session
         self.stream_id = stream_id
         self.message_id = message_id
         self.pointer = f"/chat/{position}"
-        self.skip = skip
         self.stop = asyncio.Event()
         options: dict[str, Any] = {"start_index": start_index, "streamer_id": message_id}
         if interval is not None:
@@ -153,7 +153,8 @@ class ChatReply:
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
-                    self._text(event.text, outcome)
+                    outcome.text += event.text
+                    self.streamer.write(event.text)
                 elif isinstance(event, ToolCall):
                     outcome.tool_calls.append({"id": event.id, "name": event.name, "arguments": event.arguments})
                 else:
@@ -167,15 +168,6 @@ class ChatReply:
             outcome.interrupted = True
             outcome.finish_reason = "incomplete"
             outcome.error = {"type": "Incomplete", "message": "the stream ended before the provider finished"}
-
-    def _text(self, text: str, outcome: ReplyOutcome) -> None:
-        if self.skip:
-            dropped = text[: self.skip]
-            self.skip -= len(dropped)
-            text = text[len(dropped):]
-        outcome.text += text
-        if text:
-            self.streamer.write(text)
 
     async def _end(self, outcome: ReplyOutcome) -> None:
         """One batch: the fields under the message, then the final chunk; idempotent by its ids."""

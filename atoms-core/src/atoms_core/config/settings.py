@@ -130,7 +130,7 @@ class Settings(BaseModel):
     agent_api_key: str = ""  # a secret:// reference; "" = the SDK's own OPENAI_API_KEY / ANTHROPIC_API_KEY
     agent_base_url: str = ""  # "" = the SDK's default, or its OPENAI_BASE_URL / ANTHROPIC_BASE_URL
     agent_openai_api: Literal["chat", "responses"] = "chat"
-    agent_max_output: int = Field(default=1024, ge=1)  # max_tokens of one answer
+    agent_max_output: int = Field(default=1024, ge=1)  # the longest answer, in tokens
 
     # vault (HashiCorp Vault / OpenBao KV v2)
     vault_addr: str = ""

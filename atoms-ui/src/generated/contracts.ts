@@ -83,7 +83,6 @@ export type ProblemCode =
   | "batch_too_large"
   | "body_too_large"
   | "credentials_expired"
-  | "forbidden"
   | "internal_error"
   | "invalid_json"
   | "invalid_stream_id"
@@ -109,7 +108,6 @@ export type ProblemCode =
   | "too_many_connections"
   | "too_many_revocations"
   | "unauthenticated"
-  | "unsupported_media_type"
   | "validation_failed"
   | "version_conflict"
   | "wrong_stream";
@@ -516,7 +514,6 @@ export const PROBLEM_STATUS = {
   "batch_too_large": 413,
   "body_too_large": 413,
   "credentials_expired": 401,
-  "forbidden": 403,
   "internal_error": 500,
   "invalid_json": 400,
   "invalid_stream_id": 400,
@@ -542,7 +539,6 @@ export const PROBLEM_STATUS = {
   "too_many_connections": 429,
   "too_many_revocations": 409,
   "unauthenticated": 401,
-  "unsupported_media_type": 415,
   "validation_failed": 422,
   "version_conflict": 409,
   "wrong_stream": 403

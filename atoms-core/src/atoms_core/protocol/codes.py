@@ -22,7 +22,6 @@ CODES: dict[str, tuple[int, str]] = {
     "token_revoked": (401, "Token revoked"),
     #: Not an HTTP answer: the reason an SSE stream or WebSocket ends when its credentials expire.
     "credentials_expired": (401, "Credentials expired"),
-    "forbidden": (403, "Forbidden"),
     "wrong_stream": (403, "Ticket is for another stream"),
     "missing_scope": (403, "Ticket lacks the needed scope"),
     "not_granted": (403, "Identity has no such scope on this stream"),
@@ -35,7 +34,6 @@ CODES: dict[str, tuple[int, str]] = {
     "body_too_large": (413, "Body too large"),
     "batch_too_large": (413, "Batch too large"),
     "patch_too_large": (413, "Patch too large to apply in one command"),
-    "unsupported_media_type": (415, "Unsupported media type"),
     "validation_failed": (422, "Validation failed"),
     "stream_mismatch": (422, "Envelope stream differs from the path"),
     "patch_failed": (422, "Patch does not apply"),

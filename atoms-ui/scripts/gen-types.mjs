@@ -72,6 +72,7 @@ const TABLES = [
   ['CloseCode', 'x-close', 'CLOSE_CODES', '{ code: CloseCode; reconnect: boolean; meaning: string }',
     'Every WebSocket close code by name: its number, whether a client reconnects after it, what it means.'],
   ['ResyncReason', 'x-meaning', 'RESYNC_REASONS', 'string', 'Every `resync` reason with when it is sent.'],
+  ['WsErrorCode', 'x-meaning', 'WS_ERROR_MEANINGS', 'string', 'Every WebSocket `error` code with when it is sent.'],
 ];
 const tables = TABLES.map(([schema, key, name, row, doc]) => {
   const file = join(schemaDir, `${schema}.json`);

@@ -1,24 +1,20 @@
 /**
  * The protocol's stable codes, generated from atoms-core's tables (`npm run gen:types` from
  * docs/schemas): problem codes with their HTTP status, WebSocket close codes with whether a client
- * reconnects after each, and resync reasons. The WS error codes mirror atoms-core's WsError.
+ * reconnects after each, WebSocket `error` codes, and resync reasons.
  */
-import { CLOSE_CODES, PROBLEM_STATUS, RESYNC_REASONS } from './generated/contracts.js';
+import { CLOSE_CODES, PROBLEM_STATUS, RESYNC_REASONS, WS_ERROR_MEANINGS } from './generated/contracts.js';
+import type { WsErrorCode } from './generated/contracts.js';
 
 export { CLOSE_CODES, RESYNC_REASONS };
-export type { CloseCode, ResyncReason } from './generated/contracts.js';
+export type { CloseCode, ResyncReason, WsErrorCode } from './generated/contracts.js';
 
 export const ERROR_CODES = PROBLEM_STATUS;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-export const WS_ERROR_CODES = ['ws_ephemeral_only', 'bad_frame', 'rate_limited', 'too_large'] as const;
-export type WsErrorCode = (typeof WS_ERROR_CODES)[number];
-
-/** WebSocket close codes the server ends a socket with when its credentials end: 4001 expired (reconnect
- * with a fresh ticket), 4003 revoked (the next ticket request answers 401 token_revoked). */
-export const WS_CLOSE_CREDENTIALS_EXPIRED = 4001;
-export const WS_CLOSE_TOKEN_REVOKED = 4003;
+/** The `code` of a WebSocket `error` frame (the frame was dropped; see WsErrorCode.json for each meaning). */
+export const WS_ERROR_CODES: readonly WsErrorCode[] = Object.freeze(Object.keys(WS_ERROR_MEANINGS) as WsErrorCode[]);
 
 /** Codes produced on the client side only (never sent by the server). */
 export const CLIENT_ERROR_CODES = {

@@ -263,13 +263,13 @@ export class PresenceClient {
     next.onopen = () => {
       next.onopen = next.onclose = null;
       if (gen !== this.gen || this.ws !== old) {
-        next.close(1000, 'superseded');
+        next.close(CLOSE_CODES.NORMAL.code, 'superseded');
         return;
       }
       this.retiredSelf = this._selfId; // its leave is on the way: never shown as a peer meanwhile
       this.dropSocket(false);
       try {
-        old.close(1000, 'renewed');
+        old.close(CLOSE_CODES.NORMAL.code, 'renewed');
       } catch {
         // already closed
       }

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLOSE_CODES, ERROR_CODES, RESYNC_REASONS, reconnectsAfter } from '../src/codes.js';
+import { CLOSE_CODES, ERROR_CODES, RESYNC_REASONS, WS_ERROR_CODES, reconnectsAfter } from '../src/codes.js';
+import { WS_ERROR_MEANINGS } from '../src/generated/contracts.js';
 
 // Generated from atoms-core's CODES by `make schemas` (and checked for drift by `make test`).
 const schemas = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/schemas');
@@ -37,5 +38,18 @@ describe('resync reasons', () => {
     const reasons = exported<{ enum: string[]; 'x-meaning': Record<string, string> }>('ResyncReason');
     expect(RESYNC_REASONS).toEqual(reasons['x-meaning']);
     expect(Object.keys(RESYNC_REASONS).sort()).toEqual([...reasons.enum].sort());
+  });
+});
+
+describe('WebSocket error codes', () => {
+  it('are exactly the server codes, with their meanings', () => {
+    const codes = exported<{ enum: string[]; 'x-meaning': Record<string, string> }>('WsErrorCode');
+    expect(WS_ERROR_MEANINGS).toEqual(codes['x-meaning']);
+    expect([...WS_ERROR_CODES].sort()).toEqual([...codes.enum].sort());
+  });
+
+  it('are the codes an error frame may carry', () => {
+    const frame = exported<{ $defs: { WsErrorCode: { enum: string[] } } }>('WsError');
+    expect([...WS_ERROR_CODES].sort()).toEqual([...frame.$defs.WsErrorCode.enum].sort());
   });
 });

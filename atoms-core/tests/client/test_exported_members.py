@@ -89,3 +89,10 @@ def test_the_exception_tree_in_the_docstring_is_the_class_tree() -> None:
     assert drawn["GapError"] == drawn["DivergedError"] == "ClientError"
     for name in drawn:
         assert name in EXPORTED, f"{name} is raised to users, so it is exported"
+
+
+def test_every_exported_exception_is_in_the_drawn_tree_under_client_error() -> None:
+    exported = {name for name in EXPORTED
+                if inspect.isclass(cls := getattr(atoms_core.client, name)) and issubclass(cls, Exception)}
+    assert exported == set(drawn_tree(errors.__doc__ or ""))
+    assert all(issubclass(getattr(atoms_core.client, name), atoms_core.client.ClientError) for name in exported)

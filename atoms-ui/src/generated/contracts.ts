@@ -83,7 +83,6 @@ export type ProblemCode =
   | "batch_too_large"
   | "body_too_large"
   | "credentials_expired"
-  | "forbidden"
   | "internal_error"
   | "invalid_json"
   | "invalid_stream_id"
@@ -109,7 +108,6 @@ export type ProblemCode =
   | "too_many_connections"
   | "too_many_revocations"
   | "unauthenticated"
-  | "unsupported_media_type"
   | "validation_failed"
   | "version_conflict"
   | "wrong_stream";
@@ -154,9 +152,16 @@ export type Target = string;
 export type Type1 = "cursor";
 export type X = number;
 export type Y = number;
-export type Code1 = "ws_ephemeral_only" | "bad_frame" | "rate_limited" | "too_large";
+/**
+ * The ``code`` of a WebSocket ``error`` frame: why the server dropped a client frame.
+ *
+ * This interface was referenced by `WsError`'s JSON-Schema
+ * via the `definition` "WsErrorCode".
+ */
+export type WsErrorCode = "ws_ephemeral_only" | "bad_frame" | "rate_limited" | "too_large";
 export type Detail1 = string;
 export type Type2 = "error";
+export type WsErrorCode1 = "ws_ephemeral_only" | "bad_frame" | "rate_limited" | "too_large";
 export type Kind2 = string;
 export type Type3 = "gesture";
 export type PeerId = string;
@@ -211,6 +216,7 @@ export interface AtomsContracts {
   TokenAppendPayload: TokenAppendPayload;
   WsCursor: WsCursor;
   WsError: WsError;
+  WsErrorCode: WsErrorCode1;
   WsGesture: WsGesture;
   WsPeerCursors: WsPeerCursors;
   WsPeerGesture: WsPeerGesture;
@@ -407,7 +413,7 @@ export interface WsCursor {
   y: Y;
 }
 export interface WsError {
-  code: Code1;
+  code: WsErrorCode;
   detail: Detail1;
   type: Type2;
 }
@@ -516,7 +522,6 @@ export const PROBLEM_STATUS = {
   "batch_too_large": 413,
   "body_too_large": 413,
   "credentials_expired": 401,
-  "forbidden": 403,
   "internal_error": 500,
   "invalid_json": 400,
   "invalid_stream_id": 400,
@@ -542,7 +547,6 @@ export const PROBLEM_STATUS = {
   "too_many_connections": 429,
   "too_many_revocations": 409,
   "unauthenticated": 401,
-  "unsupported_media_type": 415,
   "validation_failed": 422,
   "version_conflict": 409,
   "wrong_stream": 403
@@ -613,6 +617,14 @@ export const RESYNC_REASONS = {
   "history_lost": "the store lost events this node had served; its cache was rebuilt",
   "history_pruned": "the events after Last-Event-ID are no longer retained"
 } as const satisfies Record<ResyncReason, string>;
+
+/** Every WebSocket `error` code with when it is sent. */
+export const WS_ERROR_MEANINGS = {
+  "bad_frame": "not a JSON object with a string type, a binary frame, or an invalid message; a violation",
+  "rate_limited": "gestures beyond ws_gesture_per_s are dropped (at most one notice a second); not a violation",
+  "too_large": "a presence state over ws_presence_max_bytes; a violation",
+  "ws_ephemeral_only": "a type this socket does not carry (durable changes go to the commands route); a violation"
+} as const satisfies Record<WsErrorCode, string>;
 
 // Id charsets, from Ids.json.
 /** ArtifactId: `^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$` (atoms_core.protocol.ids). */

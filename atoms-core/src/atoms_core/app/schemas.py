@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 
 from atoms_core.protocol import wire
-from atoms_core.protocol.codes import CLOSE_RULES, CODES, RESYNC_MEANINGS, CloseCode, ResyncReason
+from atoms_core.protocol.codes import (
+    CLOSE_RULES,
+    CODES,
+    RESYNC_MEANINGS,
+    WS_ERROR_MEANINGS,
+    CloseCode,
+    ResyncReason,
+    WsErrorCode,
+)
 from atoms_core.protocol.contracts import SCHEMA_MODELS
 from atoms_core.protocol.ids import PATTERNS, anchored
 
@@ -39,6 +47,12 @@ def resync_reasons() -> dict[str, object]:
             "x-meaning": {str(reason): meaning for reason, meaning in RESYNC_MEANINGS.items()}}
 
 
+def ws_error_codes() -> dict[str, object]:
+    """The ``code`` of a WebSocket ``error`` frame; ``x-meaning`` says when each is sent."""
+    return {"title": "WsErrorCode", "type": "string", "enum": list(WsErrorCode),
+            "x-meaning": {str(code): meaning for code, meaning in WS_ERROR_MEANINGS.items()}}
+
+
 # --- id patterns (issue 14: defined once in protocol/ids.py, generated for atoms-ui) ---
 def id_patterns() -> dict[str, object]:
     """``Ids.json``: every id charset as a ``$defs`` string schema, for clients to generate or ``$ref``."""
@@ -59,6 +73,7 @@ def render() -> dict[str, str]:
     schemas["ProblemCode"] = problem_codes()
     schemas["CloseCode"] = close_codes()
     schemas["ResyncReason"] = resync_reasons()
+    schemas["WsErrorCode"] = ws_error_codes()
     schemas["Ids"] = id_patterns()
     return {f"{name}.json": json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in schemas.items()}
 

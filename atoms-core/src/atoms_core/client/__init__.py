@@ -8,9 +8,17 @@ the SSE parser, the backoff and the HTTP session are internals and may change.
 
 from atoms_core.client.api import AtomsClient
 from atoms_core.client.commands import envelope
-from atoms_core.client.errors import ClientError, CommandError, DivergedError, GapError, ProblemError, ProtocolError
+from atoms_core.client.errors import (
+    ClientError,
+    CommandError,
+    DivergedError,
+    GapError,
+    ProblemError,
+    ProtocolError,
+    ProviderError,
+)
 from atoms_core.client.presence import Presence
-from atoms_core.client.providers import ProviderError, from_anthropic, from_openai_chat, from_openai_responses
+from atoms_core.client.providers import from_anthropic, from_openai_chat, from_openai_responses
 from atoms_core.client.reply import ChatReply, Finish, ReplyEvent, ReplyOutcome, TextDelta, ToolCall
 from atoms_core.client.session import GetToken
 from atoms_core.client.subscribe import Control, Item, Subscription

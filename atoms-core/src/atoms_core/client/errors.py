@@ -7,11 +7,16 @@ Exception tree::
     │   └── CommandError          a command refused (4xx) or given up on after retries (5xx, network)
     ├── ProtocolError             the server sent something the client cannot read
     ├── GapError                  an event arrived out of seq order (``expected``, ``got``)
-    └── DivergedError             an event did not apply to the local document
+    ├── DivergedError             an event did not apply to the local document
+    └── ProviderError             a model provider reported an error inside its reply stream
 
 ``GapError`` and ``DivergedError`` come from ``StateView.apply``; a ``Subscription`` handles both
 itself (it reconnects, and after a divergence asks for a fresh snapshot), so only code that drives
 a ``StateView`` by hand sees them.
+
+``ProviderError`` comes from the provider adapters (``client.providers``); ``ChatReply`` records it
+in the message it was writing (``finish_reason: "error"``), so an agent sees it only when it reads a
+provider stream itself.
 
 A network failure that outlives its retries is a ``CommandError`` with ``status`` 0 and ``code``
 ``network_error``.
@@ -89,6 +94,10 @@ class GapError(ClientError):
 
 class DivergedError(ClientError):
     """An event did not apply to the local document; only a fresh snapshot can repair it."""
+
+
+class ProviderError(ClientError):
+    """The provider reported an error inside the stream (an ``error`` or ``response.failed`` event)."""
 
 
 def retry_after(response: httpx.Response) -> float | None:

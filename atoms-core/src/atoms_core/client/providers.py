@@ -16,11 +16,8 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
+from atoms_core.client.errors import ProviderError
 from atoms_core.client.reply import Finish, ReplyEvent, TextDelta, ToolCall
-
-
-class ProviderError(Exception):
-    """The provider reported an error inside the stream (an ``error`` or ``response.failed`` event)."""
 
 
 def _closing(read: Callable[[Any], AsyncIterator[ReplyEvent]]) -> Callable[[Any], AsyncIterator[ReplyEvent]]:

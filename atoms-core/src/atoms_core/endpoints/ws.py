@@ -21,7 +21,7 @@ from atoms_core.endpoints.problems import refuse
 from atoms_core.engine.lifetimes import EXPIRED, REVOKED
 from atoms_core.engine.presence import Peer, Presence
 from atoms_core.identity.authorize import authorize_stream
-from atoms_core.protocol.codes import CloseCode
+from atoms_core.protocol.codes import CloseCode, WsErrorCode
 from atoms_core.protocol.contracts import (
     WsClientMessage,
     WsCursor,
@@ -45,13 +45,13 @@ CLIENT_MESSAGE: TypeAdapter[WsClientMessage] = TypeAdapter(WsClientMessage)
 class Refused(Exception):
     """A client frame that is dropped and answered with ``error {code, detail}``."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: WsErrorCode, detail: str) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
 
     def frame(self) -> str:
-        return WsError.model_validate({"code": self.code, "detail": self.detail}).model_dump_json()
+        return WsError(code=self.code, detail=self.detail).model_dump_json()
 
 
 def parse_frame(text: str) -> WsClientMessage:
@@ -59,12 +59,12 @@ def parse_frame(text: str) -> WsClientMessage:
     try:
         raw = from_json(text, allow_inf_nan=False)
     except ValueError:
-        raise Refused("bad_frame", "a frame is one JSON object") from None
+        raise Refused(WsErrorCode.BAD_FRAME, "a frame is one JSON object") from None
     kind = raw.get("type") if isinstance(raw, dict) else None
     if not isinstance(kind, str):
-        raise Refused("bad_frame", 'a frame is a JSON object with a string "type"')
+        raise Refused(WsErrorCode.BAD_FRAME, 'a frame is a JSON object with a string "type"')
     if kind not in EPHEMERAL_TYPES:
-        raise Refused("ws_ephemeral_only",
+        raise Refused(WsErrorCode.WS_EPHEMERAL_ONLY,
                       f"{kind[:64]!r} is refused: this socket carries only presence.update, cursor, gesture "
                       "and ping; durable changes go to POST /v1/streams/{stream_id}/commands")
     try:
@@ -72,7 +72,7 @@ def parse_frame(text: str) -> WsClientMessage:
     except ValidationError as exc:
         first = exc.errors()[0]
         pointer = "".join(f"/{part}" for part in first["loc"][1:])  # loc[0] is the type tag
-        raise Refused("bad_frame", f"{kind} {pointer or '/'}: {first['msg']}") from None
+        raise Refused(WsErrorCode.BAD_FRAME, f"{kind} {pointer or '/'}: {first['msg']}") from None
 
 
 class Session:
@@ -96,7 +96,7 @@ class Session:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 if message.get("code") == CloseCode.TOO_BIG:
-                    self.record("too_large", None)
+                    self.record(WsErrorCode.TOO_LARGE, None)
                 return
             if self.peer.closed:
                 continue  # closing: what is still in flight is dropped
@@ -104,7 +104,7 @@ class Session:
             text = message.get("text")
             try:
                 if text is None:
-                    raise Refused("bad_frame", "binary frames are refused; send JSON text")
+                    raise Refused(WsErrorCode.BAD_FRAME, "binary frames are refused; send JSON text")
                 self.apply(parse_frame(text))
             except Refused as refusal:
                 self.refuse(refusal, text)
@@ -116,7 +116,7 @@ class Session:
         elif isinstance(message, WsPresenceUpdate):
             size, limit = len(to_json(message.state)), self.ctx.settings.ws_presence_max_bytes
             if size > limit:
-                raise Refused("too_large", f"presence state is {size} bytes; at most {limit}")
+                raise Refused(WsErrorCode.TOO_LARGE, f"presence state is {size} bytes; at most {limit}")
             self.presence.update(peer, message.state)
         elif isinstance(message, WsGesture):
             if self.gesture_allowed():
@@ -137,7 +137,7 @@ class Session:
             return True
         if now - self.gesture_notice_at >= 1.0:
             self.gesture_notice_at = now
-            notice = Refused("rate_limited", f"at most {rate:g} gestures a second; extra ones are dropped")
+            notice = Refused(WsErrorCode.RATE_LIMITED, f"at most {rate:g} gestures a second; extra ones are dropped")
             self.peer.push(notice.frame())
         return False
 

@@ -1,5 +1,5 @@
 """Every stable code of the protocol in one table each: problem codes (HTTP), WebSocket close codes
-(with what a client should do after each) and resync reasons (SSE).
+(with what a client should do after each), WebSocket ``error`` codes and resync reasons (SSE).
 
 ``app/schemas.py`` exports these tables to ``docs/schemas``, from which atoms-ui generates its own, so
 the server, the Python client and the browser client read the same rules.
@@ -22,7 +22,6 @@ CODES: dict[str, tuple[int, str]] = {
     "token_revoked": (401, "Token revoked"),
     #: Not an HTTP answer: the reason an SSE stream or WebSocket ends when its credentials expire.
     "credentials_expired": (401, "Credentials expired"),
-    "forbidden": (403, "Forbidden"),
     "wrong_stream": (403, "Ticket is for another stream"),
     "missing_scope": (403, "Ticket lacks the needed scope"),
     "not_granted": (403, "Identity has no such scope on this stream"),
@@ -35,7 +34,6 @@ CODES: dict[str, tuple[int, str]] = {
     "body_too_large": (413, "Body too large"),
     "batch_too_large": (413, "Batch too large"),
     "patch_too_large": (413, "Patch too large to apply in one command"),
-    "unsupported_media_type": (415, "Unsupported media type"),
     "validation_failed": (422, "Validation failed"),
     "stream_mismatch": (422, "Envelope stream differs from the path"),
     "patch_failed": (422, "Patch does not apply"),
@@ -103,6 +101,26 @@ def reconnects_after(code: int | None) -> bool:
         return CLOSE_RULES[CloseCode(code)].reconnect
     except ValueError:  # a code this table does not know
         return True
+
+
+class WsErrorCode(StrEnum):
+    """The ``code`` of a WebSocket ``error`` frame: why the server dropped a client frame."""
+
+    WS_EPHEMERAL_ONLY = "ws_ephemeral_only"
+    BAD_FRAME = "bad_frame"
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+
+
+WS_ERROR_MEANINGS: dict[WsErrorCode, str] = {
+    WsErrorCode.WS_EPHEMERAL_ONLY: "a type this socket does not carry (durable changes go to the commands "
+                                   "route); a violation",
+    WsErrorCode.BAD_FRAME: "not a JSON object with a string type, a binary frame, or an invalid message; "
+                           "a violation",
+    WsErrorCode.RATE_LIMITED: "gestures beyond ws_gesture_per_s are dropped (at most one notice a second); "
+                              "not a violation",
+    WsErrorCode.TOO_LARGE: "a presence state over ws_presence_max_bytes; a violation",
+}
 
 
 class ResyncReason(StrEnum):

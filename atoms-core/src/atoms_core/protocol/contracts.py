@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atoms_core.protocol.codes import WsErrorCode
 from atoms_core.protocol.ids import ARTIFACT_ID_PATTERN, STREAM_ID_PATTERN, anchored
 
 StreamId = Annotated[str, Field(pattern=anchored(STREAM_ID_PATTERN))]
@@ -273,7 +274,7 @@ class WsPong(_Sent):
 
 class WsError(_Sent):
     type: Literal["error"] = "error"
-    code: Literal["ws_ephemeral_only", "bad_frame", "rate_limited", "too_large"]
+    code: WsErrorCode
     detail: str
 
 

@@ -5,7 +5,7 @@ Exception tree::
     AtomsError                 base; carries status, code, detail, extras
     ├── BadRequest             400 (bad_request, tenant_in_query, invalid_stream_id, ...)
     ├── Unauthorized           401 (unauthenticated, invalid_token, ticket_expired, token_revoked)
-    ├── Forbidden              403 (forbidden, wrong_stream, missing_scope, not_granted, authz_denied)
+    ├── Forbidden              403 (wrong_stream, missing_scope, not_granted, authz_denied)
     ├── NotFound               404 (not_found)
     ├── Conflict               409 (version_conflict, token_gap)
     ├── PayloadTooLarge        413 (body_too_large, batch_too_large, patch_too_large)

@@ -1,7 +1,8 @@
 /**
  * Tabs and the browser's connection pool, as a person meets them: closing the tab that holds a
- * canvas's shared SSE connection hands it to exactly one other tab with no gap, and a canvas the
- * browser has no free connection for says "Blocked" (not "Syncing…" for good) until a tab closes.
+ * canvas's shared SSE connection hands it to exactly one other tab with no gap, tabs of two people
+ * in one browser do not share, and a canvas the browser has no free connection for says "Blocked"
+ * (not "Syncing…" for good) until a tab closes.
  */
 import type { BrowserContext, Page } from '@playwright/test';
 import { expect, test } from './fixtures.js';
@@ -62,6 +63,31 @@ test('closing the leader tab hands its connection to exactly one other tab, with
     for (const tab of rest) await expect.poll(() => seqOf(tab), LIVE).toBe(seq);
     const expected = await stateOf(fresh);
     for (const tab of rest) expect(await stateOf(tab)).toEqual(expected);
+  } finally {
+    await context.close();
+  }
+});
+
+test('two people signed in in one browser do not share a connection: each tab reads with its own ticket', async ({ canvasBrowser, server, canvasId }) => {
+  if (!canvasBrowser) return test.skip(true, 'no Chromium');
+  const context: BrowserContext = await canvasBrowser.newContext();
+  let eventStreams = 0;
+  context.on('request', (r) => {
+    if (/\/v1\/streams\/[^/]+\/events/.test(r.url())) eventStreams++;
+  });
+  try {
+    const tabs: Page[] = [];
+    for (const name of ['Ada', 'Ada', 'Grace']) {
+      const tab = await context.newPage();
+      await tab.goto(`${server.url}/?canvas=${encodeURIComponent(canvasId)}&name=${name}`);
+      await expect(tab.getByTestId('status')).toHaveAttribute('data-status', 'synced');
+      tabs.push(tab);
+    }
+    // Ada's two tabs share one connection; Grace's tab opens its own.
+    expect((await Promise.all(tabs.map(roleOf))).sort()).toEqual(['follower', 'leader', 'leader']);
+    expect(eventStreams).toBe(2);
+    const id = await addShape(tabs[2]!, 'rect');
+    for (const tab of tabs) await expect(shape(tab, id)).toBeVisible(LIVE);
   } finally {
     await context.close();
   }

@@ -17,19 +17,47 @@ const command: Run = (page, type, payload) =>
     [type, payload] as const,
   );
 
-test('a long chat opens scrolled to the newest message', async ({ open }) => {
+/** Posts chat notes from `page` in one batch (as assistant notes, so the demo agent does not answer them). */
+const postNotes = (page: Page, from: number, count: number): Promise<unknown> =>
+  page.evaluate(
+    async ([a, n]) => {
+      const transport = (window as unknown as { atoms: { transport: { commandBatch(items: unknown[]): Promise<unknown> } } }).atoms.transport;
+      await transport.commandBatch(Array.from({ length: n }, (_, k) => ({ type: 'chat.post', payload: { message_id: `note-${a + k}`, role: 'assistant', text: `Note number ${a + k}` } })));
+    },
+    [from, count] as const,
+  );
+
+test('a long chat opens, reloads and resizes with the newest message in full view, until the person scrolls up', async ({ open }) => {
   const ada = await open('Ada');
-  // Forty messages at once (as assistant notes, so the demo agent does not answer them).
-  await ada.evaluate(async () => {
-    const transport = (window as unknown as { atoms: { transport: { commandBatch(items: unknown[]): Promise<unknown> } } }).atoms.transport;
-    await transport.commandBatch(Array.from({ length: 40 }, (_, i) => ({ type: 'chat.post', payload: { message_id: `note-${i}`, role: 'assistant', text: `Note number ${i}` } })));
-  });
+  await postNotes(ada, 0, 40);
   await expect(ada.locator('.chat-log li')).toHaveCount(40);
   const grace = await open('Grace');
   const log = grace.getByTestId('chat-log');
+  const note = (i: number) => log.locator(`li[data-id="note-${i}"]`);
+  const whole = { ratio: 0.95 };
   await expect(log.locator('li')).toHaveCount(40);
-  await expect(log.locator('li[data-id="note-39"]')).toBeInViewport();
-  await expect(log.locator('li[data-id="note-0"]')).not.toBeInViewport();
+  await expect(note(39)).toBeInViewport(whole);
+  await expect(note(0)).not.toBeInViewport();
+
+  // On a reload the side panel fills in (people, the agent) after the chat rendered: the log shrinks.
+  await grace.reload();
+  await expect(log.locator('li')).toHaveCount(40);
+  await expect(note(39)).toBeInViewport(whole);
+  // A smaller window (a phone turned, dev tools opened) shrinks the log again: still the newest in view.
+  await grace.setViewportSize({ width: 1000, height: 420 });
+  await expect(note(39)).toBeInViewport(whole);
+  await postNotes(ada, 40, 1);
+  await expect(note(40)).toBeInViewport(whole);
+
+  // Once the person scrolls up to read, new messages no longer pull the log down.
+  await log.hover();
+  await grace.mouse.wheel(0, -5000);
+  await expect(note(0)).toBeInViewport();
+  await postNotes(ada, 41, 1);
+  await expect(log.locator('li')).toHaveCount(42);
+  await grace.waitForTimeout(300);
+  await expect(note(0)).toBeInViewport();
+  await expect(note(41)).not.toBeInViewport();
 });
 
 test('an agent reply that stopped without its final chunk is marked interrupted', async ({ open }) => {

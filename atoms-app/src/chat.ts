@@ -37,6 +37,8 @@ export class ChatView {
   private readonly replies: ReplyWatch;
   /** Follow new messages (the log is scrolled to its end), until the person scrolls up. */
   private stick = true;
+  /** Where follow() last put the log: a scroll event at or below it is ours, not the person's. */
+  private followedTop = 0;
 
   constructor(
     private readonly transport: CanvasTransport,
@@ -51,7 +53,12 @@ export class ChatView {
     });
     this.element = h('section', { class: 'chat' }, h('h2', {}, 'Chat'), this.log, form);
     this.replies = new ReplyWatch(transport, () => this.render(transport.getState()));
-    this.log.addEventListener('scroll', () => (this.stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40));
+    // Scroll events come a frame late: by then the log may have shrunk under our own scroll to the
+    // end (the side panel filling in), so only a scroll above where we put it means "scrolled up".
+    this.log.addEventListener('scroll', () => {
+      const atEnd = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+      this.stick = atEnd || (this.stick && this.log.scrollTop >= this.followedTop);
+    });
     // The log gets its size only once the page is laid out: scroll to the newest message then.
     new ResizeObserver(() => this.follow()).observe(this.log);
     transport.subscribe(({ state }) => this.render(state));
@@ -120,6 +127,8 @@ export class ChatView {
   }
 
   private follow(): void {
-    if (this.stick) this.log.scrollTop = this.log.scrollHeight;
+    if (!this.stick) return;
+    this.log.scrollTop = this.log.scrollHeight;
+    this.followedTop = this.log.scrollTop;
   }
 }

@@ -95,6 +95,17 @@ export class EventStream {
     this.net?.removeEventListener('online', this.onOnline);
   }
 
+  /** Starts the open timeout: no answer within it (while `connecting`) shows as `blocked`. */
+  watchOpen(): void {
+    clearTimeout(this.openTimer);
+    const openMs = this.opts.openTimeoutMs ?? 10_000;
+    this.openTimer = setTimeout(() => this.onOpenTimeout(openMs), openMs);
+  }
+
+  unwatchOpen(): void {
+    clearTimeout(this.openTimer);
+  }
+
   /** The connect attempt got no answer in time although the device is online: say why we wait. */
   private onOpenTimeout(ms: number): void {
     const online = this.opts.isOnline ?? (() => (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine !== false);
@@ -153,12 +164,11 @@ export class EventStream {
     const ctrl = new AbortController();
     const onLoopAbort = (): void => ctrl.abort();
     loopSignal.addEventListener('abort', onLoopAbort, { once: true });
-    const openMs = this.opts.openTimeoutMs ?? 10_000;
-    this.openTimer = setTimeout(() => this.onOpenTimeout(openMs), openMs);
+    this.watchOpen();
     try {
       return await this.runConnection(ctrl);
     } finally {
-      clearTimeout(this.openTimer);
+      this.unwatchOpen();
       loopSignal.removeEventListener('abort', onLoopAbort);
       ctrl.abort();
     }
@@ -262,7 +272,7 @@ export class EventStream {
     };
 
     ctrl.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });
-    clearTimeout(this.openTimer);
+    this.unwatchOpen();
     this.opts.backoff.reset();
     this.host.opened();
     arm();

@@ -1,7 +1,10 @@
 /**
- * Tab sharing: the tabs of one origin that open the same stream share one SSE connection.
- * The holder of a Web Lock named after the stream is the leader and fans the raw SSE events out
- * over a BroadcastChannel; every other tab (a follower) applies them to its own state.
+ * Tab sharing: the tabs of one origin that open the same stream as the same identity share one
+ * SSE connection. The holder of a Web Lock named after the stream and the identity is the leader
+ * and fans the raw SSE events out over a BroadcastChannel; every other tab (a follower) applies
+ * them to its own state. A follower never asks the server itself, so only tabs whose tokens say
+ * the same thing may follow one another: another user's tab (or one with other grants) in the
+ * same browser keeps a connection of its own, checked by the server against its own token.
  */
 import type { ConnectionStatus, StateSnapshotData, SyncStatus } from './types.js';
 
@@ -33,7 +36,7 @@ export type TabMessage =
   | { t: 'leader' };
 
 export interface TabLinkOptions {
-  /** Lock and channel name; the same for every tab of one stream. */
+  /** Lock and channel name; the same for every tab of one stream and identity. */
   name: string;
   locks: LockManagerLike;
   BroadcastChannel: BroadcastChannelCtor;
@@ -45,13 +48,54 @@ export interface TabLinkOptions {
 /** Version of the messages below: tabs running another atoms-ui release never share a group. */
 export const TAB_PROTOCOL = 1;
 
-/** The Web Lock and BroadcastChannel name of one stream's tab group. */
-export function tabGroupName(baseUrl: string, streamId: string): string {
-  return `atoms-ui/${TAB_PROTOCOL}:${baseUrl.replace(/\/+$/, '')}:${streamId}`;
+/** The Web Lock and BroadcastChannel name of the tab group of one stream and one identity. */
+export function tabGroupName(baseUrl: string, streamId: string, identity: string): string {
+  return `atoms-ui/${TAB_PROTOCOL}:${baseUrl.replace(/\/+$/, '')}:${streamId}:${identity}`;
+}
+
+/** Claims that change with every token of the same identity (a refresh), not who it is or may do. */
+const PER_TOKEN_CLAIMS = new Set(['iat', 'exp', 'nbf', 'jti', 'auth_time']);
+
+/**
+ * Who an identity JWT speaks for: its payload without the per-token claims, as canonical JSON
+ * (principal, tenant, issuer, audience, roles, grants: two tokens that differ in any of these never
+ * share a tab group). Not verified here, the server does that for the leader's ticket; undefined
+ * when the token is no JWT, and such a tab does not share.
+ */
+export function identityKey(token: string): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[1]) return undefined;
+  let claims: unknown;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    claims = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return undefined;
+  const stable = Object.entries(claims).filter(([k]) => !PER_TOKEN_CLAIMS.has(k));
+  return canonical(Object.fromEntries(stable));
+}
+
+/** JSON with object keys sorted at every level, so equal claims give equal names. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const keys = Object.keys(v).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** The platform pieces tab sharing needs. */
+export interface TabPlatform {
+  locks: LockManagerLike;
+  BroadcastChannel: BroadcastChannelCtor;
 }
 
 /** The platform pieces for tab sharing, or undefined where this runtime lacks one of them. */
-export function platformTabs(): { locks: LockManagerLike; BroadcastChannel: BroadcastChannelCtor } | undefined {
+export function platformTabs(): TabPlatform | undefined {
   const g = globalThis as { navigator?: { locks?: LockManagerLike }; BroadcastChannel?: BroadcastChannelCtor };
   const locks = g.navigator?.locks;
   const BC = g.BroadcastChannel;

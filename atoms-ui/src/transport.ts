@@ -25,7 +25,7 @@ import { PresenceClient } from './presence.js';
 import { Replica } from './replica.js';
 import { SidecarResolver } from './sidecars.js';
 import { type Connection, EventStream, type EventStreamHost } from './stream.js';
-import { platformTabs, TabLink, tabGroupName, type TabMessage } from './tabs.js';
+import { identityKey, platformTabs, TabLink, tabGroupName, type TabMessage, type TabPlatform } from './tabs.js';
 import { TicketClient } from './tickets.js';
 import type {
   BatchResult,
@@ -76,7 +76,11 @@ export class CanvasTransport {
     skipped: (e) => this.emitter.emit('undo_skipped', e),
   };
   private readonly queue: PendingQueue;
-  private readonly tabs: TabLink | undefined;
+  private readonly tabPlatform: TabPlatform | undefined;
+  /** This tab's group, once connect() has learnt the identity from the token. */
+  private tabs: TabLink | undefined;
+  /** Counts connect() calls: a join that finds a newer one (or close()) gives up. */
+  private connects = 0;
   private readonly tabId = uuid();
   /** The SSE connection of a follower: its "stop" asks the leader for a fresh state. */
   private readonly followerConn: Connection = { stopped: false, stop: (ctx) => this.followerResync(ctx) };
@@ -129,15 +133,9 @@ export class CanvasTransport {
         this.emitStatus(this._status);
       },
     });
-    const platform = options.shareAcrossTabs === false ? undefined : options.locks && options.BroadcastChannel
+    this.tabPlatform = options.shareAcrossTabs === false ? undefined : options.locks && options.BroadcastChannel
       ? { locks: options.locks, BroadcastChannel: options.BroadcastChannel }
       : platformTabs();
-    this.tabs = platform && new TabLink({
-      name: tabGroupName(options.baseUrl, options.streamId),
-      ...platform,
-      onLeader: () => this.becomeLeader(),
-      onMessage: (msg) => this.onTabMessage(msg),
-    });
     const tuning: PresenceTuning = typeof options.presence === 'object' ? options.presence : {};
     const missingWs: WebSocketCtor = class {
       constructor() {
@@ -206,13 +204,11 @@ export class CanvasTransport {
   connect(): void {
     if (this.running) return;
     this.running = true;
-    if (this.tabs) {
-      // a follower until the lock is granted (at once when no other tab of this stream holds it)
+    const connect = ++this.connects;
+    if (this.tabPlatform) {
       this.replica.awaitingSnapshot = !this.replica.hasState;
       this.setStatus('connecting', 'syncing');
-      this.tabs.start();
-      this.tabs.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: false });
-      this.emitter.emit('tab_role', { role: this.tabRole });
+      void this.joinTabs(this.tabPlatform, connect);
     } else this.stream.start();
     if (this.opts.presence !== false) {
       if (this.wsCtor) this.presence.connect();
@@ -231,6 +227,7 @@ export class CanvasTransport {
     this.running = false;
     const role = this.tabRole;
     this.tabs?.stop(); // hands the connection over to the next tab in line
+    this.tabs = undefined;
     if (role !== 'solo') this.emitter.emit('tab_role', { role: 'solo' });
     this.stream.stop();
     this.presence.close();
@@ -380,6 +377,7 @@ export class CanvasTransport {
         this.setStatus('closed', 'offline'); // followers learn it too
         this.running = false;
         this.tabs?.stop(); // the next tab tries with its own credentials
+        this.tabs = undefined;
       },
     };
   }
@@ -389,6 +387,39 @@ export class CanvasTransport {
   }
 
   // ------------------------------------------------------------------ tab sharing
+
+  /**
+   * Joins the tab group of this stream and of the identity the token names (tabs of another user
+   * of this browser form their own group), as a follower until the lock is granted (at once when
+   * no other tab of the group holds it). Without an identity (getToken failed, or no JWT) the tab
+   * connects on its own, and its ticket requests report and retry as usual. While the token is
+   * awaited the open timeout runs as for a connection: a full connection pool shows as `blocked`.
+   */
+  private async joinTabs(platform: TabPlatform, connect: number): Promise<void> {
+    this.stream.watchOpen();
+    let identity: string | undefined;
+    try {
+      identity = identityKey(await this.opts.getToken());
+    } catch {
+      identity = undefined;
+    }
+    if (!this.running || connect !== this.connects) return;
+    this.stream.unwatchOpen();
+    if (identity === undefined) {
+      this.stream.start();
+      return;
+    }
+    const tabs = new TabLink({
+      name: tabGroupName(this.opts.baseUrl, this.streamId, identity),
+      ...platform,
+      onLeader: () => this.becomeLeader(),
+      onMessage: (msg) => this.onTabMessage(msg),
+    });
+    this.tabs = tabs;
+    tabs.start();
+    tabs.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: false });
+    this.emitter.emit('tab_role', { role: this.tabRole });
+  }
 
   /** This tab got the lock: it opens the stream, resuming from its own last seq. */
   private becomeLeader(): void {

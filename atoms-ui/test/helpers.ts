@@ -400,6 +400,12 @@ const opened: CanvasTransport[] = [];
 
 /** A transport on `canvas:demo` against a fake server's `fetch`, with fast deterministic backoff and no
  * presence; `opts` override any of it. Closed by `closeTransports` (each suite's `afterEach`). */
+/** An identity JWT's shape with these claims (unsigned: only the server verifies tokens). */
+export function fakeJwt(claims: Record<string, unknown>): string {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}.c2ln`;
+}
+
 export function testTransport(fetch: FetchLike, opts: Partial<CanvasTransportOptions> = {}): CanvasTransport {
   const t = new CanvasTransport({
     baseUrl: 'http://api.test',

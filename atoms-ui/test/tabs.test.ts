@@ -1,12 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type TabRole } from '../src/index.js';
-import { closeTransports, LiveServer, TabWorld, testTransport, tick } from './helpers.js';
+import { closeTransports, fakeJwt, LiveServer, TabWorld, testTransport, tick } from './helpers.js';
 
 afterEach(closeTransports);
 
-function tab(server: LiveServer, world: TabWorld, name: string) {
+const ada = { iss: 'https://id.test', sub: 'user:ada', tenant_id: 't1', roles: ['editor'] };
+
+/** A tab of `principal` (its tokens differ per call, as refreshed tokens do, in iat/exp/jti only). */
+function tab(server: LiveServer, world: TabWorld, name: string, principal: Record<string, unknown> = ada) {
   let ids = 0;
+  let tokens = 0;
   const t = testTransport(server.fetch, {
+    getToken: async () => fakeJwt({ ...principal, iat: 1_700_000_000 + ++tokens, exp: 1_800_000_000 + tokens, jti: `${name}-${tokens}` }),
     locks: world.locks,
     BroadcastChannel: world.BroadcastChannel,
     generateId: () => `${name}-${++ids}`,
@@ -128,5 +133,60 @@ describe('one SSE connection per stream across tabs', () => {
     await expect.poll(() => shared.t.syncStatus).toBe('synced');
     expect(solo.tabRole).toBe('solo');
     expect(server.sseRequests).toHaveLength(2);
+  });
+
+  it('tabs of different principals (or other grants) on one stream never share: each checks its own access', async () => {
+    const server = new LiveServer();
+    server.commitAs('user:setup', [{ op: 'add', path: '/shapes', value: {} }]);
+    const world = new TabWorld();
+    const adas = [tab(server, world, 'ada1'), tab(server, world, 'ada2')];
+    const bob = tab(server, world, 'bob', { ...ada, sub: 'user:bob' });
+    const narrow = tab(server, world, 'narrow', { ...ada, grants: { 'canvas:other': ['read'] } });
+    const all = [...adas, bob, narrow];
+    for (const { t } of all) t.connect();
+    for (const { t } of all) await expect.poll(() => t.syncStatus).toBe('synced');
+    expect(all.map(({ t }) => t.tabRole)).toEqual(['leader', 'follower', 'leader', 'leader']);
+    // Bob's tab and the narrow token's asked the server with their own tickets: three connections.
+    expect(server.sseRequests).toHaveLength(3);
+    server.commitAs('user:carol', add('c').ops);
+    for (const { t } of all) await expect.poll(() => t.get('/shapes/c')).toEqual({ x: 0 });
+
+    // Ada's leader closing hands over to Ada's other tab only.
+    adas[0]!.t.close();
+    await expect.poll(() => adas[1]!.t.tabRole).toBe('leader');
+    expect(adas[1]!.roles).toEqual(['follower', 'leader']);
+    expect([bob.roles, narrow.roles]).toEqual([['follower', 'leader'], ['follower', 'leader']]); // unchanged
+    await expect.poll(() => server.sseRequests.length).toBe(4);
+  });
+
+  it('a tab whose token is no JWT keeps a connection of its own', async () => {
+    const server = new LiveServer();
+    const world = new TabWorld();
+    const shared = tab(server, world, 'a');
+    const opaque = testTransport(server.fetch, { getToken: async () => 'opaque-token', locks: world.locks, BroadcastChannel: world.BroadcastChannel });
+    shared.t.connect();
+    opaque.connect();
+    await expect.poll(() => opaque.syncStatus).toBe('synced');
+    await expect.poll(() => shared.t.syncStatus).toBe('synced');
+    expect([shared.t.tabRole, opaque.tabRole]).toEqual(['leader', 'solo']);
+    expect(server.sseRequests).toHaveLength(2);
+  });
+
+  it('a tab still waiting for its token (no free connection for it) says blocked after the open timeout', async () => {
+    const server = new LiveServer();
+    const world = new TabWorld();
+    let release: (token: string) => void = () => undefined;
+    const token = new Promise<string>((r) => (release = r)); // e.g. its fetch waits for a connection
+    const t = testTransport(server.fetch, {
+      getToken: () => token,
+      openTimeoutMs: 50,
+      locks: world.locks,
+      BroadcastChannel: world.BroadcastChannel,
+    });
+    t.connect();
+    await expect.poll(() => t.syncStatus).toBe('blocked');
+    release(fakeJwt(ada));
+    await expect.poll(() => t.syncStatus).toBe('synced');
+    expect(t.tabRole).toBe('leader');
   });
 });

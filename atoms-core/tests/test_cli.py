@@ -113,3 +113,12 @@ def test_tail_into_a_closed_pipe_ends_quietly(server: AtomsServer) -> None:
     assert client.post(patch("canvas:piped", "/a", 1)).status_code == 202
     assert proc.wait(30) == 0
     assert proc.stderr.read() == b""
+
+
+@pytest.mark.parametrize("args", [["revoke", "bob"],
+                                  ["post", "canvas:demo", "chat.post", '{"role": "user", "text": "hi"}']])
+def test_a_command_against_an_unreachable_server_says_so_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = atoms(*args, "--url", "http://127.0.0.1:1", "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"atoms {args[0]}: network_error: ConnectError: All connection attempts failed " \
+                            "(is the server at http://127.0.0.1:1 running?)\n"

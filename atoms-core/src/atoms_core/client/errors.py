@@ -14,7 +14,8 @@ itself (it reconnects, and after a divergence asks for a fresh snapshot), so onl
 a ``StateView`` by hand sees them.
 
 A network failure that outlives its retries is a ``CommandError`` with ``status`` 0 and ``code``
-``network_error``.
+``network_error``; any other request that gets no answer (a ticket, ``state``, ``revoke``) raises a
+``ProblemError`` with the same status and code.
 """
 
 from __future__ import annotations

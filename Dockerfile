@@ -23,7 +23,8 @@ FROM python:3.11-slim
 ARG EXTRAS=redis,s3,vault
 RUN useradd --system --uid 10001 --home-dir /data atoms && install -d -o atoms -g atoms /data
 COPY --from=wheel /dist/ /tmp/dist/
-RUN pip install --no-cache-dir "$(ls /tmp/dist/atoms_core-*.whl)[${EXTRAS}]" && rm -rf /tmp/dist
+# No brackets without extras: pip refuses "…whl[]".
+RUN whl=$(ls /tmp/dist/atoms_core-*.whl) && pip install --no-cache-dir "${whl}${EXTRAS:+[$EXTRAS]}" && rm -rf /tmp/dist
 USER atoms
 WORKDIR /data
 ENV ATOMS_HOST=0.0.0.0 ATOMS_PORT=8000 ATOMS_DATA_DIR=/data

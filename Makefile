@@ -9,7 +9,6 @@ DATA_DIR ?= ./atoms-data
 # `make dist` writes the atoms-core wheel and sdist here.
 DIST_DIR ?= atoms-core/dist
 # `make install` is incremental: each step reruns only when its target is older than its inputs.
-DEMO_APP := atoms-core/src/atoms_core/demo_app
 UI_SOURCES := $(shell find atoms-ui/src atoms-ui/scripts -type f 2>/dev/null) atoms-ui/tsconfig.json atoms-ui/tsconfig.build.json
 APP_SOURCES := $(shell find atoms-app/src atoms-app/public -type f 2>/dev/null) atoms-app/index.html \
   atoms-app/vite.config.ts atoms-app/tsconfig.json
@@ -70,11 +69,15 @@ $(APP_BUILD): $(APP_DEPS) $(APP_SOURCES) $(UI_SOURCES) | $(UI_BUILD)
 run: install
 	@$(ATOMS) serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-# The atoms-core wheel and sdist, carrying the built canvas (copied in for the build only, so the
-# editable install keeps serving atoms-app/dist).
+# The atoms-core wheel and sdist, carrying the built canvas: built from a temporary copy of atoms-core
+# with atoms-app/dist as its demo_app, so the source tree (which the editable install and running
+# servers use) is never touched, and two builds at once do not meet.
 dist: $(PY_STAMP) $(APP_BUILD)
-	@trap 'rm -rf $(DEMO_APP)' EXIT; rm -rf $(DEMO_APP) && cp -r atoms-app/dist $(DEMO_APP) && \
-	  $(PY) -m build --no-isolation --outdir $(abspath $(DIST_DIR)) atoms-core >/dev/null && \
+	@stage=$$(mktemp -d) && trap 'rm -rf "$$stage"' EXIT && \
+	  tar -C atoms-core -ch --exclude=./dist --exclude=./build --exclude='*.egg-info' --exclude=__pycache__ \
+	    --exclude=.hypothesis --exclude=.pytest_cache --exclude=./src/atoms_core/demo_app . | tar -C "$$stage" -x && \
+	  cp -r atoms-app/dist "$$stage/src/atoms_core/demo_app" && \
+	  $(PY) -m build --no-isolation --outdir $(abspath $(DIST_DIR)) "$$stage" >/dev/null && \
 	  ls $(abspath $(DIST_DIR))/atoms_core-*
 
 test: install lint schemas-check test-python test-js test-e2e

@@ -3,7 +3,8 @@
  * --demo`, using the nginx config exactly as the doc prints it (only ports and certificate paths
  * changed). Chromium opens ten tabs of one canvas in one profile over HTTPS + HTTP/2 — past HTTP/1.1's
  * six connections per host — draws in one and sees it in all; an SSE frame's latency through the
- * proxy is measured. Without nginx or openssl the test skips, except under CI=true where that fails.
+ * proxy is measured; `/readyz` answers through the doc's own location. Without nginx or openssl the
+ * test skips, except under CI=true where that fails.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,10 @@ function nginxConfig(dir: string, upstream: number, https: number, http: number)
   const doc = readFileSync(DEPLOY_MD, 'utf8');
   const block = /```nginx\n([\s\S]*?)```/.exec(doc)?.[1];
   if (!block) throw new Error('docs/deploy.md has no nginx block');
+  // The latency probe cannot notice a lost `proxy_buffering off`: atoms sends X-Accel-Buffering: no,
+  // and even without that header nginx 1.22 forwards small SSE chunks at once. The doc must say it.
+  const events = /location [^{]*\/events\$ \{([^}]*)\}/.exec(block)?.[1] ?? '';
+  if (!/^\s*proxy_buffering off;$/m.test(events)) throw new Error('docs/deploy.md: the SSE location lost "proxy_buffering off;"');
   const swaps: [string, string][] = [
     ['server 127.0.0.1:8000;', `server 127.0.0.1:${upstream};`],
     ['listen 443 ssl http2;', `listen 127.0.0.1:${https} ssl http2;`],
@@ -164,6 +169,9 @@ test.describe('behind nginx (docs/deploy.md)', () => {
     }
     for (const page of [...pages, ...others]) await expect(page.getByTestId('status')).toHaveAttribute('data-status', 'synced', { timeout: 15_000 });
     expect([...protocols]).toEqual(['h2']);
+    const ready = await context.request.get(`${origin}/readyz`);
+    expect(ready.status()).toBe(200);
+    expect(((await ready.json()) as { status?: unknown }).status).toBe('ready');
 
     const id = await addShape(pages[0]!, 'rect');
     for (const page of pages) await expect(shape(page, id)).toBeVisible();
@@ -216,5 +224,6 @@ test.describe('behind nginx (docs/deploy.md)', () => {
     const sockets = log.filter((l) => / GET \/v1\/streams\/[^/]+\/ws$/.test(l));
     expect(sockets.length).toBeGreaterThanOrEqual(TABS + OTHER_CANVASES);
     expect(sockets.filter((l) => !l.startsWith('HTTP/1.1 101 '))).toEqual([]);
+    expect(log.filter((l) => l.endsWith(' /readyz'))).toEqual([]); // answered by the doc's `location = /readyz` (access_log off)
   });
 });

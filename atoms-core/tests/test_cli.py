@@ -44,6 +44,17 @@ def test_second_server_on_a_busy_port_says_so_in_one_line(server: AtomsServer, t
                             "or pick another with --port\n"
 
 
+@pytest.mark.parametrize(("host", "message"), [
+    ("nosuchhost.invalid", "atoms: host 'nosuchhost.invalid' does not resolve ("),
+    ("192.0.2.1", "atoms: cannot listen on 192.0.2.1: "),  # TEST-NET-1: no address of this machine
+])
+def test_serve_on_a_host_it_cannot_listen_on_says_so_in_one_line(tmp_path: Path, host: str, message: str) -> None:
+    result = atoms("serve", "--host", host, "--port", "0", "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2, result
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+    assert "--host" in result.stderr and result.stdout == ""
+
+
 def test_data_dir_is_free_again_after_the_server_stops(tmp_path: Path) -> None:
     server = AtomsServer(tmp_path / "data").start()
     server.stop()
@@ -95,6 +106,10 @@ def test_audit_export_of_a_data_dir_without_a_log_says_so(tmp_path: Path) -> Non
     (["tail", "demo"], "stream: 'demo': stream_id must be thread:<id>, canvas:<id> or run:<id>"),
     (["post", "canvas:bad id", "chat.post", "{}"], "canvas_id must match"),
     (["agent", "--stream", "canvas:demo", "--delay", "nan"], "--delay: 'nan' must be a finite number"),
+    (["tail", "canvas:demo", "--url", "notaurl"], "--url: 'notaurl' is not an http(s)://host[:port] URL"),
+    (["post", "canvas:demo", "log.append", "{}", "--url", "ftp://127.0.0.1:8000"], "--url: 'ftp://127.0.0.1:8000'"),
+    (["agent", "--stream", "canvas:demo", "--url", "http://:8000"], "--url: 'http://:8000' is not"),
+    (["revoke", "bob", "--url", "http://127.0.0.1:99999"], "--url: 'http://127.0.0.1:99999' is not"),
 ])
 def test_bad_arguments_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     result = atoms(*args, "--data-dir", str(tmp_path / "data"))
@@ -113,3 +128,12 @@ def test_tail_into_a_closed_pipe_ends_quietly(server: AtomsServer) -> None:
     assert client.post(patch("canvas:piped", "/a", 1)).status_code == 202
     assert proc.wait(30) == 0
     assert proc.stderr.read() == b""
+
+
+@pytest.mark.parametrize("args", [["revoke", "bob"],
+                                  ["post", "canvas:demo", "chat.post", '{"role": "user", "text": "hi"}']])
+def test_a_command_against_an_unreachable_server_says_so_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    result = atoms(*args, "--url", "http://127.0.0.1:1", "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"atoms {args[0]}: network_error: ConnectError: All connection attempts failed " \
+                            "(is the server at http://127.0.0.1:1 running?)\n"

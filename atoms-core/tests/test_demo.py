@@ -82,10 +82,9 @@ def test_demo_serves_the_canvas_app_at_root_for_any_canvas(demo: AtomsServer) ->
 
 
 def test_demo_token_is_a_guest_identity_of_the_demo_tenant(demo: AtomsServer) -> None:
-    body = demo_token(demo, name="Ada Lovelace")
+    body = demo_token(demo, name="Ada Lovelace", canvas="identity")
     assert body["tenant_id"] == "demo"
     assert body["principal_id"] == "guest:Ada Lovelace"
-    assert body["agent"] is False  # no canvas named: no agent started
     headers = {"Authorization": f"Bearer {body['token']}"}
     ticket = httpx.post(f"{demo.url}/v1/tickets", headers=headers,
                         json={"stream_id": "canvas:identity", "scopes": ["read", "write", "presence"]})
@@ -113,6 +112,26 @@ def test_a_demo_guest_is_granted_its_canvas_only_and_a_viewer_cannot_edit(demo: 
     assert may(viewer["token"], "canvas:granted", ["read", "presence"]) == 201
     assert may(viewer["token"], "canvas:granted", ["write"]) == 403
     assert may(viewer["token"], "canvas:another", ["read"]) == 403
+
+
+def test_a_demo_token_without_a_canvas_is_granted_the_demo_canvas_only(demo: AtomsServer) -> None:
+    body = demo_token(demo, name="Eve")
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    assert httpx.post(f"{demo.url}/v1/tickets", headers=headers,
+                      json={"stream_id": "canvas:demo", "scopes": ["read", "write", "presence"]}).status_code == 201
+    # Anyone may ask for a guest token: it must not read or write the tenant's other canvases.
+    for response in (
+        httpx.get(f"{demo.url}/v1/streams/canvas:other/state", headers=headers),
+        httpx.get(f"{demo.url}/v1/streams/canvas:other/history", headers=headers),
+        httpx.post(f"{demo.url}/v1/tickets", headers=headers, json={"stream_id": "canvas:other", "scopes": ["read"]}),
+        httpx.post(f"{demo.url}/v1/streams/canvas:other/commands", headers=headers,
+                   json={"command_id": "eve-1", "type": "log.append", "stream_id": "canvas:other",
+                         "payload": {"level": "info", "message": "hi"}}),
+    ):
+        assert response.status_code == 403, (response.request.url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert httpx.get(f"{demo.url}/v1/streams/canvas:other/state",
+                     headers={"Authorization": f"Bearer {demo.token(tenant='demo')}"}).json()["seq"] == 0
 
 
 @pytest.mark.parametrize(("params", "code"), [

@@ -1,6 +1,7 @@
 """docs/deploy.md's systemd unit and config file: the unit passes ``systemd-analyze verify`` and its
-``ExecStart`` with the doc's ``atoms.toml`` starts a server that answers ``/readyz``. (The nginx block
-is run for real by atoms-app/e2e/deploy.spec.ts.)"""
+``ExecStart`` with the doc's ``atoms.toml`` starts a server that answers ``/readyz``; the Dockerfile's
+wheel install is a requirement pip accepts for each ``EXTRAS`` the doc uses. (The nginx block is run
+for real by atoms-app/e2e/deploy.spec.ts.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,9 @@ import pytest
 
 from servers import free_port, wait_port
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "deploy.md").read_text()
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
 ATOMS = str(Path(sys.executable).with_name("atoms"))
 
 
@@ -64,3 +68,41 @@ def test_exec_start_with_the_doc_config_serves(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
     assert f"atoms: serving http://127.0.0.1:{port} (engine sqlite, data dir {tmp_path / 'data'})" in out
+
+
+def wheel_install_line() -> str:
+    """The shell of the Dockerfile's ``RUN`` that installs the built wheel with ``EXTRAS``."""
+    runs = [line.removeprefix("RUN ") for line in DOCKERFILE.splitlines()
+            if line.startswith("RUN ") and "/tmp/dist/" in line and "EXTRAS" in line]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def stand_in_wheel(dist: Path) -> None:
+    """A wheel with the name the build stage gives and just enough metadata for pip to resolve it."""
+    dist.mkdir()
+    info = "atoms_core-0.1.0.dist-info"
+    with zipfile.ZipFile(dist / "atoms_core-0.1.0-py3-none-any.whl", "w") as whl:
+        whl.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: atoms-core\nVersion: 0.1.0\n"
+                     + "".join(f"Provides-Extra: {extra}\n" for extra in ("redis", "s3", "vault")))
+        whl.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        whl.writestr(f"{info}/RECORD", "")
+
+
+def test_dockerfile_installs_the_wheel_with_the_default_extras_and_with_none(tmp_path: Path) -> None:
+    default = re.search(r"^ARG EXTRAS=(\S*)$", DOCKERFILE, re.M)
+    documented = re.search(r"docker build --build-arg EXTRAS=(\S*) ", DOC)
+    assert default and documented, "the Dockerfile's ARG EXTRAS or the doc's --build-arg EXTRAS= is gone"
+    assert default.group(1) == "redis,s3,vault" and documented.group(1) == ""
+    pip = f"{Path(sys.executable).with_name('pip')} install --dry-run --no-deps --no-index"
+    line = wheel_install_line()
+    assert "pip install --no-cache-dir " in line
+    # The line as docker's /bin/sh runs it, resolving (not installing) the stand-in of the built wheel.
+    line = line.replace("pip install", pip).replace("/tmp/dist", f"{tmp_path}/dist")
+    for extras in (default.group(1), documented.group(1)):
+        stand_in_wheel(tmp_path / "dist")
+        result = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "EXTRAS": extras})
+        assert result.returncode == 0, (extras, result.stderr)
+        assert "Would install atoms-core-0.1.0" in result.stdout, (extras, result.stdout)
+        assert not (tmp_path / "dist").exists()  # the line's own clean-up ran

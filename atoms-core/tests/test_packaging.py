@@ -11,6 +11,7 @@ import sys
 import tarfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,16 +23,52 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_DIST = ROOT / "atoms-app" / "dist"
 
 
+SRC = ROOT / "atoms-core" / "src"
+
+
+@dataclass(frozen=True)
+class Build:
+    out: Path
+    #: What src/atoms_core of the source tree held when the build started, and what the build changed in src/.
+    tree_during: list[str]
+    tree_changes: list[tuple[str, int]]
+
+
+def source_tree() -> dict[str, int]:
+    """Every file of atoms-core/src (bytecode caches aside) and its modification time."""
+    return {str(path): path.stat().st_mtime_ns for path in SRC.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """``make dist``, with make's python noting what the source tree holds when the build starts."""
     if not (APP_DIST / "index.html").is_file():
         if os.environ.get("CI"):
             pytest.fail(f"no built canvas in {APP_DIST}: make install builds it")
         pytest.skip(f"no built canvas in {APP_DIST} (make install)")
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(["make", "-s", "--no-print-directory", "dist", f"DIST_DIR={out}"], cwd=ROOT, check=True,
-                   capture_output=True, timeout=300)
-    return out
+    seen = tmp_path_factory.mktemp("seen")
+    python = seen / "python"
+    python.write_text(f'#!/bin/sh\nls -A {SRC / "atoms_core"} > {seen / "src.txt"}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    before = source_tree()
+    subprocess.run(["make", "-s", "--no-print-directory", "dist", f"DIST_DIR={out}", f"PY={python}"], cwd=ROOT,
+                   check=True, capture_output=True, timeout=300)
+    changes = sorted(set(before.items()) ^ set(source_tree().items()))
+    return Build(out, (seen / "src.txt").read_text().split(), changes)
+
+
+@pytest.fixture(scope="module")
+def dist(build: Build) -> Path:
+    return build.out
+
+
+def test_make_dist_never_touches_the_source_tree(build: Build) -> None:
+    # Tests on other workers run servers from this editable tree: a demo_app appearing and vanishing
+    # under them, or a second build's clean-up deleting it under the first, must not happen.
+    assert "app" in build.tree_during and "demo_app" not in build.tree_during, build.tree_during
+    assert build.tree_changes == []
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,14 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from atoms_core.client.agent import reply_text
 from servers import AtomsServer, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,8 +57,27 @@ def chat(server: AtomsServer) -> list[dict[str, str]]:
     return messages
 
 
+def open_the_canvas_page(server: AtomsServer) -> None:
+    """What the tour's first step, the page at ``/?canvas=demo``, does on the server: it asks for its guest
+    token (atoms-app's session.ts), which starts the demo agent there; returns once the agent follows."""
+    assert httpx.get(f"{server.url}/demo/token", params={"name": "Ada", "canvas": "demo"}).json()["agent"] is True
+    deadline = time.monotonic() + 15
+    while "following canvas:demo" not in server.log_path.read_text():
+        assert time.monotonic() < deadline, "the demo agent never started"
+        time.sleep(0.05)
+
+
+def chat_when(server: AtomsServer, done: Callable[[list[dict[str, str]]], bool],
+              timeout: float = 15.0) -> list[dict[str, str]]:
+    deadline = time.monotonic() + timeout
+    while not done(messages := chat(server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return messages
+
+
 def test_tour_runs_as_written_and_shows_on_the_demo_canvas(make_run: tuple[AtomsServer, Path]) -> None:
     server, cwd = make_run
+    open_the_canvas_page(server)
     script = on_port(block("## One-minute tour", "sh"), server.port)
     result = subprocess.run(["bash", "-c", script + "\nsleep 0.5\n"], cwd=cwd, capture_output=True, text=True,
                             timeout=60, env={**os.environ, "ATOMS_PORT": str(server.port)})
@@ -66,7 +87,11 @@ def test_tour_runs_as_written_and_shows_on_the_demo_canvas(make_run: tuple[Atoms
     # atoms tail: connected, then the chat line (or, on a slow machine, the message within its first snapshot)
     assert "· connected: head seq" in result.stdout
     assert 'user: "hello from curl"' in result.stdout or "· snapshot at seq 1" in result.stdout
-    assert [(m["text"], m["author"]) for m in chat(server)] == [("hello from curl", "alice")]
+    # "hello from curl" appears in the canvas's chat panel (and the demo agent answers)
+    answer = reply_text("hello from curl")
+    messages = chat_when(server, lambda chat: len(chat) > 1 and chat[1]["text"] == answer)
+    assert [(m["role"], m["author"], m["text"]) for m in messages] == [("user", "alice", "hello from curl"),
+                                                                     ("assistant", "agent", answer)]
 
 
 def test_python_snippet_runs_as_written(make_run: tuple[AtomsServer, Path]) -> None:
@@ -78,4 +103,5 @@ def test_python_snippet_runs_as_written(make_run: tuple[AtomsServer, Path]) -> N
     lines = result.stdout.splitlines()
     assert lines[:3] == ["hello", "state_snapshot", "chat so far: 0 messages"]
     assert lines[3:] == ["1 state_patch guest:py", "last message: hello from Python"]
-    assert [m["text"] for m in chat(server)] == ["hello from Python"]
+    # (its guest token also started the demo agent on canvas:demo, which may answer after it)
+    assert [m["text"] for m in chat(server) if m["role"] == "user"] == ["hello from Python"]

@@ -14,7 +14,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from atoms_core.app.cli_args import grant, iso_timestamp, principal_id, seconds, stream_id, tenant_id, ttl_seconds
+from atoms_core.app.cli_args import (
+    base_url,
+    grant,
+    iso_timestamp,
+    principal_id,
+    seconds,
+    stream_id,
+    tenant_id,
+    ttl_seconds,
+)
 from atoms_core.app.extras import check_extras
 from atoms_core.config.settings import ConfigError, Settings, load_settings
 from atoms_core.config.vault import SecretError, loader_for, redacted
@@ -34,14 +43,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from atoms_core.app.datadir import lock_data_dir, name_holder
     from atoms_core.app.main import build_context, create_app
-    from atoms_core.app.startup import bound_port, check_port, public_url, startup_line
+    from atoms_core.app.startup import bound_port, check_listen, public_url, startup_line
     from atoms_core.endpoints.logs import configure
 
     settings = _settings(args, demo=True if args.demo else None, engine=args.engine,
                          allow_empty_store=True if args.allow_empty_store else None)
     # The embedded SQLite timeline has one owner; redis nodes may share a data dir (its keys).
     lock = lock_data_dir(settings.data_dir, public_url(settings)) if settings.engine == "sqlite" else None
-    check_port(settings.host, settings.port)
+    check_listen(settings.host, settings.port)
     configure(settings.log_level)
     ctx = build_context(settings)  # with --demo, the demo's routes and agents too
     app = create_app(settings, ctx)
@@ -138,7 +147,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def _client_common(parser: argparse.ArgumentParser, principal: str) -> None:
     _common(parser)
-    parser.add_argument("--url", default=None, help="server base URL (default: configured host and port)")
+    parser.add_argument("--url", type=base_url, default=None,
+                        help="server base URL, e.g. http://127.0.0.1:8000 (default: configured host and port)")
     parser.add_argument("--token", default=None, help="identity JWT (default: minted from local dev keys)")
     parser.add_argument("--tenant", type=tenant_id, default="demo", help="tenant of a minted token (default demo)")
     parser.add_argument("--principal", type=principal_id, default=principal,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.streams import parse_stream_id
@@ -20,6 +21,19 @@ def stream_id(value: str) -> str:
         return parse_stream_id(value)
     except AtomsError as exc:
         raise argparse.ArgumentTypeError(f"{value!r}: {exc.detail}") from None
+
+
+def base_url(value: str) -> str:
+    """A server's base URL, ``http(s)://host[:port][/prefix]`` (a client would retry anything else forever)."""
+    parts = urlsplit(value)
+    try:
+        ok = (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+              and not parts.query and not parts.fragment)
+    except ValueError:  # a port outside 0-65535
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s)://host[:port] URL, e.g. http://127.0.0.1:8000")
+    return value
 
 
 def tenant_id(value: str) -> str:

@@ -42,10 +42,11 @@ def client_from_args(args: argparse.Namespace) -> AtomsClient:
 
 
 def run(args: argparse.Namespace, main: Callable[[AtomsClient], Coroutine[Any, Any, int]]) -> int:
-    """Run ``main`` with a client; a refused request is one line on stderr, Ctrl-C exits 130."""
+    """Run ``main`` with a client; a refused or unanswered request is one line on stderr, Ctrl-C exits 130."""
+    client = client_from_args(args)
 
     async def go() -> int:
-        async with client_from_args(args) as client:
+        async with client:
             return await main(client)
 
     try:
@@ -55,8 +56,18 @@ def run(args: argparse.Namespace, main: Callable[[AtomsClient], Coroutine[Any, A
     except BrokenPipeError:
         return 0
     except ClientError as err:
-        print(f"atoms {args.command}: {err}", file=sys.stderr)
+        unreachable = isinstance(err, ProblemError) and err.status == 0
+        where = f" (is the server at {client.session.base_url} running?)" if unreachable else ""
+        print(f"atoms {args.command}: {err}{where}", file=sys.stderr)
         return 1
+
+
+def print_problem(err: ProblemError) -> int:
+    """The server's problem+json on stderr, exit 1; no answer at all is ``run``'s one line instead."""
+    if err.status == 0:
+        raise err
+    print(json.dumps(err.problem or {"code": err.code, "detail": err.detail}), file=sys.stderr)
+    return 1
 
 
 # --- atoms tail ------------------------------------------------------------------------------
@@ -147,8 +158,7 @@ def post(args: argparse.Namespace) -> int:
         try:
             result = await client.command(args.stream, args.type, payload)
         except ProblemError as err:
-            print(json.dumps(err.problem or {"code": err.code, "detail": err.detail}), file=sys.stderr)
-            return 1
+            return print_problem(err)
         print(result.model_dump_json())
         return 0
 
@@ -197,8 +207,7 @@ def revoke(args: argparse.Namespace) -> int:
         try:
             result = await client.revoke(args.target, args.jti)
         except ProblemError as err:
-            print(json.dumps(err.problem or {"code": err.code, "detail": err.detail}), file=sys.stderr)
-            return 1
+            return print_problem(err)
         print(json.dumps(result))
         return 0
 

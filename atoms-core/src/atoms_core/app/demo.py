@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from atoms_core.app.startup import DEMO_CANVAS
 from atoms_core.client import AtomsClient
 from atoms_core.client.agent import ChatAgent
 from atoms_core.config.settings import ConfigError, Settings
@@ -116,8 +117,8 @@ def loopback_url(request: Request) -> str:
 def token_route(settings: Settings, keys: KeyRing, agents: DemoAgents) -> Route:
     async def demo_token(request: Request) -> Response:
         """``GET /demo/token?name=Ada[&canvas=demo][&role=viewer]``: an identity JWT of ``guest:Ada`` in the
-        demo tenant; with ``canvas``, granted that canvas only (a viewer: read and presence), and the demo
-        agent answers chat there."""
+        demo tenant, granted one canvas only (``canvas``, default ``demo``; a viewer: read and presence),
+        where the demo agent answers chat. Never a token for the whole tenant: anyone may ask for one."""
         name = request.query_params.get("name", "")
         if NAME.fullmatch(name) is None:
             raise BadRequest("bad_request", f"name must match {NAME.pattern}")
@@ -125,12 +126,10 @@ def token_route(settings: Settings, keys: KeyRing, agents: DemoAgents) -> Route:
         if role not in ROLES:
             raise BadRequest("bad_request", f"role must be one of {', '.join(ROLES)}")
         roles, scopes = ROLES[role]
-        canvas = request.query_params.get("canvas")
-        stream_id = stream_key(canvas_id=canvas) if canvas is not None else None
+        stream_id = stream_key(canvas_id=request.query_params.get("canvas", DEMO_CANVAS))
         principal = GUEST_PREFIX + name
-        grants = {stream_id: scopes} if stream_id else None
-        token = mint_identity_token(settings, keys, DEMO_TENANT, principal, roles, TOKEN_TTL_S, grants)
-        agent = agents.ensure(stream_id, loopback_url(request)) if stream_id else False
+        token = mint_identity_token(settings, keys, DEMO_TENANT, principal, roles, TOKEN_TTL_S, {stream_id: scopes})
+        agent = agents.ensure(stream_id, loopback_url(request))
         body = {"token": token, "tenant_id": DEMO_TENANT, "principal_id": principal, "expires_in": TOKEN_TTL_S,
                 "agent": agent, "role": role}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -48,9 +48,7 @@ class AtomsClient:
     async def revoke(self, principal_id: str, jti: str | None = None) -> dict[str, Any]:
         """``POST /v1/revocations`` (an admin identity): end the principal's credentials, or one token."""
         body: dict[str, Any] = {"principal_id": principal_id, **({"jti": jti} if jti else {})}
-        session = self.session
-        response = await session.http.post(f"{session.base_url}/v1/revocations", headers=await session.bearer(),
-                                           json=body)
+        response = await self.session.request("POST", f"{self.session.base_url}/v1/revocations", json=body)
         if response.status_code != 201:
             raise ProblemError.from_response(response)
         result: dict[str, Any] = response.json()

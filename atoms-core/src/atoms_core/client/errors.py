@@ -19,7 +19,8 @@ in the message it was writing (``finish_reason: "error"``), so an agent sees it 
 provider stream itself.
 
 A network failure that outlives its retries is a ``CommandError`` with ``status`` 0 and ``code``
-``network_error``.
+``network_error``; any other request that gets no answer (a ticket, ``state``, ``revoke``) raises a
+``ProblemError`` with the same status and code.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """One connection to an atoms-core server: base URL, the HTTP client, identity and tickets.
 
 The caller supplies ``get_token`` (sync or async) returning an identity JWT; it is asked again for
-every request, so a caller that refreshes tokens never hands the client a stale one.
+every request, so a caller that refreshes tokens never hands the client a stale one. A request that
+never got an answer (refused, reset, timed out) raises ``ProblemError`` with ``status`` 0 and code
+``network_error``, like an HTTP error, so callers handle one exception type.
 """
 
 from __future__ import annotations
@@ -44,15 +46,22 @@ class Session:
 
     async def ticket_expiring(self, stream_id: str, scopes: Sequence[str]) -> tuple[str, float]:
         """A fresh ticket and its lifetime in seconds (the server ends a connection then)."""
-        response = await self.http.post(f"{self.base_url}/v1/tickets", headers=await self.bearer(),
-                                        json={"stream_id": stream_id, "scopes": list(scopes)})
+        response = await self.request("POST", f"{self.base_url}/v1/tickets",
+                                      json={"stream_id": stream_id, "scopes": list(scopes)})
         if response.status_code != 201:
             raise ProblemError.from_response(response)
         body = response.json()
         return str(body["ticket"]), float(body["expires_in"])
 
+    async def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        """One authenticated request; a transport failure becomes a ``network_error`` ``ProblemError``."""
+        try:
+            return await self.http.request(method, url, headers=await self.bearer(), **options)
+        except httpx.TransportError as exc:
+            raise ProblemError.network(exc) from exc
+
     async def get_json(self, url: str, **params: Any) -> Any:
-        response = await self.http.get(url, headers=await self.bearer(), params=params)
+        response = await self.request("GET", url, params=params)
         if response.status_code != 200:
             raise ProblemError.from_response(response)
         return response.json()

@@ -18,14 +18,14 @@ import {
   type UndoOutcome,
 } from './events.js';
 import { STREAM_ID_RE } from './generated/contracts.js';
-import { uuid } from './ids.js';
 import { getAtPointer } from './patch.js';
 import { PendingQueue } from './pending.js';
 import { PresenceClient } from './presence.js';
 import { Replica } from './replica.js';
 import { SidecarResolver } from './sidecars.js';
-import { type Connection, EventStream, type EventStreamHost } from './stream.js';
-import { identityKey, platformTabs, TabLink, tabGroupName, type TabMessage, type TabPlatform } from './tabs.js';
+import { EventStream, type EventStreamHost } from './stream.js';
+import { TabSharing, type TabSharingHost } from './tab_sharing.js';
+import { platformTabs } from './tabs.js';
 import { TicketClient } from './tickets.js';
 import type {
   BatchResult,
@@ -37,7 +37,6 @@ import type {
   JsonValue,
   MediaRef,
   MediaValue,
-  StateSnapshotData,
   SyncStatus,
   WebSocketCtor,
 } from './types.js';
@@ -76,14 +75,8 @@ export class CanvasTransport {
     skipped: (e) => this.emitter.emit('undo_skipped', e),
   };
   private readonly queue: PendingQueue;
-  private readonly tabPlatform: TabPlatform | undefined;
-  /** This tab's group, once connect() has learnt the identity from the token. */
-  private tabs: TabLink | undefined;
-  /** Counts connect() calls: a join that finds a newer one (or close()) gives up. */
-  private connects = 0;
-  private readonly tabId = uuid();
-  /** The SSE connection of a follower: its "stop" asks the leader for a fresh state. */
-  private readonly followerConn: Connection = { stopped: false, stop: (ctx) => this.followerResync(ctx) };
+  /** Sharing one SSE connection with the origin's other tabs (undefined: this tab connects alone). */
+  private readonly sharing: TabSharing | undefined;
 
   constructor(options: CanvasTransportOptions) {
     if (!isStreamId(options.streamId)) throw new TypeError(`invalid stream id "${options.streamId}"`);
@@ -133,9 +126,10 @@ export class CanvasTransport {
         this.emitStatus(this._status);
       },
     });
-    this.tabPlatform = options.shareAcrossTabs === false ? undefined : options.locks && options.BroadcastChannel
+    const tabPlatform = options.shareAcrossTabs === false ? undefined : options.locks && options.BroadcastChannel
       ? { locks: options.locks, BroadcastChannel: options.BroadcastChannel }
       : platformTabs();
+    this.sharing = tabPlatform && new TabSharing(tabPlatform, options.baseUrl, options.streamId, this.sharingHost());
     const tuning: PresenceTuning = typeof options.presence === 'object' ? options.presence : {};
     const missingWs: WebSocketCtor = class {
       constructor() {
@@ -204,11 +198,10 @@ export class CanvasTransport {
   connect(): void {
     if (this.running) return;
     this.running = true;
-    const connect = ++this.connects;
-    if (this.tabPlatform) {
+    if (this.sharing) {
       this.replica.awaitingSnapshot = !this.replica.hasState;
       this.setStatus('connecting', 'syncing');
-      void this.joinTabs(this.tabPlatform, connect);
+      void this.sharing.join();
     } else this.stream.start();
     if (this.opts.presence !== false) {
       if (this.wsCtor) this.presence.connect();
@@ -226,8 +219,7 @@ export class CanvasTransport {
   close(): void {
     this.running = false;
     const role = this.tabRole;
-    this.tabs?.stop(); // hands the connection over to the next tab in line
-    this.tabs = undefined;
+    this.sharing?.leave(); // hands the connection over to the next tab in line
     if (role !== 'solo') this.emitter.emit('tab_role', { role: 'solo' });
     this.stream.stop();
     this.presence.close();
@@ -311,8 +303,7 @@ export class CanvasTransport {
 
   /** `leader` holds this stream's SSE connection for the origin's tabs; `solo` when not sharing. */
   get tabRole(): TabRole {
-    if (!this.tabs || !this.running) return 'solo';
-    return this.tabs.isLeader ? 'leader' : 'follower';
+    return this.sharing?.role ?? 'solo';
   }
 
   private issue<T extends CommandType>(type: T, payload: CommandPayloadMap[T], options: CommandOptions, kind: StepKind): Promise<CommandResult> {
@@ -336,7 +327,7 @@ export class CanvasTransport {
     this._status = status;
     this._syncStatus = syncStatus;
     this._detail = detail;
-    if (this.tabs?.isLeader) this.tabs.post({ t: 'status', status, syncStatus, ...(detail ? { detail } : {}) });
+    this.sharing?.fanOut({ t: 'status', status, syncStatus, ...(detail ? { detail } : {}) });
     if (status === 'open') this.queue.wake();
     this.emitStatus(previous);
   }
@@ -370,110 +361,39 @@ export class CanvasTransport {
         this.updateSync();
       },
       onEvent: (ev, conn) => {
-        if (this.tabs?.isLeader) this.tabs.post({ t: 'sse', type: ev.type, data: ev.data });
+        this.sharing?.fanOut({ t: 'sse', type: ev.type, data: ev.data });
         this.replica.onSseEvent(ev, conn);
       },
       gaveUp: () => {
         this.setStatus('closed', 'offline'); // followers learn it too
         this.running = false;
-        this.tabs?.stop(); // the next tab tries with its own credentials
-        this.tabs = undefined;
+        this.sharing?.leave(); // the next tab tries with its own credentials
       },
+    };
+  }
+
+  /** What tab sharing needs from the transport. */
+  private sharingHost(): TabSharingHost {
+    const t = this;
+    return {
+      get running() {
+        return t.running;
+      },
+      replica: this.replica,
+      stream: this.stream,
+      get status() {
+        return { status: t._status, syncStatus: t._syncStatus, detail: t._detail };
+      },
+      setStatus: (status, syncStatus, detail) => this.setStatus(status, syncStatus, detail),
+      updateSync: () => this.updateSync(),
+      emitError: (ctx) => this.emitError(ctx),
+      emitRole: (role) => this.emitter.emit('tab_role', { role }),
+      getToken: () => this.opts.getToken(),
     };
   }
 
   private emitError(ctx: TransportErrorContext): void {
     this.emitter.emit('error', ctx);
-  }
-
-  // ------------------------------------------------------------------ tab sharing
-
-  /**
-   * Joins the tab group of this stream and of the identity the token names (tabs of another user
-   * of this browser form their own group), as a follower until the lock is granted (at once when
-   * no other tab of the group holds it). Without an identity (getToken failed, or no JWT) the tab
-   * connects on its own, and its ticket requests report and retry as usual. While the token is
-   * awaited the open timeout runs as for a connection: a full connection pool shows as `blocked`.
-   */
-  private async joinTabs(platform: TabPlatform, connect: number): Promise<void> {
-    this.stream.watchOpen();
-    let identity: string | undefined;
-    try {
-      identity = identityKey(await this.opts.getToken());
-    } catch {
-      identity = undefined;
-    }
-    if (!this.running || connect !== this.connects) return;
-    this.stream.unwatchOpen();
-    if (identity === undefined) {
-      this.stream.start();
-      return;
-    }
-    const tabs = new TabLink({
-      name: tabGroupName(this.opts.baseUrl, this.streamId, identity),
-      ...platform,
-      onLeader: () => this.becomeLeader(),
-      onMessage: (msg) => this.onTabMessage(msg),
-    });
-    this.tabs = tabs;
-    tabs.start();
-    tabs.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: false });
-    this.emitter.emit('tab_role', { role: this.tabRole });
-  }
-
-  /** This tab got the lock: it opens the stream, resuming from its own last seq. */
-  private becomeLeader(): void {
-    if (!this.running) return;
-    this.replica.awaitingSnapshot = false;
-    this.tabs?.post({ t: 'leader' });
-    this.emitter.emit('tab_role', { role: 'leader' });
-    this.stream.start();
-  }
-
-  private onTabMessage(msg: TabMessage): void {
-    if (!this.running) return;
-    if (this.tabs?.isLeader) {
-      if (msg.t === 'join') this.answerJoin(msg);
-      return;
-    }
-    switch (msg.t) {
-      case 'sse':
-        this.replica.onSseEvent({ type: msg.type, data: msg.data, lastEventId: '', id: undefined }, this.followerConn);
-        return;
-      case 'status':
-        if (msg.status === 'open') this.setStatus('open', this.replica.caughtUp() ? 'synced' : 'syncing');
-        else this.setStatus(msg.status, msg.syncStatus, msg.detail);
-        return;
-      case 'state':
-        if (msg.to !== this.tabId) return;
-        this.replica.headSeq = msg.head_seq;
-        this.replica.applySnapshot(msg.snapshot);
-        return;
-      case 'leader':
-        this.tabs?.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: this.replica.awaitingSnapshot });
-        return;
-      default:
-        return;
-    }
-  }
-
-  /** A follower asks for the state: send ours if it has none, an older one, or an unusable one. */
-  private answerJoin(msg: Extract<TabMessage, { t: 'join' }>): void {
-    const tabs = this.tabs;
-    if (!tabs) return;
-    tabs.post({ t: 'status', status: this._status, syncStatus: this._syncStatus, ...(this._detail ? { detail: this._detail } : {}) });
-    if (!this.replica.hasState || this.replica.awaitingSnapshot || this.replica.needSnapshot) return; // our server snapshot will be forwarded
-    if (!msg.force && msg.seq !== null && msg.seq >= this.replica.lastSeq) return;
-    const snapshot: StateSnapshotData = { stream_id: this.streamId, seq: this.replica.lastSeq, version: this.replica.version, state: this.replica.state };
-    tabs.post({ t: 'state', to: msg.from, head_seq: this.replica.headSeq ?? this.replica.lastSeq, snapshot });
-  }
-
-  /** A follower's state cannot go on (gap, patch that does not apply): ignore events until a fresh state. */
-  private followerResync(ctx?: Omit<TransportErrorContext, 'willRetry'>): void {
-    if (ctx) this.emitError({ ...ctx, willRetry: true });
-    this.replica.awaitingSnapshot = true;
-    this.updateSync();
-    this.tabs?.post({ t: 'join', from: this.tabId, seq: this.replica.hasState ? this.replica.lastSeq : null, force: true });
   }
 
   // ------------------------------------------------------------------ presence wiring

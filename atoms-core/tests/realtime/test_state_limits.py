@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -99,6 +101,67 @@ def test_a_patch_with_too_many_ops_is_refused(client: StreamClient) -> None:
     assert problem["pointer"] == "/payload/ops"
     assert client.state()["seq"] == 0
     assert client.post(command(client.stream, "state.patch", {"ops": ops[:1000]})).status_code == 202
+
+
+async def _while_probing(base_url: str, work: Any) -> tuple[Any, float, float]:
+    """Run ``work`` (a coroutine function) while another client polls ``/healthz``: its result, how long
+    it took and the slowest ``/healthz`` answer meanwhile (what every other tenant waited)."""
+    slowest = 0.0
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        nonlocal slowest
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+            while not done.is_set():
+                started = time.perf_counter()
+                assert (await http.get("/healthz")).status_code == 200
+                slowest = max(slowest, time.perf_counter() - started)
+                await asyncio.sleep(0.01)
+
+    prober = asyncio.create_task(probe())
+    await asyncio.sleep(0.2)
+    started = time.perf_counter()
+    result = await work()
+    took = time.perf_counter() - started
+    await asyncio.sleep(0.05)
+    done.set()
+    await prober
+    return result, took, slowest
+
+
+def _timed_command(client: StreamClient, body: Any) -> tuple[httpx.Response, float, float]:
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient(headers=client.headers, timeout=60) as http:
+            return await http.post(f"{client.base_url}/v1/streams/{client.stream}/commands", json=body)
+    return asyncio.run(_while_probing(client.base_url, send))
+
+
+def test_copying_a_large_value_deeper_a_thousand_times_stalls_nobody(client: StreamClient) -> None:
+    """Audit of issue 13: each copy to a deeper path walked the whole value, uncharged (1000 copies of
+    2.4 MiB of shapes held the server 15 s). Now the same value is walked once per command."""
+    s = client.stream
+    shapes = {f"s{i}": {"id": f"s{i}", "type": "rect", "x": i, "y": i, "w": 1, "h": 1, "fill": "#333"}
+              for i in range(6000)}
+    assert client.post(command(s, "state.patch", {"ops": [{"op": "add", "path": "/a", "value": shapes},
+                                                         {"op": "add", "path": "/x", "value": {"y": {}}}]})
+                       ).status_code == 202
+    ops = [{"op": "copy", "from": "/a", "path": "/x/y/c"}] * 1000
+    response, took, slowest = _timed_command(client, command(s, "state.patch", {"ops": ops}))
+    assert response.status_code == 202, response.text
+    assert took < 1 and slowest < 0.5, (took, slowest)  # seconds before; margins for a loaded CI
+    assert client.state()["state"]["x"]["y"]["c"] == shapes
+
+
+def test_moving_a_long_string_a_thousand_times_is_refused_at_once(client: StreamClient) -> None:
+    """Audit of issue 13: strings were free of the work budget; 1000 moves of a long string between two
+    keys were accepted after seconds. Now the third move is past the budget: 413, nothing committed."""
+    s = client.stream
+    assert client.post(patch(s, "/a", "lorem ipsum " * 75_000)).status_code == 202  # 900 KB
+    ops = [{"op": "move", "from": "/a", "path": "/b"}, {"op": "move", "from": "/b", "path": "/a"}] * 500
+    response, took, slowest = _timed_command(client, command(s, "state.patch", {"ops": ops}))
+    assert refused(response, 413, "patch_too_large")["pointer"] == "/payload/ops/2"
+    assert took < 1 and slowest < 0.5, (took, slowest)  # seconds before; margins for a loaded CI
+    assert client.state()["seq"] == 1
 
 
 def test_the_state_cache_is_bounded_in_bytes(capped: AtomsServer) -> None:

@@ -188,6 +188,61 @@ def test_a_state_over_a_lowered_cap_still_loads_and_may_only_shrink(tmp_path: Pa
         assert c.state()["seq"] == 2
         refused(c.post(patch(c.stream, "/c", 1)), 422, "state_too_large")
         assert c.post(command(c.stream, "state.patch", {"ops": [{"op": "remove", "path": "/a"}]})).status_code == 202
-        assert c.state()["seq"] == 3
+        # The first command after the load (even a refused one) also snapshots what was replayed: 600 KB,
+        # more than the cap; nothing else is committed.
+        assert [e["type"] for e in c.history(after=2)["events"]] == ["snapshot_created", "state_patch"]
+        assert set(c.state()["state"]) == {"b"}
+    finally:
+        server.stop()
+
+
+def _rewrite(c: StreamClient, count: int) -> None:
+    """``count`` commands each replacing ``/a`` with a new 900 KB string: a small state, a long timeline."""
+    for i in range(count):
+        assert c.post(patch(c.stream, "/a", (f"{i} lorem ipsum " * 70_000)[:900_000])).status_code == 202
+
+
+def _first_state_after_restart(server: AtomsServer, c: StreamClient) -> tuple[httpx.Response, float, float]:
+    server.stop()
+    server.start()
+
+    async def read() -> httpx.Response:
+        async with httpx.AsyncClient(headers=c.headers, timeout=60) as http:
+            return await http.get(f"{c.base_url}/v1/streams/{c.stream}/state")
+    return asyncio.run(_while_probing(server.url, read))
+
+
+def test_a_rebuild_yields_to_other_streams(tmp_path: Path) -> None:
+    """Audit of issue 13: a rebuild applied its events on the loop without a pause (400 events of 1 MB:
+    the first GET /state after a restart held /healthz 4 s). Now it yields every few milliseconds; with
+    automatic snapshots off it replays every event, here 1500 that each copy 450 KB of shapes."""
+    server = AtomsServer(tmp_path / "data", env={**ENV, "ATOMS_SNAPSHOT_EVERY": "0"}).start()
+    try:
+        c = StreamClient(server.url, server.token(), "canvas:replayed")
+        shapes = {f"s{i}": {"id": f"s{i}", "type": "rect", "x": i, "y": i, "w": 1, "h": 1, "fill": "#333"}
+                  for i in range(6000)}
+        assert c.post(patch(c.stream, "/a", shapes)).status_code == 202
+        copy = {"ops": [{"op": "copy", "from": "/a", "path": "/b"}]}
+        for _ in range(15):
+            assert c.post([command(c.stream, "state.patch", copy) for _ in range(100)]).status_code == 202
+        response, took, slowest = _first_state_after_restart(server, c)
+        assert response.status_code == 200 and response.json()["seq"] == 1501
+        assert slowest < 0.25, (took, slowest)  # the whole rebuild before
+    finally:
+        server.stop()
+
+
+def test_a_rebuild_replays_about_state_max_bytes_at_most(tmp_path: Path) -> None:
+    """Snapshots are taken every ``snapshot_every`` events and also once the events since the last one
+    weigh ``state_max_bytes``, so a restart replays at most about that, however large each event is."""
+    server = AtomsServer(tmp_path / "data", env=ENV).start()
+    try:
+        c = StreamClient(server.url, server.token(), "canvas:snapshotted")
+        _rewrite(c, 12)
+        kinds = [event["type"] for event in c.history(after=0)["events"]]
+        assert kinds.count("snapshot_created") >= 5  # one every two 900 KB events (CAP is 1 MiB)
+        response, took, slowest = _first_state_after_restart(server, c)
+        assert response.json()["state"]["a"].startswith("11 lorem")
+        assert took < 0.5 and slowest < 0.25, (took, slowest)
     finally:
         server.stop()

@@ -211,13 +211,15 @@ class _Patch:
     def _depth_of(self, value: Any, max_depth: int) -> int:
         """``_depth`` of a value taken from the document, charged and memoised like its size (a copy
         of the same value deeper again costs nothing more; the document is at most ``max_depth`` deep)."""
+        if type(value) not in CONTAINERS:
+            return 0
         hit = self.depths.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
         self._afford()
         depth, visited = _depth(value, max_depth)
         self.work += visited * CONTAINER_WORK
-        if id(value) not in self.fresh and type(value) in CONTAINERS:
+        if id(value) not in self.fresh:
             self.depths[id(value)] = (value, depth)
         return depth
 

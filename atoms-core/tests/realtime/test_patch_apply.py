@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import jsonpatch
@@ -16,6 +17,7 @@ from atoms_core.protocol.encoding import encoded_size
 from atoms_core.protocol.errors import PayloadTooLarge, Unprocessable
 from atoms_core.protocol.patch import Limits, append_text
 from atoms_core.protocol.patch import apply_ops as apply_sized
+from atoms_core.protocol.sidecars import SidecarGuard
 from atoms_core.protocol.state import StreamState, apply_event
 
 
@@ -210,6 +212,68 @@ def test_a_patch_is_bounded_in_ops_and_in_the_state_it_reads() -> None:
         apply_sized(doc, churn, limits=limits)
     assert costly.value.code == "patch_too_large" and costly.value.extras["pointer"].startswith("/payload/ops/")
     apply_sized(doc, churn[:2] * 25, limits=limits)  # the same value copied again is measured once
+
+
+SHAPES = {f"s{i}": {"id": f"s{i}", "type": "rect", "x": i, "y": i, "w": 1, "h": 1, "fill": "#333"}
+          for i in range(10_000)}
+
+
+def _timed(call: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    try:
+        result = call()
+    except (PayloadTooLarge, Unprocessable) as refusal:
+        result = refusal
+    return result, time.perf_counter() - started
+
+
+def test_copying_a_large_value_deeper_again_and_again_walks_it_once() -> None:
+    """Audit of issue 13: each copy into a deeper path walked the whole value for its depth, free of the
+    work budget (1000 copies of 800 KB of shapes held the loop for seconds). The walk is memoised like
+    the size, so the same value copied again costs only its path."""
+    doc = {"a": SHAPES, "x": {"y": {}}}
+    ops = [{"op": "copy", "from": "/a", "path": "/x/y/c"}] * 1000
+    (got, size), took = _timed(lambda: apply_sized(doc, ops, limits=Limits(judge=SidecarGuard(["https"], 32, 256))))
+    assert got["x"]["y"]["c"] is SHAPES and size == encoded_size(got)
+    assert took < 0.5, took
+
+
+def test_walking_values_for_their_depth_counts_as_work() -> None:
+    """Distinct values copied deeper are each walked; the walks count against the budget."""
+    limits = Limits(max_bytes=1 << 20)
+    doc = {f"a{i}": [[] for _ in range(10_000)] for i in range(20)}  # 30 KB each, 10 001 containers
+    ops = [{"op": "copy", "from": f"/a{i}", "path": f"/x{i}/c"} for i in range(20)]
+    doc.update({f"x{i}": {} for i in range(20)})
+    with pytest.raises(PayloadTooLarge) as costly:
+        apply_sized(doc, ops, limits=limits)
+    assert costly.value.code == "patch_too_large"
+    apply_sized(doc, ops[:2], limits=limits)
+
+
+def test_moving_a_long_string_back_and_forth_is_bounded() -> None:
+    """Audit of issue 13: strings were free of the work budget, so 1000 moves of a 4.5 MB string between
+    two keys measured it 2000 times (seconds). A string counts each time it is taken; a move measures
+    its value once (its size leaves one place for the other)."""
+    doc = {"a": "lorem ipsum " * 375_000}
+    ops = [{"op": "move", "from": "/a", "path": "/b"}, {"op": "move", "from": "/b", "path": "/a"}] * 500
+    refused, took = _timed(lambda: apply_sized(doc, ops, limits=Limits()))
+    assert isinstance(refused, PayloadTooLarge) and refused.code == "patch_too_large"
+    assert refused.extras["pointer"] == "/payload/ops/2"  # the first two moves do 9 MB of work
+    assert took < 0.5, took
+    got, size = apply_sized(doc, ops[:2], limits=Limits())
+    assert got == doc and size == encoded_size(doc)
+
+
+def test_shifting_array_elements_counts_as_work() -> None:
+    """Inserting at or removing from the front of a long array moves every element after it."""
+    limits = Limits(max_bytes=1 << 20)
+    doc = {"l": [0] * 200_000}
+    front = [{"op": "add", "path": "/l/0", "value": 1}, {"op": "remove", "path": "/l/0"}] * 500
+    with pytest.raises(PayloadTooLarge) as costly:
+        apply_sized(doc, front, limits=limits)
+    assert costly.value.code == "patch_too_large" and costly.value.extras["pointer"] == "/payload/ops/6"
+    back = [{"op": "add", "path": "/l/-", "value": 1}, {"op": "remove", "path": "/l/200000"}] * 500
+    assert apply_sized(doc, back, limits=limits)[0] == doc  # the end of an array costs nothing to reach
 
 
 def test_replay_never_refuses_a_state_over_the_cap() -> None:

@@ -20,6 +20,7 @@ from atoms_core.protocol.timeline import (
     StoredSnapshot,
     StoreUnavailable,
     TimelineStore,
+    page_bytes,
 )
 from atoms_core.stores.memory import MemoryStore
 from atoms_core.stores.redis import RedisStore
@@ -75,6 +76,23 @@ async def test_read_honours_the_limit(store: TimelineStore, part: Partition) -> 
     await store.append(part, 0, events(1, 10), {})
     assert [e.seq for e in await store.read(part, 0, 4)] == [1, 2, 3, 4]
     assert [e.seq for e in await store.read(part, 8, 4)] == [9, 10]
+
+
+async def test_read_stops_once_the_bodies_reach_max_bytes(store: TimelineStore, part: Partition) -> None:
+    """A rebuild reads pages bounded in bytes as well as in events (a page of 1000 events of 1 MB
+    each held 1 GB): the shortest run whose bodies reach ``max_bytes``, at least one event."""
+    sized = [StoredEvent(seq, "state_patch", '{"v":"' + "x" * (100 if seq % 3 else 300_000) + '"}')
+             for seq in range(1, 41)]
+    await store.append(part, 0, sized, {})
+    assert await store.read(part, 0, 100, max_bytes=None) == sized
+    assert await store.read(part, 0, 100, max_bytes=600_000) == sized[:6]  # seqs 3 and 6 are large
+    assert await store.read(part, 2, 100, max_bytes=10) == sized[2:3]
+    assert await store.read(part, 0, 4, max_bytes=10_000_000) == sized[:4]
+    assert await store.read(part, 36, 100, max_bytes=10_000_000) == sized[36:]
+    small = events(41, 240)
+    await store.append(part, 40, small, {})
+    assert await store.read(part, 40, 150, max_bytes=10_000_000) == small[:150]
+    assert await store.read(part, 40, 500, max_bytes=page_bytes(small[:100])) == small[:100]
 
 
 async def test_bounds_of_an_untouched_partition_are_empty(store: TimelineStore, part: Partition) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,8 +20,11 @@ from atoms_core.protocol.codes import ResyncReason
 from atoms_core.protocol.contracts import CommandEnvelope, CommandResult
 from atoms_core.protocol.errors import Unavailable
 from atoms_core.protocol.state import StreamState, apply_event
-from atoms_core.protocol.timeline import Partition, StoredEvent, StoreUnavailable, TimelineStore
+from atoms_core.protocol.timeline import Partition, StoredEvent, StoreUnavailable, TimelineStore, page_bytes
 from atoms_core.protocol.wire import resync_frames
+
+#: A rebuild yields to the loop once it has run this long (seconds), so other streams are served meanwhile.
+REPLAY_SLICE_S = 0.02
 
 
 class Watcher(Protocol):
@@ -49,6 +53,8 @@ class PartitionLog:
     partition: Partition
     state: StreamState
     snapshot_seq: int
+    #: Bodies' bytes of the events after the last snapshot: what the next rebuild would replay.
+    unsnapshotted: int = 0
     pending: list[Request] = field(default_factory=list)
     flushing: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one commit or catch-up at a time
@@ -103,19 +109,27 @@ class PartitionCache:
         try:
             snap = await self.store.latest_snapshot(partition)
             state = StreamState.from_json(json.loads(snap.state_json)) if snap else StreamState()
-            state = await self._replay(partition, state)
+            state, replayed = await self._replay(partition, state)
         except StoreUnavailable as exc:
             raise Unavailable("store_unavailable", "the timeline store is unreachable") from exc
-        return PartitionLog(partition, state, snap.seq if snap else 0)
+        return PartitionLog(partition, state, snap.seq if snap else 0, replayed)
 
     async def _replay(self, partition: Partition, state: StreamState,
-                      collect: list[StoredEvent] | None = None) -> StreamState:
-        async for page in reader.contiguous(self.store, partition, state.seq):
+                      collect: list[StoredEvent] | None = None) -> tuple[StreamState, int]:
+        """``state`` with the stored events after it applied, a page (bounded in bytes) at a time,
+        yielding to the loop every ``REPLAY_SLICE_S``; and the bytes of their bodies."""
+        replayed = 0
+        started = time.perf_counter()
+        async for page in reader.contiguous(self.store, partition, state.seq, max_bytes=reader.READ_PAGE_BYTES):
             for event in page:
+                if time.perf_counter() - started > REPLAY_SLICE_S:
+                    await asyncio.sleep(0)
+                    started = time.perf_counter()
                 state = apply_event(state, event.seq, event.type, reader.stored_data(event))
             if collect is not None:
                 collect.extend(page)
-        return state
+            replayed += page_bytes(page)
+        return state, replayed
 
     async def catch_up(self, plog: PartitionLog, head: int | None = None) -> None:
         """Apply events other writers appended (other nodes) and publish them locally.
@@ -135,12 +149,13 @@ class PartitionCache:
         """``catch_up`` for a caller that holds ``plog.lock`` (a commit whose head moved)."""
         fresh: list[StoredEvent] = []
         try:
-            state = await self._replay(plog.partition, plog.state, fresh)
+            state, replayed = await self._replay(plog.partition, plog.state, fresh)
         except reader.TimelineGap:
             await self._reload(plog, ResyncReason.HISTORY_PRUNED)
             return
         if fresh:
             self.set_state(plog, state)
+            plog.unsnapshotted += replayed
             self.hub.publish_events(plog.partition, fresh)
             return
         _, head = await self.store.bounds(plog.partition)
@@ -152,6 +167,7 @@ class PartitionCache:
         changed = fresh.state != plog.state  # e.g. this process already rebuilt it and wrote on top
         self.set_state(plog, fresh.state)
         plog.snapshot_seq = fresh.snapshot_seq
+        plog.unsnapshotted = fresh.unsnapshotted
         if changed:
             self.hub.publish(plog.partition, resync_frames(plog.partition.stream_id, plog.state, reason))
 

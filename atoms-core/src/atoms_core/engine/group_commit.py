@@ -17,7 +17,7 @@ from atoms_core.engine.decide import Decider
 from atoms_core.engine.snapshots import Compaction
 from atoms_core.protocol.contracts import CommandEnvelope, CommandResult
 from atoms_core.protocol.errors import AtomsError, Unavailable
-from atoms_core.protocol.timeline import CommandSeen, HeadMoved, Partition, StoreUnavailable
+from atoms_core.protocol.timeline import CommandSeen, HeadMoved, Partition, StoreUnavailable, page_bytes
 
 log = logging.getLogger("atoms.partitions")
 
@@ -119,6 +119,7 @@ class GroupCommit:
         else:
             raise StoreUnavailable("too much write contention on one partition")
         self.cache.set_state(plog, outcome.state)
+        plog.unsnapshotted += page_bytes(outcome.events)
         if self.cache.hub.publish_events(plog.partition, outcome.events):
             # Let the woken SSE writers run before the 202s go out: an ack then means "handed
             # to this node's readers' sockets", and a fast publisher cannot outrun the fan-out.

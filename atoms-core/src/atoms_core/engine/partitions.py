@@ -29,8 +29,9 @@ class Partitions:
                  cache_bytes: int = 256 * 1024 * 1024,
                  watcher: Callable[[Partitions], Watcher] | None = None) -> None:
         self.cache = PartitionCache(store, hub, cache_size, cache_bytes)
-        self.compaction = Compaction(store, snapshots, snapshot_every, retention)
-        self.commits = GroupCommit(self.cache, Decider(limits or Limits()), self.compaction, observer)
+        limits = limits or Limits()
+        self.compaction = Compaction(store, snapshots, snapshot_every, retention, limits.max_bytes)
+        self.commits = GroupCommit(self.cache, Decider(limits), self.compaction, observer)
         # Built last: the cross-node watcher (app/redis_node.py) keeps this object.
         self.cache.watcher = watcher(self) if watcher is not None else None
 

@@ -15,10 +15,12 @@ from typing import Any
 import msgspec
 
 from atoms_core.protocol.errors import Unavailable
-from atoms_core.protocol.timeline import Partition, StoredEvent, StoreUnavailable, TimelineStore
+from atoms_core.protocol.timeline import Partition, StoredEvent, StoreUnavailable, TimelineStore, page_bytes
 
-#: Events per store read when rebuilding a partition's state.
+#: Events per store read when rebuilding a partition's state, and the bytes of their bodies (a page
+#: of large events is cut short, so a rebuild holds one small page at a time, not 1000 large events).
 READ_PAGE = 1000
+READ_PAGE_BYTES = 4 * 1024 * 1024
 
 
 class TimelineGap(StoreUnavailable):
@@ -26,22 +28,24 @@ class TimelineGap(StoreUnavailable):
 
 
 async def contiguous(store: TimelineStore, partition: Partition, after: int, through: int | None = None,
-                     page_size: int = READ_PAGE) -> AsyncIterator[list[StoredEvent]]:
+                     page_size: int = READ_PAGE, max_bytes: int | None = None) -> AsyncIterator[list[StoredEvent]]:
     """Pages of the events ``after+1 .. through`` (to the store's head if ``through`` is None), every seq
-    present and in order; ``TimelineGap`` at the first missing one, before the page that lacks it."""
+    present and in order, each at most ``page_size`` events (and ``max_bytes`` of bodies, past one event);
+    ``TimelineGap`` at the first missing one, before the page that lacks it."""
     expected = after + 1
     while through is None or expected <= through:
         limit = page_size if through is None else min(page_size, through - expected + 1)
-        events = await store.read(partition, expected - 1, limit)
+        events = await store.read(partition, expected - 1, limit, max_bytes)
         for event in events:
             if event.seq != expected:
                 raise TimelineGap(f"timeline gap at {expected} in {partition}")
             expected += 1
-        if len(events) < limit and through is not None:
+        full = len(events) == limit or (max_bytes is not None and events != [] and page_bytes(events) >= max_bytes)
+        if not full and through is not None:
             raise TimelineGap(f"timeline gap at {expected} in {partition}")
         if events:
             yield events
-        if len(events) < limit:
+        if not full:
             return
 
 

@@ -40,11 +40,15 @@ def capture(state: StreamState, seq: int) -> tuple[dict[str, Any], StoredSnapsho
 
 
 class Compaction:
-    def __init__(self, store: TimelineStore, sink: SnapshotSink, snapshot_every: int, retention: int) -> None:
+    def __init__(self, store: TimelineStore, sink: SnapshotSink, snapshot_every: int, retention: int,
+                 snapshot_bytes: int = 8 * 1024 * 1024) -> None:
         self.store = store
         self.sink = sink
         self.snapshot_every = snapshot_every
         self.retention = retention
+        #: An automatic snapshot is also due once the events after the last one weigh this much
+        #: (``state_max_bytes``: a snapshot is never larger), so a rebuild replays about this at most.
+        self.snapshot_bytes = snapshot_bytes
 
     async def store_artifacts(self, partition: Partition, blobs: list[tuple[ArtifactRecord, bytes]]) -> None:
         """Store captured snapshots as artifacts, before the commit of the events that name them."""
@@ -59,11 +63,15 @@ class Compaction:
         for snapshot in snapshots:
             await self.store.save_snapshot(plog.partition, snapshot)
             plog.snapshot_seq = max(plog.snapshot_seq, snapshot.seq)
+            plog.unsnapshotted = 0
 
     def schedule(self, plog: PartitionLog) -> None:
-        """Queue an automatic snapshot once ``snapshot_every`` events have passed since the last one."""
-        if self.snapshot_every and plog.state.seq - plog.snapshot_seq >= self.snapshot_every:
+        """Queue an automatic snapshot once ``snapshot_every`` events, or ``snapshot_bytes`` of them,
+        have passed since the last one."""
+        if self.snapshot_every and plog.state.seq > plog.snapshot_seq and (
+                plog.state.seq - plog.snapshot_seq >= self.snapshot_every or plog.unsnapshotted >= self.snapshot_bytes):
             plog.snapshot_seq = plog.state.seq  # one automatic snapshot per interval, even if it fails
+            plog.unsnapshotted = 0
             command = CommandEnvelope(command_id=f"auto-snapshot-{plog.state.seq}",
                                       type=CommandType.SNAPSHOT_CREATE, stream_id=plog.partition.stream_id)
             future: asyncio.Future[list[CommandResult]] = asyncio.get_running_loop().create_future()

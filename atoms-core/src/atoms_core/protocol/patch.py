@@ -22,6 +22,9 @@ from atoms_core.protocol.errors import PayloadTooLarge, Unprocessable
 
 ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 CONTAINERS = (dict, list)
+#: Work charged per container a depth walk visits: walking one costs about what encoding this many
+#: bytes does, so a command of tiny nested containers is bounded in time like one of long strings.
+CONTAINER_WORK = 32
 
 
 class Judge(Protocol):
@@ -43,8 +46,9 @@ class Judge(Protocol):
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_depth: int = 128
-    #: Encoded (compact JSON) bytes of the whole document; also the bytes of the document one
-    #: command may measure (removed, replaced and copied values), which bounds its cost.
+    #: Encoded (compact JSON) bytes of the whole document; also the work one command may do on the
+    #: document it reads (``_Patch.work``: values removed, replaced, copied or moved, and array
+    #: elements shifted), which bounds its cost.
     max_bytes: int = 8 * 1024 * 1024
     max_ops: int = 1000
     judge: Judge | None = None
@@ -86,16 +90,17 @@ def _resolve(root: Any, parts: Sequence[str]) -> Any:
     return node
 
 
-def _depth(value: Any, budget: int) -> int:
-    """How deep containers nest in ``value`` (a scalar: 0), counted no further than ``budget`` + 1;
-    level by level, looking only at containers."""
+def _depth(value: Any, budget: int) -> tuple[int, int]:
+    """How deep containers nest in ``value`` (a scalar: 0), counted no further than ``budget`` + 1,
+    and how many containers that looked at; level by level, looking only at containers."""
     level = [value] if type(value) in CONTAINERS else []
-    depth = 0
+    depth = visited = 0
     while level and depth <= budget:
         depth += 1
+        visited += len(level)
         level = [child for node in level for child in (node.values() if type(node) is dict else node)
                  if type(child) in CONTAINERS]
-    return depth
+    return depth, visited
 
 
 def _equal(first: Any, second: Any) -> bool:
@@ -111,7 +116,13 @@ def _equal(first: Any, second: Any) -> bool:
 
 class _Patch:
     """One application: the working root, the containers it copied (``fresh``: mutable in place),
-    every container it changed (``touched``: judged at the end) and the bytes it measured."""
+    every container it changed (``touched``: judged at the end) and the work it did (``work``).
+
+    Work is what an op costs beyond its own body: measuring a value taken from the document (each
+    container once per command, each string every time, since a landing may be judged whole) and
+    shifting array elements. The walks that are not charged (a copied value's depth, ``_share``)
+    only follow a charged measure of the same value or are memoised with it, so a command's time
+    stays proportional to ``max_bytes`` whatever its ops repeat."""
 
     def __init__(self, doc: dict[str, Any], size: int, limits: Limits | None) -> None:
         self.root: Any = doc
@@ -121,9 +132,10 @@ class _Patch:
         self.touched: dict[int, Any] = {}
         self.work = 0
         self.pointer = ""
-        #: Sizes of unchanged containers measured by this patch; the entry holds the container, so
-        #: its id cannot be reused while the entry lives.
+        #: Sizes and depths of unchanged containers measured by this patch; each entry holds the
+        #: container, so its id cannot be reused while the entry lives.
         self.measured: dict[int, tuple[Any, int]] = {}
+        self.depths: dict[int, tuple[Any, int]] = {}
 
     # --- copying and measuring -----------------------------------------------------------
 
@@ -169,21 +181,52 @@ class _Patch:
             if isinstance(child, dict | list):
                 self._share(child)
 
+    def _afford(self) -> None:
+        """Refuse more work once the command has done more than ``max_bytes`` (checked before, not
+        after, so a state over a lowered cap may still remove or replace one of its large values)."""
+        if self.limits is not None and self.work > self.limits.max_bytes:
+            raise PayloadTooLarge("patch_too_large", "the command reads more of the state than "
+                                  f"state_max_bytes ({self.limits.max_bytes}) allows; split it", pointer=self.pointer)
+
     def _measure(self, value: Any) -> int:
-        """The encoded size of a value taken from the document, counted against the work budget."""
-        if not isinstance(value, dict | list):
+        """The encoded size of a value taken from the document, counted against the work budget:
+        a container once per command (unless this patch changes it), a string each time."""
+        kind = type(value)
+        if kind is str:
+            self._afford()
+            self.work += len(value)
+            return encoded_size(value)
+        if kind is not dict and kind is not list:
             return encoded_size(value)
         hit = self.measured.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        if self.limits is not None and self.work > self.limits.max_bytes:
-            raise PayloadTooLarge("patch_too_large", "the command reads more of the state than "
-                                  f"state_max_bytes ({self.limits.max_bytes}) allows; split it", pointer=self.pointer)
+        self._afford()
         size = encoded_size(value)
         self.work += size
         if id(value) not in self.fresh:
             self.measured[id(value)] = (value, size)
         return size
+
+    def _depth_of(self, value: Any, max_depth: int) -> int:
+        """``_depth`` of a value taken from the document, charged and memoised like its size (a copy
+        of the same value deeper again costs nothing more; the document is at most ``max_depth`` deep)."""
+        if type(value) not in CONTAINERS:
+            return 0
+        hit = self.depths.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        self._afford()
+        depth, visited = _depth(value, max_depth)
+        self.work += visited * CONTAINER_WORK
+        if id(value) not in self.fresh:
+            self.depths[id(value)] = (value, depth)
+        return depth
+
+    def _shift(self, parent: list[Any], key: int) -> None:
+        """Inserting or deleting at ``key`` moves the elements after it."""
+        self._afford()
+        self.work += len(parent) - key
 
     @staticmethod
     def _entry(parent: Any, key: Any) -> int:
@@ -208,6 +251,7 @@ class _Patch:
                 key = len(parent)
             elif key > len(parent):
                 raise _Failed("cannot insert outside of the array")
+            self._shift(parent, key)
             self.size += size + (1 if parent else 0)
             parent.insert(key, value)
         elif key in parent:
@@ -218,7 +262,8 @@ class _Patch:
             parent[key] = value
         return parent, key
 
-    def _remove(self, parts: Sequence[str]) -> Any:
+    def _remove(self, parts: Sequence[str], size: int | None = None) -> Any:
+        """Remove the value at ``parts`` (its encoded ``size`` if the caller measured it already)."""
         if not parts:
             raise _Failed("cannot remove the whole document")
         parent, key = self._spine(parts)
@@ -228,7 +273,11 @@ class _Patch:
             value = parent[key]
         except (KeyError, IndexError):
             raise _Failed(f"cannot remove a missing member {key!r}") from None
-        self.size -= self._entry(parent, key) + self._measure(value) + (1 if len(parent) > 1 else 0)
+        if size is None:
+            size = self._measure(value)
+        if isinstance(parent, list):
+            self._shift(parent, key)
+        self.size -= self._entry(parent, key) + size + (1 if len(parent) > 1 else 0)
         del parent[key]
         return value
 
@@ -282,8 +331,8 @@ class _Patch:
                 raise _Failed(f"test failed at {op['path']}")
             return
         if kind in ("add", "replace"):
-            if limits is not None:
-                self._check_depth(path, value, limits.max_depth)
+            if limits is not None:  # a value of the body, which bounds the walk
+                self._check_depth(path, _depth(value, limits.max_depth - len(path))[0], limits.max_depth)
             size = encoded_size(value)
             landed = (self._add if kind == "add" else self._replace)(path, value, size)
         elif kind == "remove":
@@ -301,8 +350,9 @@ class _Patch:
             value = self._existing(source)
             if path == source:
                 return
-            self._remove(source)
-            landed = self._add(path, value, self._measure(value))
+            size = self._measure(value)  # once: the value leaves one place for another
+            self._remove(source, size)
+            landed = self._add(path, value, size)
         else:
             raise _Failed(f"unknown op {kind!r}")
         if limits is None:
@@ -310,16 +360,15 @@ class _Patch:
         if self.size > before and self.size > limits.max_bytes:
             raise Unprocessable("state_too_large", f"the op would make the state {self.size} bytes (compact "
                                 f"JSON); the limit is state_max_bytes = {limits.max_bytes}", pointer=self.pointer)
-        if source is not None and len(path) > len(source):  # a value taken deeper: walked after the
-            self._check_depth(path, value, limits.max_depth)  # cheap size check refused the largest
+        if source is not None and len(path) > len(source):  # taken deeper: walked after the size check
+            self._check_depth(path, self._depth_of(value, limits.max_depth), limits.max_depth)
         parent, key = landed
         if limits.judge is not None and parent is not None:
             limits.judge.judge_landing(str(key), parent[key], self.pointer)
 
-    def _check_depth(self, path: Sequence[str], value: Any, max_depth: int) -> None:
-        """A path of k steps puts its value k containers deep; the document already respects the limit."""
-        steps = len(path)
-        depth = steps + _depth(value, max_depth - steps)
+    def _check_depth(self, path: Sequence[str], value_depth: int, max_depth: int) -> None:
+        """A path of k steps puts a value of ``value_depth`` k containers deeper."""
+        depth = len(path) + value_depth
         if depth > max_depth:
             raise Unprocessable("state_too_deep", f"the op would nest the state {depth} containers deep; "
                                 f"the limit is {max_depth}", pointer=self.pointer)

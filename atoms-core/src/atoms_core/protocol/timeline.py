@@ -39,6 +39,23 @@ class StoredSnapshot:
     state_json: str  # StreamState.to_json(), encoded
 
 
+def page_bytes(events: list[StoredEvent]) -> int:
+    """What a page of events weighs against ``read``'s ``max_bytes``: its bodies' characters."""
+    return sum(len(event.body) for event in events)
+
+
+def within(events: list[StoredEvent], max_bytes: int | None) -> list[StoredEvent]:
+    """The shortest prefix of ``events`` whose bodies reach ``max_bytes`` (all of them if none does)."""
+    if max_bytes is None:
+        return events
+    size = 0
+    for count, event in enumerate(events, 1):
+        size += len(event.body)
+        if size >= max_bytes:
+            return events[:count]
+    return events
+
+
 class HeadMoved(Exception):
     """Another writer appended first; catch up and retry."""
 
@@ -69,7 +86,12 @@ class TimelineStore(Protocol):
     async def append(self, partition: Partition, expected_head: int, events: list[StoredEvent],
                      results: dict[str, str]) -> None: ...
 
-    async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]: ...
+    async def read(self, partition: Partition, after: int, limit: int,
+                   max_bytes: int | None = None) -> list[StoredEvent]:
+        """The events after ``after`` in order: at most ``limit``, and with ``max_bytes`` no more
+        than the shortest run whose bodies (``page_bytes``) reach it, so a page of large events stays
+        small in memory (at least one event)."""
+        ...
 
     async def bounds(self, partition: Partition) -> tuple[int, int]: ...
 

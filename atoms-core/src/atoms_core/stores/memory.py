@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from atoms_core.protocol.timeline import CommandSeen, HeadMoved, Partition, StoredEvent, StoredSnapshot
+from atoms_core.protocol.timeline import CommandSeen, HeadMoved, Partition, StoredEvent, StoredSnapshot, within
 
 
 class _Log:
@@ -48,10 +48,11 @@ class MemoryStore:
             log.head = events[-1].seq
         log.results.update(results)
 
-    async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]:
+    async def read(self, partition: Partition, after: int, limit: int,
+                   max_bytes: int | None = None) -> list[StoredEvent]:
         events = self._log(partition).events
         start = bisect.bisect_right(events, after, key=lambda e: e.seq)
-        return events[start:start + limit]
+        return within(events[start:start + limit], max_bytes)
 
     async def bounds(self, partition: Partition) -> tuple[int, int]:
         log = self._log(partition)

@@ -40,11 +40,14 @@ from atoms_core.protocol.timeline import (
     StoredEvent,
     StoredSnapshot,
     StoreUnavailable,
+    within,
 )
 
 CONNECT_TIMEOUT_S = 1.0
 SOCKET_TIMEOUT_S = 5.0
 PING_TIMEOUT_S = 1.0
+#: Entries of the first XRANGE of a read bounded in bytes; later ones are sized from what it weighed.
+FIRST_READ = 16
 #: Server replies that mean "not now" rather than "wrong request".
 OUTAGE_REPLIES = ("LOADING", "READONLY", "MASTERDOWN", "MISCONF", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS")
 
@@ -177,12 +180,25 @@ class RedisStore:
         if ok == 2:
             raise CommandSeen()
 
-    async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]:
-        with reachable():
-            entries: Any = await self.client.xrange(partition_tag(partition) + ":events", f"{after + 1}-0", "+",
-                                                    count=limit)
-        return [StoredEvent(entry_seq(entry_id), str(fields["type"]), str(fields["body"]))
-                for entry_id, fields in entries]
+    async def read(self, partition: Partition, after: int, limit: int,
+                   max_bytes: int | None = None) -> list[StoredEvent]:
+        """One XRANGE; with ``max_bytes`` a few (XRANGE cannot stop at a size itself): a small one
+        first, then as many entries as the rest of ``max_bytes`` holds at the average size seen."""
+        count = limit if max_bytes is None else min(limit, FIRST_READ)
+        events: list[StoredEvent] = []
+        size = 0
+        while True:
+            start = events[-1].seq if events else after
+            with reachable():
+                entries: Any = await self.client.xrange(partition_tag(partition) + ":events", f"{start + 1}-0",
+                                                        "+", count=count)
+            page = [StoredEvent(entry_seq(entry_id), str(fields["type"]), str(fields["body"]))
+                    for entry_id, fields in entries]
+            events += page
+            size += sum(len(event.body) for event in page)
+            if max_bytes is None or len(page) < count or len(events) >= limit or size >= max_bytes:
+                return within(events, max_bytes)
+            count = min(limit - len(events), max(1, (max_bytes - size) * len(events) // max(size, 1)))
 
     async def bounds(self, partition: Partition) -> tuple[int, int]:
         tag = partition_tag(partition)

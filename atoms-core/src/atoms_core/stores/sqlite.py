@@ -28,6 +28,7 @@ from atoms_core.protocol.timeline import (
     StoredSnapshot,
     StoreRefused,
     StoreUnavailable,
+    within,
 )
 from atoms_core.stores.marker import StoreMarker
 
@@ -69,6 +70,7 @@ SELECT max(coalesce((SELECT max(seq) FROM events WHERE tenant=?1 AND stream=?2),
            coalesce((SELECT head FROM heads WHERE tenant=?1 AND stream=?2), 0))"""
 INSERT_EVENT = "INSERT INTO events (tenant, stream, seq, type, body) VALUES (?,?,?,?,?)"
 INSERT_BODY = "INSERT INTO event_bodies (tenant, stream, seq, body) VALUES (?,?,?,?)"
+READ_BODY = "SELECT body FROM event_bodies WHERE tenant=? AND stream=? AND seq=?"
 INSERT_RESULT = "INSERT INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)"
 #: Heads of recently written partitions, kept in memory: exact, because this process holds the
 #: file's exclusive lock, so no other writer can move them.
@@ -272,19 +274,26 @@ class SqliteStore:
                 db.execute("ROLLBACK")
             raise
 
-    async def read(self, partition: Partition, after: int, limit: int) -> list[StoredEvent]:
+    async def read(self, partition: Partition, after: int, limit: int,
+                   max_bytes: int | None = None) -> list[StoredEvent]:
         with self._guard() as db:
             rows = db.execute(
                 "SELECT seq, type, body FROM events WHERE tenant=? AND stream=? AND seq>? ORDER BY seq LIMIT ?",
                 (*partition, after, limit),
-            ).fetchall()
+            ).fetchall()  # short rows: a long body is read below, one at a time, only while it fits
             if not any(body == "" for _, _, body in rows):
-                return [StoredEvent(seq, kind, body) for seq, kind, body in rows]
-            bodies = dict(db.execute(
-                "SELECT seq, body FROM event_bodies WHERE tenant=? AND stream=? AND seq>? AND seq<=?",
-                (*partition, after, rows[-1][0]),
-            ).fetchall())
-        return [StoredEvent(seq, kind, body or bodies[seq]) for seq, kind, body in rows]
+                return within([StoredEvent(seq, kind, body) for seq, kind, body in rows], max_bytes)
+            events: list[StoredEvent] = []
+            size = 0
+            for seq, kind, body in rows:
+                if max_bytes is not None and size >= max_bytes:
+                    break
+                if body == "":
+                    row = db.execute(READ_BODY, (*partition, seq)).fetchone()
+                    body = row[0] if row else ""  # a lost body: the reader calls the event damaged
+                events.append(StoredEvent(seq, kind, body))
+                size += len(body)
+        return events
 
     async def bounds(self, partition: Partition) -> tuple[int, int]:
         head = self._head(partition)

@@ -10,18 +10,17 @@ event is never refused. Semantics follow the ``jsonpatch`` library (tests compar
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jsonpointer
 
+from atoms_core.protocol import json_paths as paths
 from atoms_core.protocol.encoding import encoded_size
 from atoms_core.protocol.errors import PayloadTooLarge, Unprocessable
+from atoms_core.protocol.json_paths import CONTAINERS, NotApplicable, parts_of
 
-ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
-CONTAINERS = (dict, list)
 #: Work charged per container a depth walk visits: walking one costs about what encoding this many
 #: bytes does, so a command of tiny nested containers is bounded in time like one of long strings.
 CONTAINER_WORK = 32
@@ -52,66 +51,6 @@ class Limits:
     max_bytes: int = 8 * 1024 * 1024
     max_ops: int = 1000
     judge: Judge | None = None
-
-
-class _Failed(Exception):
-    """An op does not apply (becomes 422 ``patch_failed``)."""
-
-
-def parts_of(pointer: str) -> list[str]:
-    return jsonpointer.JsonPointer(pointer).parts
-
-
-def _index(container: Any, part: str) -> Any:
-    """A pointer token as ``container`` reads it (jsonpointer's rule: strings index like arrays)."""
-    if isinstance(container, dict):
-        return part
-    if isinstance(container, list | str):
-        if part == "-":
-            return part
-        if ARRAY_INDEX.fullmatch(part) is None:
-            raise _Failed(f"{part!r} is not a valid array index")
-        return int(part)
-    raise _Failed(f"cannot index a {type(container).__name__}")
-
-
-def _child(container: Any, part: str) -> Any:
-    key = _index(container, part)
-    try:
-        return container[key]
-    except (KeyError, IndexError, TypeError):
-        raise _Failed(f"{part!r} not found") from None
-
-
-def _resolve(root: Any, parts: Sequence[str]) -> Any:
-    node = root
-    for part in parts:
-        node = _child(node, part)
-    return node
-
-
-def _depth(value: Any, budget: int) -> tuple[int, int]:
-    """How deep containers nest in ``value`` (a scalar: 0), counted no further than ``budget`` + 1,
-    and how many containers that looked at; level by level, looking only at containers."""
-    level = [value] if type(value) in CONTAINERS else []
-    depth = visited = 0
-    while level and depth <= budget:
-        depth += 1
-        visited += len(level)
-        level = [child for node in level for child in (node.values() if type(node) is dict else node)
-                 if type(child) in CONTAINERS]
-    return depth, visited
-
-
-def _equal(first: Any, second: Any) -> bool:
-    """RFC 6902 §4.6 equality (``true`` is not ``1``), as jsonpatch compares for ``test``."""
-    if isinstance(first, bool) or isinstance(second, bool):
-        return isinstance(first, bool) and isinstance(second, bool) and first == second
-    if isinstance(first, dict) and isinstance(second, dict):
-        return len(first) == len(second) and all(k in second and _equal(v, second[k]) for k, v in first.items())
-    if isinstance(first, list) and isinstance(second, list):
-        return len(first) == len(second) and all(_equal(a, b) for a, b in zip(first, second, strict=True))
-    return bool(first == second)
 
 
 class _Patch:
@@ -151,25 +90,25 @@ class _Patch:
     def _spine(self, parts: Sequence[str]) -> tuple[Any, Any]:
         """Copy the containers down to the parent of ``parts``; the parent and the last token as it reads it."""
         if not isinstance(self.root, dict | list):
-            raise _Failed("the document is not a container")
+            raise NotApplicable("the document is not a container")
         self.root = self._own(self.root)
         node = self.root
         for part in parts[:-1]:
             if not isinstance(node, dict | list):
-                raise _Failed(f"cannot index a {type(node).__name__}")
-            key = _index(node, part)
+                raise NotApplicable(f"cannot index a {type(node).__name__}")
+            key = paths.index(node, part)
             try:
                 child = node[key]
             except (KeyError, IndexError, TypeError):
-                raise _Failed(f"{part!r} not found") from None
+                raise NotApplicable(f"{part!r} not found") from None
             if not isinstance(child, dict | list):
-                raise _Failed(f"cannot write inside a {type(child).__name__}")
+                raise NotApplicable(f"cannot write inside a {type(child).__name__}")
             child = self._own(child)
             node[key] = child
             node = child
         if not isinstance(node, dict | list):
-            raise _Failed(f"cannot write inside a {type(node).__name__}")
-        return node, _index(node, parts[-1])
+            raise NotApplicable(f"cannot write inside a {type(node).__name__}")
+        return node, paths.index(node, parts[-1])
 
     def _share(self, value: Any) -> None:
         """``value`` now sits in two places: stop mutating it (and what this patch copied inside it)
@@ -209,7 +148,7 @@ class _Patch:
         return size
 
     def _depth_of(self, value: Any, max_depth: int) -> int:
-        """``_depth`` of a value taken from the document, charged and memoised like its size (a copy
+        """``depth`` of a value taken from the document, charged and memoised like its size (a copy
         of the same value deeper again costs nothing more; the document is at most ``max_depth`` deep)."""
         if type(value) not in CONTAINERS:
             return 0
@@ -217,11 +156,11 @@ class _Patch:
         if hit is not None and hit[0] is value:
             return hit[1]
         self._afford()
-        depth, visited = _depth(value, max_depth)
+        levels, visited = paths.depth(value, max_depth)
         self.work += visited * CONTAINER_WORK
         if id(value) not in self.fresh:
-            self.depths[id(value)] = (value, depth)
-        return depth
+            self.depths[id(value)] = (value, levels)
+        return levels
 
     def _shift(self, parent: list[Any], key: int) -> None:
         """Inserting or deleting at ``key`` moves the elements after it."""
@@ -250,7 +189,7 @@ class _Patch:
             if key == "-":
                 key = len(parent)
             elif key > len(parent):
-                raise _Failed("cannot insert outside of the array")
+                raise NotApplicable("cannot insert outside of the array")
             self._shift(parent, key)
             self.size += size + (1 if parent else 0)
             parent.insert(key, value)
@@ -265,14 +204,14 @@ class _Patch:
     def _remove(self, parts: Sequence[str], size: int | None = None) -> Any:
         """Remove the value at ``parts`` (its encoded ``size`` if the caller measured it already)."""
         if not parts:
-            raise _Failed("cannot remove the whole document")
+            raise NotApplicable("cannot remove the whole document")
         parent, key = self._spine(parts)
         if isinstance(parent, list) and not isinstance(key, int):
-            raise _Failed(f"invalid array index {key!r}")
+            raise NotApplicable(f"invalid array index {key!r}")
         try:
             value = parent[key]
         except (KeyError, IndexError):
-            raise _Failed(f"cannot remove a missing member {key!r}") from None
+            raise NotApplicable(f"cannot remove a missing member {key!r}") from None
         if size is None:
             size = self._measure(value)
         if isinstance(parent, list):
@@ -287,9 +226,9 @@ class _Patch:
         parent, key = self._spine(parts)
         if isinstance(parent, list):
             if key == "-" or key >= len(parent):
-                raise _Failed("cannot replace outside of the array")
+                raise NotApplicable("cannot replace outside of the array")
         elif key not in parent:
-            raise _Failed(f"cannot replace a missing member {key!r}")
+            raise NotApplicable(f"cannot replace a missing member {key!r}")
         self.size += size - self._measure(parent[key])
         parent[key] = value
         return parent, key
@@ -298,14 +237,14 @@ class _Patch:
         """The value at ``from`` (``-`` names no array element; in an object it is a member's name)."""
         if not parts:
             return self.root
-        parent = _resolve(self.root, parts[:-1])
-        key = _index(parent, parts[-1])
+        parent = paths.resolve(self.root, parts[:-1])
+        key = paths.index(parent, parts[-1])
         if key == "-" and not isinstance(parent, dict):
-            raise _Failed("'-' names no element")
+            raise NotApplicable("'-' names no element")
         try:
             return parent[key]
         except (KeyError, IndexError, TypeError):
-            raise _Failed(f"{parts[-1]!r} not found") from None
+            raise NotApplicable(f"{parts[-1]!r} not found") from None
 
     def apply(self, index: int, op: dict[str, Any], blame: str | None) -> None:
         limits = self.limits
@@ -315,24 +254,24 @@ class _Patch:
             path = parts_of(op["path"])
             source = parts_of(op["from"]) if kind in ("move", "copy") else None
         except (KeyError, TypeError, jsonpointer.JsonPointerException) as exc:
-            raise _Failed(f"bad pointer: {exc}") from None
+            raise NotApplicable(f"bad pointer: {exc}") from None
         before = self.size
         landed: tuple[Any, Any] = (None, None)
         if kind in ("add", "replace", "test"):
             if "value" not in op:
-                raise _Failed(f"a {kind} op needs a value")
+                raise NotApplicable(f"a {kind} op needs a value")
             value = op["value"]
         if kind == "test":
             try:
-                found = _existing_for_test(self.root, path)
-            except _Failed:
-                raise _Failed(f"test failed at {op['path']}") from None
-            if not _equal(found, value):
-                raise _Failed(f"test failed at {op['path']}")
+                found = paths.existing(self.root, path)
+            except NotApplicable:
+                raise NotApplicable(f"test failed at {op['path']}") from None
+            if not paths.equal(found, value):
+                raise NotApplicable(f"test failed at {op['path']}")
             return
         if kind in ("add", "replace"):
             if limits is not None:  # a value of the body, which bounds the walk
-                self._check_depth(path, _depth(value, limits.max_depth - len(path))[0], limits.max_depth)
+                self._check_depth(path, paths.depth(value, limits.max_depth - len(path))[0], limits.max_depth)
             size = encoded_size(value)
             landed = (self._add if kind == "add" else self._replace)(path, value, size)
         elif kind == "remove":
@@ -346,7 +285,7 @@ class _Patch:
         elif kind == "move":
             assert source is not None
             if path != source and path[: len(source)] == source:
-                raise _Failed("cannot move a value into its own children")
+                raise NotApplicable("cannot move a value into its own children")
             value = self._existing(source)
             if path == source:
                 return
@@ -354,7 +293,7 @@ class _Patch:
             self._remove(source, size)
             landed = self._add(path, value, size)
         else:
-            raise _Failed(f"unknown op {kind!r}")
+            raise NotApplicable(f"unknown op {kind!r}")
         if limits is None:
             return
         if self.size > before and self.size > limits.max_bytes:
@@ -368,9 +307,9 @@ class _Patch:
 
     def _check_depth(self, path: Sequence[str], value_depth: int, max_depth: int) -> None:
         """A path of k steps puts a value of ``value_depth`` k containers deeper."""
-        depth = len(path) + value_depth
-        if depth > max_depth:
-            raise Unprocessable("state_too_deep", f"the op would nest the state {depth} containers deep; "
+        nested = len(path) + value_depth
+        if nested > max_depth:
+            raise Unprocessable("state_too_deep", f"the op would nest the state {nested} containers deep; "
                                 f"the limit is {max_depth}", pointer=self.pointer)
 
     def finish(self) -> tuple[dict[str, Any], int]:
@@ -381,13 +320,6 @@ class _Patch:
             for container in self.touched.values():
                 judge.judge_container(container, self.pointer)
         return self.root, self.size
-
-
-def _existing_for_test(root: Any, parts: Sequence[str]) -> Any:
-    if not parts:
-        return root
-    parent = _resolve(root, parts[:-1])
-    return _child(parent, parts[-1])
 
 
 def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], size: int | None = None,
@@ -403,7 +335,7 @@ def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], size: int | None =
     for index, op in enumerate(ops):
         try:
             patch.apply(index, op, blame)
-        except _Failed as exc:
+        except NotApplicable as exc:
             raise Unprocessable("patch_failed", f"patch does not apply: op {index}: {exc}",
                                 pointer=patch.pointer) from None
     return patch.finish()
@@ -425,7 +357,7 @@ def append_text(doc: dict[str, Any], size: int, target: str, delta: str,
     try:
         parent, key = patch._spine(parts)
         before = parent[key]
-    except (_Failed, KeyError, IndexError, TypeError):
+    except (NotApplicable, KeyError, IndexError, TypeError):
         raise Unprocessable("patch_failed", f"token target {target} does not exist", pointer=pointer) from None
     if not isinstance(before, str):
         raise Unprocessable("patch_failed", f"token target {target} is not a string", pointer=pointer)

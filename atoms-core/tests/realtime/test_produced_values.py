@@ -134,3 +134,18 @@ def test_judging_an_append_refuses_whatever_judging_the_whole_string_refuses(bef
         return  # the state never holds a refused string
     if refused(GUARD, whole):
         assert refused(GUARD.judge_append, "t", before, delta, "/payload/delta")
+
+
+def test_a_long_string_copied_under_a_uri_key_is_refused_before_it_is_scanned(client: StreamClient) -> None:
+    """A long URL-shaped string (legal as text; grown to MBs it cost the guard ~15 ms per MB at each
+    landing) copied under ``uri`` keys is refused at once, before any scan."""
+    long_url = "https://cdn.example/p?" + "page=1&sort=up&" * 16_000  # 256 KB, no encoded run in it
+    assert ops(client, add("/long", long_url), add("/img", IMAGE)).status_code == 202
+    before = client.state()
+    guard_ops = [{"op": "copy", "from": "/long", "path": "/img/ref/uri"} for _ in range(2)]
+    response = ops(client, *guard_ops)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "sidecar_bad_uri" and "at most" in response.json()["detail"]
+    assert client.state() == before
+    near_limit = "https://cdn.example/p?" + "page=1&sort=up&" * 1_000  # 15 KB: a long but plausible URL
+    assert ops(client, {"op": "replace", "path": "/img/ref/uri", "value": near_limit}).status_code == 202

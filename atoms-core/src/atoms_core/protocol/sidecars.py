@@ -38,6 +38,9 @@ HEAD_SETTLED = 1024
 #: a comma would go unseen; encoded runs are still caught, their last part alone is long enough).
 APPEND_LOOKBACK = 65536
 KEY_CACHE_LEN = 64
+#: Longer than any URL a browser or proxy passes on (8 KiB is the common request-line limit): a longer
+#: "uri" is refused before it is scanned, so a multi-MB string copied under a URI key costs nothing.
+MAX_URI_CHARS = 16384
 LANDINGS = (("path", "value"), ("target", "delta"))
 
 class _Refusal(Exception):
@@ -220,6 +223,8 @@ class SidecarGuard:
         return False
 
     def _uri(self, uri: str) -> None:
+        if len(uri) > MAX_URI_CHARS:
+            raise _Refusal(BAD_URI, f"a uri may be at most {MAX_URI_CHARS} characters long")
         self._text(uri)
         match = SCHEME.match(uri)
         if match is None:
@@ -234,6 +239,8 @@ class SidecarGuard:
 
     def _srcset(self, srcset: str) -> None:
         """Each candidate URL of a srcset (``url [descriptor], ...``, split as the HTML parser does) is a uri."""
+        if len(srcset) > 4 * MAX_URI_CHARS:
+            raise _Refusal(BAD_URI, f"a srcset may be at most {4 * MAX_URI_CHARS} characters long")
         self._text(srcset)
         pos = 0
         while (match := SRCSET_URL.match(srcset, pos)) is not None:

@@ -188,22 +188,21 @@ class SseEndpoint:
         openings, stream_id = self.ctx.openings, plog.partition.stream_id
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-            await write(send, retry_frame(self.ctx.settings.sse_retry_ms) + hello_frame(stream_id, state))
+            head = retry_frame(self.ctx.settings.sse_retry_ms) + hello_frame(stream_id, state)  # not yet sent
             if resume_from is not None:
-                if resume_from == state.seq:
-                    return True
                 reason = ResyncReason.AHEAD_OF_HEAD
-                if resume_from < state.seq:
-                    if await self._replay(send, plog, resume_from, state.seq):
+                if resume_from <= state.seq:
+                    await write(send, head)
+                    if resume_from == state.seq or await self._replay(send, plog, resume_from, state.seq):
                         return True
-                    reason = ResyncReason.HISTORY_PRUNED
+                    head, reason = b"", ResyncReason.HISTORY_PRUNED
                     try:
                         snapshot = openings.acquire(plog.partition, state)
                     except AtomsError:
                         return False
-                await write(send, resync_frame(stream_id, state, reason))
+                head += resync_frame(stream_id, state, reason)
             assert snapshot is not None
-            await write(send, snapshot.data)
+            await write(send, snapshot.data, head)
             return True
         finally:
             if snapshot is not None:

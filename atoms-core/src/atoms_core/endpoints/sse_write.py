@@ -13,10 +13,13 @@ from starlette.types import Send
 from atoms_core.engine.hub import SLICE
 
 
-async def write(send: Send, data: bytes) -> None:
-    """Send ``data`` as body parts of at most ``SLICE`` bytes (one part, no copy, when it fits)."""
-    if len(data) <= SLICE:
-        await send({"type": "http.response.body", "body": data, "more_body": True})
+async def write(send: Send, data: bytes, head: bytes = b"") -> None:
+    """Send ``head`` then ``data`` as body parts of at most ``SLICE`` bytes: one part when both fit (no
+    copy of ``data`` when there is no ``head``)."""
+    if len(head) + len(data) <= SLICE:
+        await send({"type": "http.response.body", "body": head + data if head else data, "more_body": True})
         return
+    if head:
+        await write(send, head)
     for start in range(0, len(data), SLICE):
         await send({"type": "http.response.body", "body": data[start:start + SLICE], "more_body": True})

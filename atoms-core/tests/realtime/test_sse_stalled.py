@@ -208,3 +208,36 @@ async def _first_frames(server: AtomsServer, token: str, stream: str) -> list[st
         got = await collect(http, f"{server.url}/v1/streams/{stream}/events",
                             lambda g: any(f.event == "state_snapshot" for f in g))
     return [f.event for f in got]
+
+
+@pytest.mark.parametrize("stuck", ["opening", "live"])
+async def test_a_stalled_reader_is_dropped_when_its_ticket_expires(tmp_path: Path, stuck: str) -> None:
+    """No stream outlives its credentials, a client that does not read included: its writer, stuck in a send
+    of the opening (a 4 MB snapshot) or parked behind a live frame that filled the transport, used to wait
+    for the client forever, holding the connection and its snapshot frame."""
+    env = {"ATOMS_JWT_LEEWAY_S": "0", "ATOMS_SSE_QUEUE_BYTES": str(16 << 20)}  # no overflow: only expiry ends it
+    with running_server(tmp_path / "data", env=env) as server:
+        token = server.token(tenant="evil", principal="mallory")
+        if stuck == "opening":
+            _fill(server, token)
+        ticket, expiry = server.ticket(STREAM, ["read"], token=token, ttl_s=4), time.monotonic() + 4
+        sock = _open_stalled(server, ticket, None)
+        try:
+            deadline = time.monotonic() + 5
+            while metric(server.url, "atoms_sse_connections") < 1:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            if stuck == "live":
+                await asyncio.sleep(0.3)  # the writer is parked: the publisher writes in its place
+                for i in range(6):  # 5.5 MB: more than the kernel's buffers take
+                    assert httpx.post(f"{server.url}/v1/streams/{STREAM}/commands",
+                                      headers={"Authorization": f"Bearer {token}"}, timeout=30,
+                                      json=patch(STREAM, f"/big{i}", WORDS * 90)).status_code == 202
+            await asyncio.sleep(0.5)
+            assert metric(server.url, "atoms_sse_connections") == 1 or time.monotonic() > expiry
+            deadline = expiry + 3
+            while metric(server.url, "atoms_sse_connections") or metric(server.url, "atoms_sse_opening_bytes"):
+                assert time.monotonic() < deadline, "the stalled stream outlived its ticket"
+                await asyncio.sleep(0.1)
+        finally:
+            sock.close()

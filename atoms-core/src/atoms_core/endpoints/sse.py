@@ -97,7 +97,8 @@ class SseEndpoint:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                 if sub.closed:
                     break
-            if not stream.client_gone:
+            if not stream.client_gone and not (stream.cycle is not None and stream.cycle.write_paused):
+                # (a client that does not read is dropped instead: the end would wait for it forever)
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the client went away mid-write
@@ -229,10 +230,11 @@ class SseEndpoint:
 
 
 def _cut_off(sub: Subscriber) -> bool:
-    """In ``except CancelledError``: True (and the cancel undone) if an overflow cancelled the writer,
-    which may have been stuck in a send to a client that stopped reading. Returning mid-response makes
-    the server drop the connection; the client resumes from the timeline with Last-Event-ID."""
-    if not sub.overflowed:
+    """In ``except CancelledError``: True (and the cancel undone) if an overflow or the lease's end
+    cancelled the writer, which may have been stuck in a send to a client that stopped reading. Returning
+    mid-response makes the server drop the connection; the client resumes from the timeline with
+    Last-Event-ID."""
+    if not sub.overflowed and sub.ended is None:
         return False
     task = asyncio.current_task()
     if task is not None:

@@ -65,10 +65,18 @@ class Subscriber(Outbox[bytes]):
         self._shut()
 
     def end(self, reason: str) -> None:
-        """The lease's end: close, remembering the first reason."""
+        """The lease's end: close, remembering the first reason. A writer that is not parked may be stuck
+        in a send to a client that stopped reading (an opening, or frames that do not drain): it is cut
+        off as on an overflow, since no stream outlives its credentials."""
         if self.ended is None:
             self.ended = reason
+        if self.closed:
+            return
+        waiter, writer = self._waiter, self.writer
+        stuck = waiter is None or waiter.done()  # before ``_shut`` wakes a parked writer
         self._shut()
+        if stuck and writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
 
     def take(self) -> bytes:
         """What is pending, as one piece (empty if nothing): everything, unless that is more than a

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from atoms_core.engine.hub import Subscriber
+from atoms_core.engine.hub import SLICE, Subscriber
 from atoms_core.engine.inline_send import chunked
 from atoms_core.engine.presence import Peer
 from atoms_core.protocol.timeline import Partition
@@ -80,3 +80,18 @@ async def test_a_close_wakes_the_parked_writer(make: Callable[[], tuple[Subscrib
     await asyncio.wait_for(waiting, 1)
     assert outbox.closed and not outbox.overflowed
     await asyncio.wait_for(outbox.wait(), 1)  # a closed outbox never parks again
+
+
+def test_an_sse_writer_takes_at_most_a_slice_of_its_own() -> None:
+    """Queued frames are shared by every subscriber of the partition; a joined piece is the connection's
+    own copy, which stays in its write buffer if the client stops reading. So a piece joins frames up to
+    one ``SLICE`` only, and a larger frame comes alone, as the shared object (the writer slices it)."""
+    sub = Subscriber(Partition("t1", "canvas:a"), 10 * SLICE)
+    frames = [bytes([65 + i]) * (SLICE // 3) for i in range(4)] + [b"B" * (2 * SLICE), b"c" * 10, b"d" * 10]
+    for frame in frames:
+        sub.push(frame, chunked(frame))
+    pieces = [sub.take() for _ in range(4)]
+    assert [len(p) for p in pieces] == [3 * (SLICE // 3), SLICE // 3, 2 * SLICE, 20]
+    assert pieces[2] is frames[4], "a frame over a slice is handed over as it is, not copied"
+    assert b"".join(pieces) == b"".join(frames) and sub.take() == b""
+    assert not sub.overflowed

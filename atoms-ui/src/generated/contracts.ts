@@ -106,6 +106,7 @@ export type ProblemCode =
   | "token_gap"
   | "token_revoked"
   | "too_many_connections"
+  | "too_many_openings"
   | "too_many_revocations"
   | "unauthenticated"
   | "validation_failed"
@@ -545,6 +546,7 @@ export const PROBLEM_STATUS = {
   "token_gap": 409,
   "token_revoked": 401,
   "too_many_connections": 429,
+  "too_many_openings": 429,
   "too_many_revocations": 409,
   "unauthenticated": 401,
   "validation_failed": 422,

@@ -36,6 +36,7 @@ from atoms_core.engine.connection_caps import ConnectionCaps
 from atoms_core.engine.hub import Hub
 from atoms_core.engine.lifetimes import REVOKED, Lifetimes
 from atoms_core.engine.metrics import Metrics
+from atoms_core.engine.openings import Openings
 from atoms_core.engine.partitions import Partitions, Watcher
 from atoms_core.engine.presence import Deliver, LocalBus, Presence, PresenceBus
 from atoms_core.identity.jwt_verify import Verifier
@@ -85,6 +86,8 @@ def build_context(settings: Settings) -> Context:
     metrics.count_audit(lambda: audit.write_errors, lambda: audit.dropped)
     sse_caps = ConnectionCaps("sse", settings.sse_max_per_principal, settings.sse_max_per_tenant, metrics)
     ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
+    openings = Openings(settings.sse_opening_bytes, settings.sse_opening_tenant_bytes, metrics)
+    metrics.count_sse_openings(lambda: openings.held_bytes)
     demo_routes: tuple[BaseRoute, ...] = ()
     if settings.demo:  # atoms serve --demo: the canvas app, a demo identity and the demo agents
         from atoms_core.app.demo import build_demo
@@ -98,7 +101,8 @@ def build_context(settings: Settings) -> Context:
     lifetimes = Lifetimes(settings.jwt_leeway_s, revocations.is_revoked)
     _end_revoked(lifetimes, revocations)
     return Context(settings, keys, verifier, store, hub, partitions, artifacts, audit, metrics,
-                   guard, sse_caps, ws_caps, presence, tuple(lifecycles), demo_routes, lifetimes)
+                   guard, sse_caps, ws_caps, presence, openings, tuple(lifecycles), demo_routes,
+                   lifetimes)
 
 
 def _end_revoked(lifetimes: Lifetimes, revocations: Revocations) -> None:

@@ -99,6 +99,9 @@ class Settings(BaseModel):
     # bench, which holds 5,000 SSE readers as one principal.
     sse_max_per_principal: int = Field(default=10_000, ge=1)
     sse_max_per_tenant: int = Field(default=20_000, ge=1)
+    # state_snapshot frames still being written, shared by the streams opening at one seq (429 beyond).
+    sse_opening_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    sse_opening_tenant_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     # WebSocket
     ws_max_frame_bytes: int = Field(default=16_384, ge=256)

@@ -13,6 +13,7 @@ from atoms_core.engine.connection_caps import ConnectionCaps
 from atoms_core.engine.hub import Hub
 from atoms_core.engine.lifetimes import Lifetimes
 from atoms_core.engine.metrics import Metrics
+from atoms_core.engine.openings import Openings
 from atoms_core.engine.partitions import Partitions
 from atoms_core.engine.presence import Presence
 from atoms_core.identity.jwt_verify import Verifier
@@ -52,6 +53,8 @@ class Context:
     ws_caps: ConnectionCaps
     #: This process's presence rooms, on a local or cross-node (Redis) ``PresenceBus``.
     presence: Presence
+    #: The SSE openings' shared ``state_snapshot`` frames and their byte budget (``too_many_openings``).
+    openings: Openings
     #: Started in order, stopped in reverse order.
     lifecycles: tuple[Lifecycle, ...] = ()
     #: ``atoms serve --demo``: the canvas app at ``/``, appended after the fixed table (its catch-all last).

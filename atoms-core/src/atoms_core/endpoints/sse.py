@@ -16,18 +16,19 @@ from starlette.types import Receive, Scope, Send
 
 from atoms_core.endpoints.context import Context
 from atoms_core.endpoints.problems import problem_response
-from atoms_core.engine.hub import Subscriber
+from atoms_core.endpoints.sse_write import write
+from atoms_core.engine.hub import SLICE, Subscriber
 from atoms_core.engine.inline_send import ServerCycle, server_cycle
 from atoms_core.engine.lifetimes import Lease
+from atoms_core.engine.openings import SharedFrame
 from atoms_core.engine.partitions import PartitionLog
 from atoms_core.engine.reader import TimelineGap, contiguous
 from atoms_core.identity.authorize import authorize_stream
 from atoms_core.protocol.codes import ResyncReason
 from atoms_core.protocol.errors import AtomsError
 from atoms_core.protocol.state import StreamState
-from atoms_core.protocol.timeline import StoredEvent
 from atoms_core.protocol.validation import MAX_SEQ, bounded_int
-from atoms_core.protocol.wire import event_frames, hello_frame, resync_frames, retry_frame, snapshot_frame
+from atoms_core.protocol.wire import event_frames, hello_frame, resync_frame, retry_frame
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -90,11 +91,14 @@ class SseEndpoint:
             while True:
                 await sub.wait()
                 data = sub.take()
-                if data:
+                if len(data) > SLICE:
+                    await write(send, data)
+                elif data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                 if sub.closed:
                     break
-            if not stream.client_gone:
+            if not stream.client_gone and not (stream.cycle is not None and stream.cycle.write_paused):
+                # (a client that does not read is dropped instead: the end would wait for it forever)
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the client went away mid-write
@@ -126,8 +130,16 @@ class SseEndpoint:
             await problem_response(err)(scope, receive, send)
             return None
         sub = ctx.hub.subscribe(plog.partition, ctx.settings.sse_queue_bytes)
-        sub.writer = asyncio.current_task()
         state = plog.state  # read in the same step as subscribe: live frames start at state.seq + 1
+        try:  # encoded (or shared) in the same step too: the snapshot is of that state
+            snapshot = ctx.openings.acquire(partition, state) if resume_from is None or resume_from > state.seq \
+                else None
+        except AtomsError as err:
+            ctx.hub.unsubscribe(sub)
+            ctx.sse_caps.release(grant.tenant_id, grant.principal_id)
+            await problem_response(err)(scope, receive, send)
+            return None
+        sub.writer = asyncio.current_task()
         ctx.metrics.sse_open.inc()
         ctx.audit.record(grant.tenant_id, "sse.opened", partition.stream_id, grant.principal_id, seq=state.seq)
         cycle = server_cycle(send)
@@ -141,10 +153,9 @@ class SseEndpoint:
                                     issued_at=grant.issued_at, jti=grant.jti)
         stream, opened = _Stream(sub, lease, cycle, disconnect), False
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-            opening = await self._opening(plog, partition.stream_id, state, resume_from)
-            await send({"type": "http.response.body", "body": opening, "more_body": True})
-            opened = True
+            opened = await self._opening(send, plog, state, resume_from, snapshot)
+            if not opened:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the client went away mid-write
         except asyncio.CancelledError:
@@ -170,43 +181,60 @@ class SseEndpoint:
         ctx.audit.record(lease.tenant_id, "sse.closed", sub.partition.stream_id, lease.principal_id,
                          reason="overflow" if sub.overflowed else sub.ended)
 
-    async def _opening(self, plog: PartitionLog, stream_id: str, state: StreamState,
-                       resume_from: int | None) -> bytes:
-        ctx = self.ctx
-        out = [retry_frame(ctx.settings.sse_retry_ms), hello_frame(stream_id, state)]
-        if resume_from is None:
-            out.append(snapshot_frame(stream_id, state))
-            return b"".join(out)
-        if resume_from == state.seq:
-            return b"".join(out)
-        if resume_from < state.seq:
-            replay = await self._replay(plog, resume_from, state.seq)
-            if replay is not None:
-                out.append(replay)
-                return b"".join(out)
-            reason = ResyncReason.HISTORY_PRUNED
-        else:
-            reason = ResyncReason.AHEAD_OF_HEAD
-        out.append(resync_frames(stream_id, state, reason))
-        return b"".join(out)
-
-    async def _replay(self, plog: PartitionLog, after: int, head: int) -> bytes | None:
-        """Frames for seqs ``after+1 .. head`` from the store, or None if part of it is gone."""
-        frames: list[StoredEvent] = []
-        page_size = self.ctx.settings.sse_replay_page
+    async def _opening(self, send: Send, plog: PartitionLog, state: StreamState, resume_from: int | None,
+                       snapshot: SharedFrame | None) -> bool:
+        """Start the response and write what the stream opens with, each large part a slice at a time
+        (``sse_write.py``); False if the stream must end instead (a resync refused at the openings' budget:
+        the client retries). ``snapshot``, the state's frame when the opening needs one, is released here."""
+        openings, stream_id = self.ctx.openings, plog.partition.stream_id
         try:
-            async for page in contiguous(self.ctx.store, plog.partition, after, head, page_size):
-                frames.extend(page)
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            head = retry_frame(self.ctx.settings.sse_retry_ms) + hello_frame(stream_id, state)  # not yet sent
+            if resume_from is not None:
+                reason = ResyncReason.AHEAD_OF_HEAD
+                if resume_from <= state.seq:
+                    await write(send, head)
+                    if resume_from == state.seq or await self._replay(send, plog, resume_from, state.seq):
+                        return True
+                    head, reason = b"", ResyncReason.HISTORY_PRUNED
+                    try:
+                        snapshot = openings.acquire(plog.partition, state)
+                    except AtomsError:
+                        return False
+                head += resync_frame(stream_id, state, reason)
+            assert snapshot is not None
+            await write(send, snapshot.data, head)
+            return True
+        finally:
+            if snapshot is not None:
+                openings.release(snapshot)
+
+    async def _replay(self, send: Send, plog: PartitionLog, after: int, head: int) -> bool:
+        """Write the frames for seqs ``after+1 .. head`` from the store, a page at a time, each read once
+        the previous one is in the transport; False if part of it is gone (the client then resyncs).
+        Pages start at one event and grow while events are small, to about a ``SLICE`` (or one larger
+        event): a client that does not read holds one page of its own, not the history."""
+        page_max, limit = self.ctx.settings.sse_replay_page, 1
+        try:
+            while after < head:
+                through, size = min(head, after + limit), 0
+                async for page in contiguous(self.ctx.store, plog.partition, after, through, limit):
+                    data = event_frames(page)
+                    size += len(data)
+                    await write(send, data)
+                limit = max(1, min(page_max, 2 * limit, SLICE * (through - after) // size))
+                after = through
         except TimelineGap:
-            return None
-        return event_frames(frames)
+            return False
+        return True
 
 
 def _cut_off(sub: Subscriber) -> bool:
-    """In ``except CancelledError``: True (and the cancel undone) if an overflow cancelled the writer,
-    which may have been stuck in a send to a client that stopped reading. Returning mid-response makes
-    the server drop the connection; the client resumes from the timeline with Last-Event-ID."""
-    if not sub.overflowed:
+    """In ``except CancelledError``: True (and the cancel undone) if an overflow or the lease's end
+    cancelled the writer, which may have been stuck in a send to a client that stopped reading. Returning
+    mid-response makes the server drop the connection; the client resumes from the timeline with
+    Last-Event-ID."""
+    if not sub.overflowed and sub.ended is None:
         return False
     task = asyncio.current_task()
     if task is not None:

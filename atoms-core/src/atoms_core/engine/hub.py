@@ -15,6 +15,10 @@ from atoms_core.engine.outbox import Outbox
 from atoms_core.protocol.timeline import Partition, StoredEvent
 from atoms_core.protocol.wire import event_frames
 
+#: The most a writer hands a connection's transport at once; larger frames go out a slice at a time as
+#: the transport drains (``endpoints/sse_write.py``), so a client that does not read holds about one.
+SLICE = 64 * 1024
+
 
 class Subscriber(Outbox[bytes]):
     """One SSE connection's outbox: frames are bytes, and its writer takes everything pending in one piece."""
@@ -61,19 +65,39 @@ class Subscriber(Outbox[bytes]):
         self._shut()
 
     def end(self, reason: str) -> None:
-        """The lease's end: close, remembering the first reason."""
+        """The lease's end: close, remembering the first reason. A writer that is not parked may be stuck
+        in a send to a client that stopped reading (an opening, or frames that do not drain): it is cut
+        off as on an overflow, since no stream outlives its credentials."""
         if self.ended is None:
             self.ended = reason
+        if self.closed:
+            return
+        waiter, writer = self._waiter, self.writer
+        stuck = waiter is None or waiter.done()  # before ``_shut`` wakes a parked writer
         self._shut()
+        if stuck and writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
 
     def take(self) -> bytes:
-        """Everything pending, as one piece (empty if nothing)."""
+        """What is pending, as one piece (empty if nothing): everything, unless that is more than a
+        ``SLICE``; then the frames that fit in one (at least one, which may be larger: the writer slices
+        it). Frames are shared by every subscriber of the partition, a joined piece is this one's own:
+        a client that stopped reading holds at most a slice of its own, whatever is queued for it."""
         queue = self._queue
         if not queue:
             return b""
-        data = queue[0] if len(queue) == 1 else b"".join(queue)
-        queue.clear()
-        self._size = 0
+        if len(queue) == 1 or self._size <= SLICE:
+            data = queue[0] if len(queue) == 1 else b"".join(queue)
+            queue.clear()
+            self._size = 0
+            return data
+        count, size = 1, len(queue[0])
+        while count < len(queue) and size + len(queue[count]) <= SLICE:
+            size += len(queue[count])
+            count += 1
+        data = queue[0] if count == 1 else b"".join(queue[:count])
+        del queue[:count]
+        self._size -= size
         return data
 
 

@@ -59,6 +59,11 @@ class ServerCycle:
     def disconnected(self) -> bool:
         return self._cycle is None or bool(self._cycle.disconnected)
 
+    @property
+    def write_paused(self) -> bool:
+        """The transport holds more than its high-water mark: the client is not reading it."""
+        return self._cycle is not None and bool(self._cycle.flow.write_paused)
+
     def write(self, data: bytes, chunk: bytes) -> bool:
         """Write one body part now and return True, or return False (queue it for the writer)."""
         cycle = self._cycle

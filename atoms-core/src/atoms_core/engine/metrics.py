@@ -36,6 +36,11 @@ class Metrics:
         for kind in ("sse", "ws"):
             for scope in ("principal", "tenant"):
                 self.connections_refused.labels(kind, scope)  # exported as 0 before the first refusal
+        self.sse_openings_refused = Counter(
+            "atoms_sse_openings_refused_total", "SSE connections refused at the budget for opening frames not "
+            "yet written", ["scope"], registry=self.registry)  # scope tenant|process
+        for scope in ("tenant", "process"):
+            self.sse_openings_refused.labels(scope)
         self.tickets = Counter("atoms_tickets_issued_total", "Tickets issued", registry=self.registry)
         self.tasks = Gauge("atoms_asyncio_tasks", "Live asyncio tasks in this process", registry=self.registry)
         self.tasks.set_function(_task_count)
@@ -51,6 +56,10 @@ class Metrics:
     def count_state_cache(self, cached_bytes: Callable[[], int]) -> None:
         Gauge("atoms_state_cache_bytes", "Encoded bytes of the stream states cached by this process "
               "(bounded by state_cache_bytes)", registry=self.registry).set_function(lambda: float(cached_bytes()))
+
+    def count_sse_openings(self, held_bytes: Callable[[], int]) -> None:
+        Gauge("atoms_sse_opening_bytes", "Bytes of state_snapshot frames some SSE stream is still writing "
+              "(bounded by sse_opening_bytes)", registry=self.registry).set_function(lambda: float(held_bytes()))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -45,6 +45,7 @@ CODES: dict[str, tuple[int, str]] = {
     "sidecar_too_deep": (422, "Payload nested too deeply"),
     "artifact_mismatch": (422, "Uploaded content does not match its registration"),
     "too_many_connections": (429, "Too many open connections"),
+    "too_many_openings": (429, "Too many stream openings not yet read"),
     "store_unavailable": (503, "Store unavailable"),
     "authz_unavailable": (503, "Authorization callback unavailable"),
     "internal_error": (500, "Internal error"),

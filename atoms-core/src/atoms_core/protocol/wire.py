@@ -107,7 +107,11 @@ def snapshot_frame(stream_id: str, state: StreamState) -> bytes:
     return sse_frame("state_snapshot", dumps(data), state.seq)
 
 
+def resync_frame(stream_id: str, state: StreamState, reason: ResyncReason) -> bytes:
+    """``resync`` alone: a fresh ``state_snapshot`` must follow."""
+    return sse_frame("resync", dumps({"stream_id": stream_id, "reason": reason, "head_seq": state.seq}))
+
+
 def resync_frames(stream_id: str, state: StreamState, reason: ResyncReason) -> bytes:
     """``resync`` then a fresh ``state_snapshot``, for a client whose history is gone."""
-    resync = {"stream_id": stream_id, "reason": reason, "head_seq": state.seq}
-    return sse_frame("resync", dumps(resync)) + snapshot_frame(stream_id, state)
+    return resync_frame(stream_id, state, reason) + snapshot_frame(stream_id, state)

@@ -1,0 +1,88 @@
+"""The ``state_snapshot`` frames SSE streams open (or resync) with: encoded once per (partition, seq) and
+shared by every stream writing it, bounded in bytes per tenant and per process.
+
+A snapshot frame is as large as the state (up to ``state_max_bytes``). Encoded per connection and handed
+to the transport whole, it stayed in the write buffer of every client that did not read: 150 such
+requests of a 4 MB state took 600 MB. Now every opener of one (partition, seq) holds the same bytes
+object, which the endpoint writes a slice at a time as the transport drains (``endpoints/sse_write.py``),
+so a stalled reader holds a reference to it and about one slice of its own.
+
+Readers stalled at different seqs would still each keep a frame of their own alive, hence the budget:
+the frames still being written count towards ``sse_opening_bytes`` (the process) and
+``sse_opening_tenant_bytes`` (each tenant, a smaller share, so one tenant cannot lock the others out).
+A new frame past either is refused (429 ``too_many_openings``); a lone frame always fits, so a stream
+of any allowed size can be opened when nothing else is held.
+"""
+
+from __future__ import annotations
+
+from atoms_core.engine.metrics import Metrics
+from atoms_core.protocol.errors import TooManyRequests
+from atoms_core.protocol.state import StreamState
+from atoms_core.protocol.timeline import Partition
+from atoms_core.protocol.wire import snapshot_frame
+
+#: The frame around the state: event name, ids, seq and version (the budget is checked before encoding).
+FRAME_OVERHEAD = 256
+
+
+class SharedFrame:
+    """One encoded ``state_snapshot`` and how many streams are still writing it."""
+
+    __slots__ = ("data", "key", "users")
+
+    def __init__(self, key: tuple[Partition, int, int], data: bytes) -> None:
+        self.key = key
+        self.data = data
+        self.users = 0
+
+
+class Openings:
+    def __init__(self, max_bytes: int, tenant_max_bytes: int, metrics: Metrics) -> None:
+        self.max_bytes = max_bytes
+        self.tenant_max_bytes = tenant_max_bytes
+        self.metrics = metrics
+        self._frames: dict[tuple[Partition, int, int], SharedFrame] = {}
+        self._tenants: dict[str, int] = {}
+        #: Bytes of the frames some stream is still writing (``atoms_sse_opening_bytes``).
+        self.held_bytes = 0
+
+    def acquire(self, partition: Partition, state: StreamState) -> SharedFrame:
+        """The snapshot frame of ``partition`` at ``state``, shared with every other stream writing it; or
+        429 ``too_many_openings`` if a new one would exceed the tenant's or the process's budget."""
+        key = (partition, state.seq, state.version)
+        frame = self._frames.get(key)
+        if frame is None:
+            tenant = partition.tenant_id
+            size = state.size + len(partition.stream_id) + FRAME_OVERHEAD
+            held = self._tenants.get(tenant, 0)
+            if held and held + size > self.tenant_max_bytes:
+                self._refuse("tenant", "this tenant", self.tenant_max_bytes)
+            if self.held_bytes and self.held_bytes + size > self.max_bytes:
+                self._refuse("process", "this server", self.max_bytes)
+            frame = SharedFrame(key, snapshot_frame(partition.stream_id, state))
+            self._frames[key] = frame
+            self._tenants[tenant] = held + len(frame.data)
+            self.held_bytes += len(frame.data)
+        frame.users += 1
+        return frame
+
+    def release(self, frame: SharedFrame) -> None:
+        """One stream is done with ``frame`` (written, or the client left); the last one frees it."""
+        frame.users -= 1
+        if frame.users:
+            return
+        del self._frames[frame.key]
+        tenant, size = frame.key[0].tenant_id, len(frame.data)
+        self.held_bytes -= size
+        if self._tenants[tenant] == size:
+            del self._tenants[tenant]
+        else:
+            self._tenants[tenant] -= size
+
+    def _refuse(self, scope: str, who: str, limit: int) -> None:
+        self.metrics.sse_openings_refused.labels(scope).inc()
+        setting = "sse_opening_tenant_bytes" if scope == "tenant" else "sse_opening_bytes"
+        raise TooManyRequests("too_many_openings",
+                              f"{who} is already writing {limit} bytes of stream openings to clients that have "
+                              f"not read them ({setting}); retry later", scope=scope, limit=limit)

@@ -203,6 +203,30 @@ def test_the_openings_budget_refuses_one_tenant_past_its_share(tmp_path: Path) -
             time.sleep(0.05)
 
 
+def test_one_principal_cannot_use_up_its_tenants_openings_budget(tmp_path: Path) -> None:
+    """Past its own share (``sse_opening_principal_bytes``) one principal's new openings are refused, while
+    another principal of the same tenant still opens the same stream."""
+    env = {"ATOMS_SSE_OPENING_PRINCIPAL_BYTES": str(6 * 1024 * 1024)}
+    with running_server(tmp_path / "data", env=env) as server:
+        token = server.token(tenant="evil", principal="mallory")
+        _fill(server, token)
+        held = [_open_stalled(server, server.ticket(STREAM, ["read"], token=token), None)]  # seq 400's frame
+        try:
+            time.sleep(0.5)
+            headers = {"Authorization": f"Bearer {token}"}
+            httpx.post(f"{server.url}/v1/streams/{STREAM}/commands", headers=headers,
+                       json=patch(STREAM, "/next", 1)).raise_for_status()
+            refused = httpx.get(f"{server.url}/v1/streams/{STREAM}/events", headers=headers)  # seq 401: new frame
+            assert refused.status_code == 429
+            assert (refused.json()["code"], refused.json()["scope"]) == ("too_many_openings", "principal")
+            assert "sse_opening_principal_bytes" in refused.json()["detail"]
+            colleague = server.token(tenant="evil", principal="trent")
+            assert asyncio.run(_first_frames(server, colleague, STREAM)) == ["hello", "state_snapshot"]
+        finally:
+            for sock in held:
+                sock.close()
+
+
 async def _first_frames(server: AtomsServer, token: str, stream: str) -> list[str]:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         got = await collect(http, f"{server.url}/v1/streams/{stream}/events",

@@ -86,7 +86,8 @@ def build_context(settings: Settings) -> Context:
     metrics.count_audit(lambda: audit.write_errors, lambda: audit.dropped)
     sse_caps = ConnectionCaps("sse", settings.sse_max_per_principal, settings.sse_max_per_tenant, metrics)
     ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
-    openings = Openings(settings.sse_opening_bytes, settings.sse_opening_tenant_bytes, metrics)
+    openings = Openings(settings.sse_opening_bytes, settings.sse_opening_tenant_bytes,
+                        settings.sse_opening_principal_bytes, metrics)
     metrics.count_sse_openings(lambda: openings.held_bytes)
     demo_routes: tuple[BaseRoute, ...] = ()
     if settings.demo:  # atoms serve --demo: the canvas app, a demo identity and the demo agents

@@ -102,6 +102,7 @@ class Settings(BaseModel):
     # state_snapshot frames still being written, shared by the streams opening at one seq (429 beyond).
     sse_opening_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     sse_opening_tenant_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    sse_opening_principal_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
 
     # WebSocket
     ws_max_frame_bytes: int = Field(default=16_384, ge=256)

@@ -132,8 +132,8 @@ class SseEndpoint:
         sub = ctx.hub.subscribe(plog.partition, ctx.settings.sse_queue_bytes)
         state = plog.state  # read in the same step as subscribe: live frames start at state.seq + 1
         try:  # encoded (or shared) in the same step too: the snapshot is of that state
-            snapshot = ctx.openings.acquire(partition, state) if resume_from is None or resume_from > state.seq \
-                else None
+            snapshot = ctx.openings.acquire(partition, state, grant.principal_id) \
+                if resume_from is None or resume_from > state.seq else None
         except AtomsError as err:
             ctx.hub.unsubscribe(sub)
             ctx.sse_caps.release(grant.tenant_id, grant.principal_id)
@@ -153,7 +153,7 @@ class SseEndpoint:
                                     issued_at=grant.issued_at, jti=grant.jti)
         stream, opened = _Stream(sub, lease, cycle, disconnect), False
         try:
-            opened = await self._opening(send, plog, state, resume_from, snapshot)
+            opened = await self._opening(send, plog, state, resume_from, snapshot, grant.principal_id)
             if not opened:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
@@ -182,7 +182,7 @@ class SseEndpoint:
                          reason="overflow" if sub.overflowed else sub.ended)
 
     async def _opening(self, send: Send, plog: PartitionLog, state: StreamState, resume_from: int | None,
-                       snapshot: SharedFrame | None) -> bool:
+                       snapshot: SharedFrame | None, principal: str) -> bool:
         """Start the response and write what the stream opens with, each large part a slice at a time
         (``sse_write.py``); False if the stream must end instead (a resync refused at the openings' budget:
         the client retries). ``snapshot``, the state's frame when the opening needs one, is released here."""
@@ -198,7 +198,7 @@ class SseEndpoint:
                         return True
                     head, reason = b"", ResyncReason.HISTORY_PRUNED
                     try:
-                        snapshot = openings.acquire(plog.partition, state)
+                        snapshot = openings.acquire(plog.partition, state, principal)
                     except AtomsError:
                         return False
                 head += resync_frame(stream_id, state, reason)

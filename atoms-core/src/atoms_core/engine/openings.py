@@ -8,13 +8,17 @@ object, which the endpoint writes a slice at a time as the transport drains (``e
 so a stalled reader holds a reference to it and about one slice of its own.
 
 Readers stalled at different seqs would still each keep a frame of their own alive, hence the budget:
-the frames still being written count towards ``sse_opening_bytes`` (the process) and
-``sse_opening_tenant_bytes`` (each tenant, a smaller share, so one tenant cannot lock the others out).
+the frames still being written count towards ``sse_opening_bytes`` (the process),
+``sse_opening_tenant_bytes`` (each tenant, a smaller share, so one tenant cannot lock the others out) and
+``sse_opening_principal_bytes`` (the principal whose opening made the frame, smaller again, so one
+principal cannot lock the rest of its tenant out).
 A new frame past either is refused (429 ``too_many_openings``); a lone frame always fits, so a stream
 of any allowed size can be opened when nothing else is held.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from atoms_core.engine.metrics import Metrics
 from atoms_core.protocol.errors import TooManyRequests
@@ -29,39 +33,46 @@ FRAME_OVERHEAD = 256
 class SharedFrame:
     """One encoded ``state_snapshot`` and how many streams are still writing it."""
 
-    __slots__ = ("data", "key", "users")
+    __slots__ = ("data", "key", "owner", "users")
 
-    def __init__(self, key: tuple[Partition, int, int], data: bytes) -> None:
+    def __init__(self, key: tuple[Partition, int, int], data: bytes, owner: tuple[str, str]) -> None:
         self.key = key
         self.data = data
+        self.owner = owner  # (tenant, principal) charged for it: whose opening encoded it
         self.users = 0
 
 
 class Openings:
-    def __init__(self, max_bytes: int, tenant_max_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, max_bytes: int, tenant_max_bytes: int, principal_max_bytes: int, metrics: Metrics) -> None:
         self.max_bytes = max_bytes
         self.tenant_max_bytes = tenant_max_bytes
+        self.principal_max_bytes = principal_max_bytes
         self.metrics = metrics
         self._frames: dict[tuple[Partition, int, int], SharedFrame] = {}
         self._tenants: dict[str, int] = {}
+        self._principals: dict[tuple[str, str], int] = {}
         #: Bytes of the frames some stream is still writing (``atoms_sse_opening_bytes``).
         self.held_bytes = 0
 
-    def acquire(self, partition: Partition, state: StreamState) -> SharedFrame:
+    def acquire(self, partition: Partition, state: StreamState, principal: str) -> SharedFrame:
         """The snapshot frame of ``partition`` at ``state``, shared with every other stream writing it; or
-        429 ``too_many_openings`` if a new one would exceed the tenant's or the process's budget."""
+        429 ``too_many_openings`` if a new one would exceed the principal's, tenant's or process's budget."""
         key = (partition, state.seq, state.version)
         frame = self._frames.get(key)
         if frame is None:
             tenant = partition.tenant_id
+            owner = (tenant, principal)
             size = state.size + len(partition.stream_id) + FRAME_OVERHEAD
-            held = self._tenants.get(tenant, 0)
+            mine, held = self._principals.get(owner, 0), self._tenants.get(tenant, 0)
+            if mine and mine + size > self.principal_max_bytes:
+                self._refuse("principal", "you are", self.principal_max_bytes)
             if held and held + size > self.tenant_max_bytes:
-                self._refuse("tenant", "this tenant", self.tenant_max_bytes)
+                self._refuse("tenant", "this tenant is", self.tenant_max_bytes)
             if self.held_bytes and self.held_bytes + size > self.max_bytes:
-                self._refuse("process", "this server", self.max_bytes)
-            frame = SharedFrame(key, snapshot_frame(partition.stream_id, state))
+                self._refuse("process", "this server is", self.max_bytes)
+            frame = SharedFrame(key, snapshot_frame(partition.stream_id, state), owner)
             self._frames[key] = frame
+            self._principals[owner] = mine + len(frame.data)
             self._tenants[tenant] = held + len(frame.data)
             self.held_bytes += len(frame.data)
         frame.users += 1
@@ -73,16 +84,22 @@ class Openings:
         if frame.users:
             return
         del self._frames[frame.key]
-        tenant, size = frame.key[0].tenant_id, len(frame.data)
+        size = len(frame.data)
         self.held_bytes -= size
-        if self._tenants[tenant] == size:
-            del self._tenants[tenant]
-        else:
-            self._tenants[tenant] -= size
+        _discount(self._tenants, frame.owner[0], size)
+        _discount(self._principals, frame.owner, size)
 
     def _refuse(self, scope: str, who: str, limit: int) -> None:
         self.metrics.sse_openings_refused.labels(scope).inc()
-        setting = "sse_opening_tenant_bytes" if scope == "tenant" else "sse_opening_bytes"
+        setting = {"principal": "sse_opening_principal_bytes", "tenant": "sse_opening_tenant_bytes"}.get(
+            scope, "sse_opening_bytes")
         raise TooManyRequests("too_many_openings",
-                              f"{who} is already writing {limit} bytes of stream openings to clients that have "
+                              f"{who} already writing {limit} bytes of stream openings to clients that have "
                               f"not read them ({setting}); retry later", scope=scope, limit=limit)
+
+
+def _discount(held: dict[Any, int], key: Any, size: int) -> None:
+    if held[key] == size:
+        del held[key]
+    else:
+        held[key] -= size

@@ -227,6 +227,40 @@ def test_one_principal_cannot_use_up_its_tenants_openings_budget(tmp_path: Path)
                 sock.close()
 
 
+def test_stalled_replays_of_large_events_are_bounded_by_the_openings_budget(tmp_path: Path) -> None:
+    """A replayed event larger than a slice is each stalled reader's own copy: those copies count in the
+    openings' budget, so 40 stalled resumes hold about the budget, not 40 copies; the rest are ended (the
+    client resumes later) and counted."""
+    env = {"ATOMS_SSE_OPENING_PRINCIPAL_BYTES": str(3 * 1024 * 1024)}
+    with running_server(tmp_path / "data", env=env) as server:
+        assert server.proc is not None
+        token = server.token(tenant="evil", principal="mallory")
+        big = "lorem ipsum dolor sit amet " * 33_000  # 890 KB of prose per event
+        for i in range(8):  # 7 MB of history: more than the kernel's send buffer takes (4 MB here)
+            httpx.post(f"{server.url}/v1/streams/{STREAM}/commands", headers={"Authorization": f"Bearer {token}"},
+                       json=patch(STREAM, f"/big{i}", big), timeout=30).raise_for_status()
+        rss_before = _rss_kb(server.proc.pid)
+        held = [_open_stalled(server, server.ticket(STREAM, ["read"], token=token), 0) for _ in range(40)]
+        try:
+            time.sleep(1.5)
+            assert metric(server.url, "atoms_sse_opening_bytes") <= 3 * 1024 * 1024 + 1_000_000
+            assert metric(server.url, "atoms_sse_openings_refused_total", 'scope="principal"') >= 30
+            assert _rss_kb(server.proc.pid) - rss_before < 20_000  # 40 copies would be ~36 MB
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + 5
+        while metric(server.url, "atoms_sse_opening_bytes") != 0:  # each stalled reader's copy is let go
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        reader = _open_stalled(server, server.ticket(STREAM, ["read"], token=token), 0)
+        try:  # a client that reads gets the whole history
+            replayed = [f.get("id") for f in _read_frames(reader, 8) if f.get("event") == "state_patch"]
+            assert replayed == [str(seq) for seq in range(1, 9)]
+        finally:
+            reader.close()
+
+
 async def _first_frames(server: AtomsServer, token: str, stream: str) -> list[str]:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         got = await collect(http, f"{server.url}/v1/streams/{stream}/events",

@@ -25,7 +25,7 @@ from atoms_core.engine.partitions import PartitionLog
 from atoms_core.engine.reader import TimelineGap, contiguous
 from atoms_core.identity.authorize import authorize_stream
 from atoms_core.protocol.codes import ResyncReason
-from atoms_core.protocol.errors import AtomsError
+from atoms_core.protocol.errors import AtomsError, TooManyRequests
 from atoms_core.protocol.state import StreamState
 from atoms_core.protocol.validation import MAX_SEQ, bounded_int
 from atoms_core.protocol.wire import event_frames, hello_frame, resync_frame, retry_frame
@@ -194,8 +194,12 @@ class SseEndpoint:
                 reason = ResyncReason.AHEAD_OF_HEAD
                 if resume_from <= state.seq:
                     await write(send, head)
-                    if resume_from == state.seq or await self._replay(send, plog, resume_from, state.seq):
-                        return True
+                    try:
+                        if resume_from == state.seq or await self._replay(send, plog, resume_from, state.seq,
+                                                                          principal):
+                            return True
+                    except TooManyRequests:
+                        return False  # a replayed event the openings' budget cannot take now: the client retries
                     head, reason = b"", ResyncReason.HISTORY_PRUNED
                     try:
                         snapshot = openings.acquire(plog.partition, state, principal)
@@ -209,19 +213,24 @@ class SseEndpoint:
             if snapshot is not None:
                 openings.release(snapshot)
 
-    async def _replay(self, send: Send, plog: PartitionLog, after: int, head: int) -> bool:
+    async def _replay(self, send: Send, plog: PartitionLog, after: int, head: int, principal: str) -> bool:
         """Write the frames for seqs ``after+1 .. head`` from the store, a page at a time, each read once
         the previous one is in the transport; False if part of it is gone (the client then resyncs).
         Pages start at one event and grow while events are small, to about a ``SLICE`` (or one larger
-        event): a client that does not read holds one page of its own, not the history."""
-        page_max, limit = self.ctx.settings.sse_replay_page, 1
+        event, whose bytes count in the openings' budget while it is written): a client that does not read
+        holds one page of its own, not the history."""
+        page_max, limit, openings = self.ctx.settings.sse_replay_page, 1, self.ctx.openings
         try:
             while after < head:
                 through, size = min(head, after + limit), 0
                 async for page in contiguous(self.ctx.store, plog.partition, after, through, limit):
                     data = event_frames(page)
                     size += len(data)
-                    await write(send, data)
+                    if len(data) <= SLICE:
+                        await write(send, data)
+                        continue
+                    with openings.holding(plog.partition.tenant_id, principal, len(data)):
+                        await write(send, data)
                 limit = max(1, min(page_max, 2 * limit, SLICE * (through - after) // size))
                 after = through
         except TimelineGap:

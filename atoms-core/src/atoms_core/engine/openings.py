@@ -18,6 +18,8 @@ of any allowed size can be opened when nothing else is held.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from atoms_core.engine.metrics import Metrics
@@ -51,7 +53,8 @@ class Openings:
         self._frames: dict[tuple[Partition, int, int], SharedFrame] = {}
         self._tenants: dict[str, int] = {}
         self._principals: dict[tuple[str, str], int] = {}
-        #: Bytes of the frames some stream is still writing (``atoms_sse_opening_bytes``).
+        #: Bytes of openings some stream is still writing: snapshot frames, large replayed events
+        #: (``atoms_sse_opening_bytes``).
         self.held_bytes = 0
 
     def acquire(self, partition: Partition, state: StreamState, principal: str) -> SharedFrame:
@@ -60,21 +63,11 @@ class Openings:
         key = (partition, state.seq, state.version)
         frame = self._frames.get(key)
         if frame is None:
-            tenant = partition.tenant_id
-            owner = (tenant, principal)
-            size = state.size + len(partition.stream_id) + FRAME_OVERHEAD
-            mine, held = self._principals.get(owner, 0), self._tenants.get(tenant, 0)
-            if mine and mine + size > self.principal_max_bytes:
-                self._refuse("principal", "you are", self.principal_max_bytes)
-            if held and held + size > self.tenant_max_bytes:
-                self._refuse("tenant", "this tenant is", self.tenant_max_bytes)
-            if self.held_bytes and self.held_bytes + size > self.max_bytes:
-                self._refuse("process", "this server is", self.max_bytes)
+            owner = (partition.tenant_id, principal)
+            self._check(owner, state.size + len(partition.stream_id) + FRAME_OVERHEAD)
             frame = SharedFrame(key, snapshot_frame(partition.stream_id, state), owner)
             self._frames[key] = frame
-            self._principals[owner] = mine + len(frame.data)
-            self._tenants[tenant] = held + len(frame.data)
-            self.held_bytes += len(frame.data)
+            self._charge(owner, len(frame.data))
         frame.users += 1
         return frame
 
@@ -84,10 +77,34 @@ class Openings:
         if frame.users:
             return
         del self._frames[frame.key]
-        size = len(frame.data)
-        self.held_bytes -= size
-        _discount(self._tenants, frame.owner[0], size)
-        _discount(self._principals, frame.owner, size)
+        self._charge(frame.owner, -len(frame.data))
+
+    @contextlib.contextmanager
+    def holding(self, tenant: str, principal: str, size: int) -> Iterator[None]:
+        """Bytes of one stream's own (a replayed event larger than a slice) counted in the same budgets
+        while they are written; 429 ``too_many_openings`` if they would exceed one."""
+        owner = (tenant, principal)
+        self._check(owner, size)
+        self._charge(owner, size)
+        try:
+            yield
+        finally:
+            self._charge(owner, -size)
+
+    def _check(self, owner: tuple[str, str], size: int) -> None:
+        """Refuse ``size`` more bytes past a budget (unless nothing is held there: a lone part always fits)."""
+        mine, held = self._principals.get(owner, 0), self._tenants.get(owner[0], 0)
+        if mine and mine + size > self.principal_max_bytes:
+            self._refuse("principal", "you are", self.principal_max_bytes)
+        if held and held + size > self.tenant_max_bytes:
+            self._refuse("tenant", "this tenant is", self.tenant_max_bytes)
+        if self.held_bytes and self.held_bytes + size > self.max_bytes:
+            self._refuse("process", "this server is", self.max_bytes)
+
+    def _charge(self, owner: tuple[str, str], size: int) -> None:
+        self.held_bytes += size
+        _add(self._tenants, owner[0], size)
+        _add(self._principals, owner, size)
 
     def _refuse(self, scope: str, who: str, limit: int) -> None:
         self.metrics.sse_openings_refused.labels(scope).inc()
@@ -98,8 +115,10 @@ class Openings:
                               f"not read them ({setting}); retry later", scope=scope, limit=limit)
 
 
-def _discount(held: dict[Any, int], key: Any, size: int) -> None:
-    if held[key] == size:
-        del held[key]
+def _add(held: dict[Any, int], key: Any, size: int) -> None:
+    """Count ``size`` (negative: give back) under ``key``, dropping keys that come back to zero."""
+    total = held.get(key, 0) + size
+    if total:
+        held[key] = total
     else:
-        held[key] -= size
+        held.pop(key, None)

@@ -1,7 +1,7 @@
 /** Page helpers for the canvas tests: shapes by id, the materialised state, drags, the agent's reply. */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { Locator, Page } from '@playwright/test';
+import type { BrowserContext, Locator, Page } from '@playwright/test';
 import { expect } from './fixtures.js';
 
 const PYTHON = resolve(import.meta.dirname, '../../.venv/bin/python');
@@ -31,6 +31,18 @@ export interface CanvasState {
 }
 
 /** The page's materialised state, as its CanvasTransport holds it. */
+/** `count` tabs of one browser context on one canvas, as `name`, each synced before it returns. */
+export async function openTabs(context: BrowserContext, baseUrl: string, canvasId: string, count: number, name = 'Ada'): Promise<Page[]> {
+  const tabs: Page[] = [];
+  for (let i = 0; i < count; i++) {
+    const tab = await context.newPage();
+    await tab.goto(`${baseUrl}/?canvas=${encodeURIComponent(canvasId)}&name=${encodeURIComponent(name)}`);
+    tabs.push(tab);
+  }
+  for (const tab of tabs) await expect(tab.getByTestId('status')).toHaveAttribute('data-status', 'synced');
+  return tabs;
+}
+
 export function stateOf(page: Page): Promise<CanvasState> {
   return page.evaluate(() => (window as unknown as { atoms: { transport: { getState(): unknown } } }).atoms.transport.getState() as CanvasState);
 }

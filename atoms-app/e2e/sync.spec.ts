@@ -5,7 +5,7 @@
  */
 import type { BrowserContext, Page } from '@playwright/test';
 import { expect, test } from './fixtures.js';
-import { addShape, dragBy, seqOf, shape, shapeIds, stateOf } from './helpers.js';
+import { addShape, dragBy, openTabs, seqOf, shape, shapeIds, stateOf } from './helpers.js';
 
 const LIVE = { timeout: 2000 };
 
@@ -57,13 +57,7 @@ test('ten tabs of one canvas all live on one SSE connection', async ({ canvasBro
     if (/\/v1\/streams\/[^/]+\/events/.test(r.url())) eventStreams++;
   });
   try {
-    const tabs: Page[] = [];
-    for (let i = 0; i < 10; i++) {
-      const tab = await context.newPage();
-      await tab.goto(`${server.url}/?canvas=${encodeURIComponent(canvasId)}&name=Ada`);
-      tabs.push(tab);
-    }
-    for (const tab of tabs) await expect(tab.getByTestId('status')).toHaveAttribute('data-status', 'synced');
+    const tabs = await openTabs(context, server.url, canvasId, 10);
     // Every tab is live: a shape added in the last tab shows in the first, and the other way round.
     const [first, last] = [tabs[0], tabs[9]] as [Page, Page];
     const a = await addShape(last, 'rect');

@@ -6,7 +6,7 @@
  */
 import type { BrowserContext, Page } from '@playwright/test';
 import { expect, test } from './fixtures.js';
-import { addShape, seqOf, shape, stateOf } from './helpers.js';
+import { addShape, openTabs, seqOf, shape, stateOf } from './helpers.js';
 
 const LIVE = { timeout: 2000 };
 
@@ -27,13 +27,7 @@ test('closing the leader tab hands its connection to exactly one other tab, with
     if (/\/v1\/streams\/[^/]+\/events/.test(r.url())) eventStreams.push(r.url());
   });
   try {
-    const tabs: Page[] = [];
-    for (let i = 0; i < 5; i++) {
-      const tab = await context.newPage();
-      await tab.goto(`${server.url}/?canvas=${encodeURIComponent(canvasId)}&name=Ada`);
-      tabs.push(tab);
-    }
-    for (const tab of tabs) await expect(tab.getByTestId('status')).toHaveAttribute('data-status', 'synced');
+    const tabs = await openTabs(context, server.url, canvasId, 5);
     const before = await addShape(tabs[4]!, 'rect');
     for (const tab of tabs) await expect(shape(tab, before)).toBeVisible(LIVE);
     const roles = await Promise.all(tabs.map(roleOf));

@@ -158,14 +158,18 @@ def test_an_unreachable_jwks_refuses_tokens_and_the_server_still_starts(tmp_path
     idp.http.shutdown()
 
 
+def _refetching(idp: Provider) -> dict[str, str]:
+    """A server on ``idp``'s RS256 keys that fetches the set again on every unknown kid."""
+    return {"ATOMS_JWT_JWKS_URL": idp.url, "ATOMS_JWT_ISSUER": ISSUER, "ATOMS_JWT_AUDIENCE": AUDIENCE,
+            "ATOMS_JWT_ALGORITHMS": '["RS256"]', "ATOMS_TENANT_CLAIM": TENANT_CLAIM,
+            "ATOMS_JWT_JWKS_MIN_REFETCH_S": "0"}
+
+
 def test_a_slow_key_fetch_holds_only_the_token_that_waits_for_it(tmp_path: Path) -> None:
     """A token with a new kid waits for the fetch of the key set; nobody else waits with it."""
     idp = Provider()
     idp.add("rsa-1", "RS256")
-    env = {"ATOMS_JWT_JWKS_URL": idp.url, "ATOMS_JWT_ISSUER": ISSUER, "ATOMS_JWT_AUDIENCE": AUDIENCE,
-           "ATOMS_JWT_ALGORITHMS": '["RS256"]', "ATOMS_TENANT_CLAIM": TENANT_CLAIM,
-           "ATOMS_JWT_JWKS_MIN_REFETCH_S": "0"}
-    with running_server(tmp_path / "data", env=env) as srv:
+    with running_server(tmp_path / "data", env=_refetching(idp)) as srv:
         known = idp.token("rsa-1", tenant="other")
         assert state(srv, known).status_code == 200
         idp.add("rsa-2", "RS256")
@@ -188,10 +192,7 @@ def test_a_slow_key_fetch_holds_only_the_token_that_waits_for_it(tmp_path: Path)
 def test_an_oversized_key_set_is_refused_and_the_keys_held_stay(tmp_path: Path) -> None:
     idp = Provider()
     idp.add("rsa-1", "RS256")
-    env = {"ATOMS_JWT_JWKS_URL": idp.url, "ATOMS_JWT_ISSUER": ISSUER, "ATOMS_JWT_AUDIENCE": AUDIENCE,
-           "ATOMS_JWT_ALGORITHMS": '["RS256"]', "ATOMS_TENANT_CLAIM": TENANT_CLAIM,
-           "ATOMS_JWT_JWKS_MIN_REFETCH_S": "0"}
-    with running_server(tmp_path / "data", env=env) as srv:
+    with running_server(tmp_path / "data", env=_refetching(idp)) as srv:
         idp.add("rsa-2", "RS256")
         idp.padding = 2 << 20  # 2 MiB: more than any real key set
         assert refused(state(srv, idp.token("rsa-2")))

@@ -52,6 +52,14 @@ def _open_stalled(server: AtomsServer, ticket: str, last_event_id: int | None) -
     return sock
 
 
+def _openings_released(server: AtomsServer, within_s: float = 5.0) -> None:
+    """Wait until no opening is held any more (the gauge back at 0), at most ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while metric(server.url, "atoms_sse_opening_bytes") != 0:
+        assert time.monotonic() < deadline, "openings still held"
+        time.sleep(0.05)
+
+
 def _read_frames(sock: socket.socket, last_seq: int, timeout: float = 30.0) -> list[dict[str, Any]]:
     """Read the chunked SSE response up to the frame with id ``last_seq`` (an event, or the snapshot when
     ``last_seq`` is the opening's head): its frames as dicts of their fields (event, id, data)."""
@@ -197,10 +205,7 @@ def test_the_openings_budget_refuses_one_tenant_past_its_share(tmp_path: Path) -
         finally:
             for sock in held:
                 sock.close()
-        deadline = time.monotonic() + 5
-        while metric(server.url, "atoms_sse_opening_bytes") != 0:  # the stalled reader's frame is let go
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _openings_released(server)  # the stalled reader's frame is let go
 
 
 def test_one_principal_cannot_use_up_its_tenants_openings_budget(tmp_path: Path) -> None:
@@ -249,10 +254,7 @@ def test_stalled_replays_of_large_events_are_bounded_by_the_openings_budget(tmp_
         finally:
             for sock in held:
                 sock.close()
-        deadline = time.monotonic() + 5
-        while metric(server.url, "atoms_sse_opening_bytes") != 0:  # each stalled reader's copy is let go
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _openings_released(server)  # each stalled reader's copy is let go
         reader = _open_stalled(server, server.ticket(STREAM, ["read"], token=token), 0)
         try:  # a client that reads gets the whole history
             replayed = [f.get("id") for f in _read_frames(reader, 8) if f.get("event") == "state_patch"]

@@ -1,5 +1,5 @@
 /**
- * Editing the canvas as a person does: new shapes land in view, pan and zoom (wheel, Ctrl+wheel,
+ * Editing the canvas as a person does: new shapes land in view, pan and zoom (wheel, Ctrl+wheel, pinch,
  * space-drag, zoom to fit) so nothing is lost off-screen, multi-select (shift-click, selection
  * box) with move / duplicate / copy-paste / delete, arrow-key nudges, in-place text editing and
  * z order.
@@ -208,4 +208,40 @@ test('bring to front and send to back change the z order; their icons are not th
   const d = (testid: string) => ada.getByTestId(testid).locator('path').getAttribute('d');
   const [front, back, duplicate] = await Promise.all([d('front'), d('back'), d('duplicate')]);
   expect(new Set([front, back, duplicate]).size).toBe(3);
+});
+
+test('a two-finger pinch on a touch screen zooms the board, and the toolbar duplicates a selection', async ({ open }) => {
+  const ada = await open('Ada');
+  const ids = [await addShape(ada, 'rect'), await addShape(ada, 'ellipse')];
+  const b1 = await box(shape(ada, ids[0] ?? ''));
+  // Two fingers spread apart around the first shape: the board zooms in, the document does not change.
+  const cdp = await ada.context().newCDPSession(ada);
+  await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 2 });
+  const cx = b1.x + b1.width / 2;
+  const cy = b1.y + b1.height / 2;
+  const fingers = (spread: number): { x: number; y: number; id: number }[] => [
+    { x: cx - spread, y: cy, id: 1 },
+    { x: cx + spread, y: cy, id: 2 },
+  ];
+  const seq = await seqOf(ada);
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: fingers(20) });
+  for (let spread = 25; spread <= 60; spread += 5) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: fingers(spread) });
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await expect.poll(async () => (await box(shape(ada, ids[0] ?? ''))).width).toBeGreaterThan(b1.width * 2);
+  await expect(ada.getByTestId('zoom-level')).not.toHaveText('100%');
+  expect(await seqOf(ada)).toBe(seq);
+  await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: false });
+  await ada.getByTestId('zoom-level').click();
+
+  // Select both, then the toolbar's Duplicate: two copies, selected in their place.
+  await shape(ada, ids[0] ?? '').click();
+  await shape(ada, ids[1] ?? '').click({ modifiers: ['Shift'] });
+  await expect(ada.getByTestId('shape-info')).toHaveText('2 shapes selected');
+  await ada.getByTestId('duplicate').click();
+  await expect(ada.locator('g.shape')).toHaveCount(4);
+  const copies = (await shapeIds(ada)).filter((id) => !ids.includes(id));
+  expect(copies).toHaveLength(2);
+  await expect(ada.getByTestId('shape-info')).toHaveText('2 shapes selected');
+  const all = (await stateOf(ada)).shapes ?? {};
+  expect(copies.map((id) => all[id]?.type).sort()).toEqual(ids.map((id) => all[id]?.type).sort());
 });

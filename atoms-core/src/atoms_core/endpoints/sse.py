@@ -10,6 +10,8 @@ after the snapshot or replay head: no gap and no duplicate, even while appends r
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
@@ -88,23 +90,17 @@ class SseEndpoint:
             return
         sub = stream.sub
         try:
-            while True:
-                await sub.wait()
-                data = sub.take()
-                if len(data) > SLICE:
-                    await write(send, data)
-                elif data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-                if sub.closed:
-                    break
-            if not stream.client_gone and not (stream.cycle is not None and stream.cycle.write_paused):
-                # (a client that does not read is dropped instead: the end would wait for it forever)
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass  # the client went away mid-write
-        except asyncio.CancelledError:
-            if not _cut_off(sub):
-                raise
+            with _until_cut_off(sub):
+                while True:
+                    await sub.wait()
+                    data = sub.take()
+                    if data:
+                        await write(send, data)
+                    if sub.closed:
+                        break
+                if not stream.client_gone and not (stream.cycle is not None and stream.cycle.write_paused):
+                    # (a client that does not read is dropped instead: the end would wait for it forever)
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._close(stream)
 
@@ -153,14 +149,10 @@ class SseEndpoint:
                                     issued_at=grant.issued_at, jti=grant.jti)
         stream, opened = _Stream(sub, lease, cycle, disconnect), False
         try:
-            opened = await self._opening(send, plog, state, resume_from, snapshot, grant.principal_id)
-            if not opened:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass  # the client went away mid-write
-        except asyncio.CancelledError:
-            if not _cut_off(sub):
-                raise
+            with _until_cut_off(sub):
+                opened = await self._opening(send, plog, state, resume_from, snapshot, grant.principal_id)
+                if not opened:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             if not opened:
                 self._close(stream)
@@ -238,14 +230,19 @@ class SseEndpoint:
         return True
 
 
-def _cut_off(sub: Subscriber) -> bool:
-    """In ``except CancelledError``: True (and the cancel undone) if an overflow or the lease's end
-    cancelled the writer, which may have been stuck in a send to a client that stopped reading. Returning
-    mid-response makes the server drop the connection; the client resumes from the timeline with
-    Last-Event-ID."""
-    if not sub.overflowed and sub.ended is None:
-        return False
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
-    return True
+@contextlib.contextmanager
+def _until_cut_off(sub: Subscriber) -> Iterator[None]:
+    """Writes to the client end quietly when it went away mid-write (OSError) or when an overflow or the
+    lease's end cancelled the writer, which may have been stuck in a send to a client that stopped
+    reading (the cancel is undone). Returning mid-response makes the server drop the connection; the
+    client resumes from the timeline with Last-Event-ID. Any other cancellation goes on."""
+    try:
+        yield
+    except OSError:
+        pass
+    except asyncio.CancelledError:
+        if not sub.overflowed and sub.ended is None:
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()

@@ -31,6 +31,7 @@ class Provider:
         self.fetches = 0
         self.delay_s = 0.0  # a slow provider
         self.padding = 0  # bytes of filler in the answer (an oversized key set)
+        self.body: bytes | None = None  # an answer other than the key set (a broken provider)
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,7 +39,7 @@ class Provider:
                 provider.fetches += 1
                 time.sleep(provider.delay_s)
                 jwks = {"keys": [provider.jwk(kid) for kid in list(provider.keys)], "filler": "x" * provider.padding}
-                body = json.dumps(jwks).encode()
+                body = json.dumps(jwks).encode() if provider.body is None else provider.body
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
@@ -198,4 +199,16 @@ def test_an_oversized_key_set_is_refused_and_the_keys_held_stay(tmp_path: Path) 
         assert refused(state(srv, idp.token("rsa-2")))
         assert state(srv, idp.token("rsa-1")).status_code == 200
         assert "larger than" in srv.log_path.read_text()
+    idp.http.shutdown()
+
+
+@pytest.mark.parametrize("answer", [b"[]", b"null", b"5", b"not json"])
+def test_a_key_set_that_is_not_a_json_object_is_refused_and_the_server_runs(tmp_path: Path, answer: bytes) -> None:
+    idp = Provider()
+    idp.add("rsa-1", "RS256")
+    idp.body = answer  # at startup already: the server starts all the same
+    with running_server(tmp_path / "data", env=_refetching(idp)) as srv:
+        assert refused(state(srv, idp.token("rsa-1")))  # an unknown kid, fetched again: 401, not 500
+        idp.body = None
+        assert state(srv, idp.token("rsa-1")).status_code == 200
     idp.http.shutdown()

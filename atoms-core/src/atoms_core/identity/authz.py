@@ -16,6 +16,7 @@ from collections import OrderedDict
 import httpx
 
 from atoms_core.config.settings import Settings
+from atoms_core.identity.bounded_http import AnswerTooLarge, read_bounded
 from atoms_core.protocol.errors import Forbidden, Unavailable
 
 #: Largest answer read from the backend; ``{"allow": true}`` needs 15 bytes.
@@ -74,18 +75,15 @@ class AuthzCallback:
         body = {"tenant_id": tenant_id, "principal_id": principal_id, "stream_id": stream_id, "scope": scope}
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False)
-        raw = b""
         try:
-            async with asyncio.timeout(self.timeout_s):  # a whole deadline, not only per read
-                async with self._client.stream("POST", self.url, json=body) as response:
-                    async for chunk in response.aiter_bytes():
-                        raw += chunk
-                        if len(raw) > MAX_ANSWER_BYTES:
-                            raise _unavailable("answered too much")
+            status, raw = await read_bounded(self._client, "POST", self.url, MAX_ANSWER_BYTES, self.timeout_s,
+                                             json=body)
+        except AnswerTooLarge:
+            raise _unavailable("answered too much") from None
         except (httpx.HTTPError, TimeoutError) as exc:
             raise _unavailable("is unreachable") from exc
-        if response.status_code != 200:
-            raise _unavailable(f"answered HTTP {response.status_code}")
+        if status != 200:
+            raise _unavailable(f"answered HTTP {status}")
         try:
             answer = json.loads(raw)
         except ValueError:

@@ -20,6 +20,8 @@ import httpx
 import jwt
 import msgspec
 
+from atoms_core.identity.bounded_http import AnswerTooLarge, read_bounded
+
 log = logging.getLogger("atoms.jwks")
 
 FETCH_TIMEOUT_S = 5.0
@@ -45,12 +47,12 @@ class JwksKeys:
             self.fetch_soon()
         return key
 
-    def fetch_for(self, kid: str) -> asyncio.Task[None] | None:
+    def fetch_for(self, kid: str) -> asyncio.Future[None] | None:
         """The fetch to await before ``kid`` can be known: None when it is held, or when the set was
         tried less than ``min_refetch_s`` ago (the token is refused without asking the provider)."""
-        if kid in self._keys:
-            return None
-        return self.fetch_soon()
+        fetch = None if kid in self._keys else self.fetch_soon()
+        # Shielded: one waiter going away (a disconnect) never cancels the fetch the others wait for.
+        return None if fetch is None else asyncio.shield(fetch)
 
     def fetch_soon(self) -> asyncio.Task[None] | None:
         """Start a fetch unless one is running or the last try is too recent; the running one, if any."""
@@ -58,7 +60,6 @@ class JwksKeys:
             return self._fetch
         if time.monotonic() - self._tried_at < self.min_refetch_s:
             return None
-        self._tried_at = time.monotonic()
         self._fetch = asyncio.get_running_loop().create_task(self.refresh())
         return self._fetch
 
@@ -67,24 +68,16 @@ class JwksKeys:
         self._tried_at = time.monotonic()
         self.fetches += 1
         try:
-            async with asyncio.timeout(FETCH_TIMEOUT_S):  # in all: a slow drip of bytes is cut off too
-                body = await _get_bounded(self.url)
-            jwk_set = jwt.PyJWKSet.from_dict(msgspec.json.decode(body))
-        except (TimeoutError, httpx.HTTPError, ValueError, msgspec.DecodeError, jwt.PyJWTError) as exc:
-            log.warning("could not fetch the JWKS at %s: %s", self.url, exc or type(exc).__name__)
+            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http:
+                status, body = await read_bounded(http, "GET", self.url, MAX_JWKS_BYTES, FETCH_TIMEOUT_S)
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            answer = msgspec.json.decode(body)
+            if not isinstance(answer, dict):
+                raise ValueError("the key set is not a JSON object")
+            jwk_set = jwt.PyJWKSet.from_dict(answer)
+        except (AnswerTooLarge, TimeoutError, httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            log.warning("could not fetch the JWKS at %s: %s", self.url, str(exc) or type(exc).__name__)
             return
         self._keys = {key.key_id: key for key in jwk_set.keys if key.key_id}
         self._fetched_at = self._tried_at
-
-
-async def _get_bounded(url: str) -> bytes:
-    async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http, http.stream("GET", url) as response:
-        response.raise_for_status()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_JWKS_BYTES:
-                raise ValueError(f"the key set is larger than {MAX_JWKS_BYTES} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import time
@@ -140,7 +139,7 @@ class Verifier:
         if found is None:
             fetch = self.jwks.fetch_for(kid) if self.jwks is not None and isinstance(kid, str) else None
             if fetch is not None:
-                raise KeysFetching(asyncio.shield(fetch))  # one waiter's disconnect never cancels it
+                raise KeysFetching(fetch)
             raise Unauthorized("invalid_token", "unknown key id")
         key, algorithms = found
         try:

@@ -51,6 +51,9 @@ export interface NetworkEvents {
   removeEventListener(type: 'online' | 'offline', listener: () => void): void;
 }
 
+/** A stream the server ends after at least this long (a ticket's expiry) is renewed without delay. */
+const MIN_LIVED_MS = 1000;
+
 interface Outcome {
   fatal?: boolean;
   minDelayMs?: number;
@@ -212,9 +215,12 @@ export class EventStream {
       this.host.emitError({ kind: 'protocol', error: new Error(`${what}: not an event stream (${contentType})`), willRetry: true });
       return {};
     }
+    const opened = Date.now();
     const endedByServer = await this.readStream(res.body, ctrl);
-    // atoms-core ends a stream when its ticket (plus leeway) runs out: that is routine, not an outage.
-    return endedByServer && Date.now() >= validUntil ? { renew: true } : {};
+    // atoms-core ends a stream when its ticket (plus leeway) runs out: that is routine, not an outage;
+    // a stream ended just after it opened backs off as usual (as the Python client does).
+    const now = Date.now();
+    return endedByServer && now >= validUntil && now - opened >= MIN_LIVED_MS ? { renew: true } : {};
   }
 
   /** Classifies a failed ticket / SSE request into retry or give up, and reports it. */
@@ -278,16 +284,17 @@ export class EventStream {
     arm();
     let endedByServer = false;
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        endedByServer = done && !conn.stopped && !ctrl.signal.aborted;
+      let done = false;
+      while (!done && !conn.stopped && !ctrl.signal.aborted) {
+        const read = await reader.read();
+        done = read.done;
         if (done || conn.stopped || ctrl.signal.aborted) break;
         arm();
-        if (value && value.byteLength > 0) parser.push(value);
-        if (conn.stopped) break;
+        if (read.value && read.value.byteLength > 0) parser.push(read.value);
       }
       if (!conn.stopped) parser.end();
-      endedByServer &&= !conn.stopped; // the tail may still have been refused (a gap, a bad frame)
+      // Ended by the server, unless the tail was still refused (a gap, a bad frame) or we stopped it.
+      endedByServer = done && !conn.stopped && !ctrl.signal.aborted;
     } catch (err) {
       if (!conn.stopped && !ctrl.signal.aborted) {
         const kind: TransportErrorKind = !isAbortError(err) && err instanceof Error && err.name.startsWith('Sse') ? 'protocol' : 'network';

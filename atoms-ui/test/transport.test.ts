@@ -197,12 +197,22 @@ describe('CanvasTransport SSE', () => {
     const s = await openWithSnapshot(server, t, { n: 0 }, 0, 0);
     s.envelope(envelope(1, 'state_patch', { ops: [{ op: 'replace', path: '/n', value: 1 }] }, 1));
     await expect.poll(() => t.getSeq()).toBe(1);
-    await new Promise((r) => setTimeout(r, 100)); // the ticket has run out
+    await new Promise((r) => setTimeout(r, 1100)); // the ticket has run out, the stream lived a while
     const before = statuses.length;
     s.end();
     await expect.poll(() => server.sseRequests.length, { timeout: 1000 }).toBe(2); // not after the 60 s backoff
     expect(server.sseRequests[1]!.headers['last-event-id']).toBe('1');
     expect(statuses.slice(before).filter((x) => x.status !== 'open' || x.syncStatus === 'offline')).toEqual([]);
+  });
+
+  it('a stream ended just after it opened backs off even when its ticket ran out (no tight renew loop)', async () => {
+    const { server, t, statuses } = setup();
+    server.ticketTtl = 0.05; // born past its local expiry (the 5 s skew)
+    const s = await openWithSnapshot(server, t, { n: 0 }, 0, 0);
+    const before = statuses.length;
+    s.end();
+    await expect.poll(() => server.sseRequests.length).toBe(2);
+    expect(statuses.slice(before).some((x) => x.status === 'connecting' && x.syncStatus === 'offline')).toBe(true);
   });
 
   it('sends Last-Event-ID 0 when resuming an empty stream whose snapshot it has', async () => {

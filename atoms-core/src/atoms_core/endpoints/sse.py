@@ -208,23 +208,19 @@ class SseEndpoint:
     async def _replay(self, send: Send, plog: PartitionLog, after: int, head: int, principal: str) -> bool:
         """Write the frames for seqs ``after+1 .. head`` from the store, a page at a time, each read once
         the previous one is in the transport; False if part of it is gone (the client then resyncs).
-        Pages start at one event and grow while events are small, to about a ``SLICE`` (or one larger
-        event, whose bytes count in the openings' budget while it is written): a client that does not read
-        holds one page of its own, not the history."""
-        page_max, limit, openings = self.ctx.settings.sse_replay_page, 1, self.ctx.openings
+        Each page is the shortest run of events whose bodies reach a ``SLICE`` (at most ``sse_replay_page``
+        events; the store cuts it), so a client that does not read holds one page of its own, not the
+        history; a page larger than a slice (a large event) counts in the openings' budget while written."""
+        openings, tenant = self.ctx.openings, plog.partition.tenant_id
         try:
-            while after < head:
-                through, size = min(head, after + limit), 0
-                async for page in contiguous(self.ctx.store, plog.partition, after, through, limit):
-                    data = event_frames(page)
-                    size += len(data)
-                    if len(data) <= SLICE:
-                        await write(send, data)
-                        continue
-                    with openings.holding(plog.partition.tenant_id, principal, len(data)):
-                        await write(send, data)
-                limit = max(1, min(page_max, 2 * limit, SLICE * (through - after) // size))
-                after = through
+            async for page in contiguous(self.ctx.store, plog.partition, after, head, self.ctx.settings.sse_replay_page,
+                                         max_bytes=SLICE):
+                data = event_frames(page)
+                if len(data) <= SLICE:
+                    await write(send, data)
+                    continue
+                with openings.holding(tenant, principal, len(data)):
+                    await write(send, data)
         except TimelineGap:
             return False
         return True

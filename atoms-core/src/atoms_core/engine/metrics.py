@@ -38,8 +38,8 @@ class Metrics:
                 self.connections_refused.labels(kind, scope)  # exported as 0 before the first refusal
         self.sse_openings_refused = Counter(
             "atoms_sse_openings_refused_total", "SSE connections refused at the budget for opening frames not "
-            "yet written", ["scope"], registry=self.registry)  # scope tenant|process
-        for scope in ("tenant", "process"):
+            "yet written", ["scope"], registry=self.registry)  # scope principal|tenant|process
+        for scope in ("principal", "tenant", "process"):
             self.sse_openings_refused.labels(scope)
         self.tickets = Counter("atoms_tickets_issued_total", "Tickets issued", registry=self.registry)
         self.tasks = Gauge("atoms_asyncio_tasks", "Live asyncio tasks in this process", registry=self.registry)

@@ -63,7 +63,8 @@ class Compaction:
         for snapshot in snapshots:
             await self.store.save_snapshot(plog.partition, snapshot)
             plog.snapshot_seq = max(plog.snapshot_seq, snapshot.seq)
-            plog.unsnapshotted = 0
+            if snapshot.seq == plog.state.seq:  # events committed after it still count
+                plog.unsnapshotted = 0
 
     def schedule(self, plog: PartitionLog) -> None:
         """Queue an automatic snapshot once ``snapshot_every`` events, or ``snapshot_bytes`` of them,

@@ -40,6 +40,7 @@ from atoms_core.protocol.timeline import (
     StoredEvent,
     StoredSnapshot,
     StoreUnavailable,
+    page_bytes,
     within,
 )
 
@@ -183,7 +184,8 @@ class RedisStore:
     async def read(self, partition: Partition, after: int, limit: int,
                    max_bytes: int | None = None) -> list[StoredEvent]:
         """One XRANGE; with ``max_bytes`` a few (XRANGE cannot stop at a size itself): a small one
-        first, then as many entries as the rest of ``max_bytes`` holds at the average size seen."""
+        first, then as many entries as the rest of ``max_bytes`` holds at the average size seen, but never
+        more than twice the last read (small events before large ones cannot make it fetch hundreds)."""
         count = limit if max_bytes is None else min(limit, FIRST_READ)
         events: list[StoredEvent] = []
         size = 0
@@ -195,10 +197,10 @@ class RedisStore:
             page = [StoredEvent(entry_seq(entry_id), str(fields["type"]), str(fields["body"]))
                     for entry_id, fields in entries]
             events += page
-            size += sum(len(event.body) for event in page)
+            size += page_bytes(page)
             if max_bytes is None or len(page) < count or len(events) >= limit or size >= max_bytes:
                 return within(events, max_bytes)
-            count = min(limit - len(events), max(1, (max_bytes - size) * len(events) // max(size, 1)))
+            count = min(limit - len(events), 2 * count, max(1, (max_bytes - size) * len(events) // max(size, 1)))
 
     async def bounds(self, partition: Partition) -> tuple[int, int]:
         tag = partition_tag(partition)

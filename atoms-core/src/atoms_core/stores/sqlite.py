@@ -70,11 +70,30 @@ SELECT max(coalesce((SELECT max(seq) FROM events WHERE tenant=?1 AND stream=?2),
            coalesce((SELECT head FROM heads WHERE tenant=?1 AND stream=?2), 0))"""
 INSERT_EVENT = "INSERT INTO events (tenant, stream, seq, type, body) VALUES (?,?,?,?,?)"
 INSERT_BODY = "INSERT INTO event_bodies (tenant, stream, seq, body) VALUES (?,?,?,?)"
-READ_BODY = "SELECT body FROM event_bodies WHERE tenant=? AND stream=? AND seq=?"
+READ_BODIES = "SELECT seq, body FROM event_bodies WHERE tenant=? AND stream=? AND seq>? AND seq<=? ORDER BY seq"
 INSERT_RESULT = "INSERT INTO commands (tenant, stream, command_id, result) VALUES (?,?,?,?)"
 #: Heads of recently written partitions, kept in memory: exact, because this process holds the
 #: file's exclusive lock, so no other writer can move them.
 HEAD_CACHE_SIZE = 65536
+
+
+class _LongBodies:
+    """A page's long bodies (``event_bodies``), stepped through in seq order as the page needs them, so
+    a read cut short by ``max_bytes`` never loads the bodies past its end."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.cursor = cursor
+        self.row = cursor.fetchone()
+
+    def body(self, seq: int) -> str:
+        """The body of ``seq``; "" when it is lost (the reader then calls the event damaged)."""
+        while self.row is not None and self.row[0] < seq:
+            self.row = self.cursor.fetchone()
+        if self.row is None or self.row[0] != seq:
+            return ""
+        body = str(self.row[1])
+        self.row = self.cursor.fetchone()
+        return body
 
 
 class _SeqTaken(Exception):
@@ -280,19 +299,20 @@ class SqliteStore:
             rows = db.execute(
                 "SELECT seq, type, body FROM events WHERE tenant=? AND stream=? AND seq>? ORDER BY seq LIMIT ?",
                 (*partition, after, limit),
-            ).fetchall()  # short rows: a long body is read below, one at a time, only while it fits
+            ).fetchall()  # short rows: the long bodies are stepped through below, only while they fit
             if not any(body == "" for _, _, body in rows):
                 return within([StoredEvent(seq, kind, body) for seq, kind, body in rows], max_bytes)
+            long_bodies = _LongBodies(db.execute(READ_BODIES, (*partition, after, rows[-1][0])))
             events: list[StoredEvent] = []
             size = 0
             for seq, kind, body in rows:
                 if max_bytes is not None and size >= max_bytes:
                     break
                 if body == "":
-                    row = db.execute(READ_BODY, (*partition, seq)).fetchone()
-                    body = row[0] if row else ""  # a lost body: the reader calls the event damaged
+                    body = long_bodies.body(seq)
                 events.append(StoredEvent(seq, kind, body))
                 size += len(body)
+            long_bodies.cursor.close()  # a read cut short leaves no statement in progress
         return events
 
     async def bounds(self, partition: Partition) -> tuple[int, int]:

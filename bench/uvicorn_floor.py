@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""How much of the many-streams ratio is uvicorn's own: ``raw``, a bare ASGI app on uvicorn
-(``uvicorn_floor_app.py``, nothing persisted) and ``atoms`` on the shared bench's many-streams
-scenario, interleaved, with server CPU per delivery and its ratio to ``raw`` in the same rep.
+"""Where the ratios come from, on a scenario of the shared bench (many-streams by default), interleaved:
+``raw``; a bare ASGI app on uvicorn (``uvicorn_floor_app.py``, nothing persisted: the shared bench's
+``asgi-floor``); the same app committing each publish with atoms-core's ``SqliteStore`` first
+(``uvicorn-floor+store``: the floor plus the durable write alone); ``atoms`` on the memory engine
+(everything but the durable write); and ``atoms`` itself; on fanout also ``nchan``. Server CPU per
+delivery, its ratio to ``raw`` and to the floor in the same rep, and the delivery latency p99.
 
-    python3 bench/uvicorn_floor.py [--reps 3]
+    python3 bench/uvicorn_floor.py [--reps 3] [--scenario many-streams|fanout]
 
 Uses ``../shared/bench`` (its loadgen, targets and venv); run it from the repository root.
 """
@@ -15,6 +18,7 @@ import asyncio
 import importlib
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +42,32 @@ class UvicornFloor(Target):
                 "--http", "httptools", "--no-access-log", "--log-level", "warning"]
 
 
-def measure(target: Target) -> dict[str, float]:
+class UvicornFloorStore(UvicornFloor):
+    name = "uvicorn-floor+store"
+
+    def argv(self, port: int) -> list[str]:
+        self.env = {"FLOOR_STORE": tempfile.mkdtemp(prefix="floor-store-")}
+        return super().argv(port)
+
+
+def atoms_memory(atoms: Target) -> Target:
+    """The shared bench's ``atoms`` target on the memory engine: nothing persisted."""
+
+    class AtomsMemory(type(atoms)):  # type: ignore[misc]
+        name = "atoms-memory"
+
+        def argv(self, port: int) -> list[str]:
+            return [*super().argv(port), "--engine", "memory"]
+
+    return AtomsMemory()
+
+
+def measure(target: Target, scenario: str) -> dict[str, float]:
     port = run.free_port()
     with open("/dev/null", "w") as log:
         proc = run.start_server(target, port, log)
         try:
-            return asyncio.run(loadgen.delivery(target, run.HOST, port, proc.pid, **run.SCENARIOS["many-streams"][1]))
+            return asyncio.run(loadgen.delivery(target, run.HOST, port, proc.pid, **run.SCENARIOS[scenario][1]))
         finally:
             run.stop_server(proc)
 
@@ -51,22 +75,33 @@ def measure(target: Target) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
-    reps = parser.parse_args().reps
-    targets = [importlib.import_module("targets.raw").TARGET, UvicornFloor(),
-               importlib.import_module("targets.atoms").TARGET]
+    parser.add_argument("--scenario", choices=["many-streams", "fanout"], default="many-streams")
+    args = parser.parse_args()
+    reps, scenario = args.reps, args.scenario
+    atoms = importlib.import_module("targets.atoms").TARGET
+    targets = [importlib.import_module("targets.raw").TARGET, UvicornFloor(), UvicornFloorStore(),
+               atoms_memory(atoms), atoms]
+    if scenario == "fanout":
+        targets.insert(1, importlib.import_module("targets.nchan").TARGET)
     cpu: dict[str, list[float]] = {t.name: [] for t in targets}
     ratio: dict[str, list[float]] = {t.name: [] for t in targets}
+    floor_ratio: dict[str, list[float]] = {t.name: [] for t in targets}
+    p99: dict[str, list[float]] = {t.name: [] for t in targets}
     for rep in range(reps):
-        got = {t.name: measure(t) for t in targets}
+        got = {t.name: measure(t, scenario) for t in targets}
         for name, res in got.items():
             assert res["lost"] == 0 and res["dup"] == 0, (name, res)
             cpu[name].append(res["srv_cpu_us_per_msg"])
+            p99[name].append(res["p99_ms"])
             ratio[name].append(res["srv_cpu_us_per_msg"] / got["raw"]["srv_cpu_us_per_msg"])
+            floor_ratio[name].append(res["srv_cpu_us_per_msg"] / got["uvicorn-floor"]["srv_cpu_us_per_msg"])
         print(f"rep {rep + 1}: " + ", ".join(f"{n} {c[-1]:.1f} µs" for n, c in cpu.items()), flush=True)
-    print(f"\nmany-streams, server CPU per delivery, median of {reps} (ratio: median of per-rep ratios)")
-    print("| target | µs/delivery | ×raw |\n|---|---|---|")
+    print(f"\n{scenario}, server CPU per delivery and latency p99, median of {reps} "
+          "(ratios: median of per-rep ratios)")
+    print("| target | µs/delivery | ×raw | ×floor | p99 ms |\n|---|---|---|---|---|")
     for name, samples in cpu.items():
-        print(f"| {name} | {statistics.median(samples):.1f} | {statistics.median(ratio[name]):.2f} |")
+        print(f"| {name} | {statistics.median(samples):.1f} | {statistics.median(ratio[name]):.2f} "
+              f"| {statistics.median(floor_ratio[name]):.2f} | {statistics.median(p99[name]):.1f} |")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ export class TabSharing {
     });
     this.tabs = tabs;
     tabs.start();
-    tabs.post({ t: 'join', from: this.tabId, seq: host.replica.hasState ? host.replica.lastSeq : null, force: false });
+    this.askState(false);
     host.emitRole(this.role);
   }
 
@@ -120,11 +120,18 @@ export class TabSharing {
         replica.applySnapshot(msg.snapshot);
         return;
       case 'leader':
-        this.tabs?.post({ t: 'join', from: this.tabId, seq: replica.hasState ? replica.lastSeq : null, force: replica.awaitingSnapshot });
+        this.askState(replica.awaitingSnapshot);
         return;
       default:
         return;
     }
+  }
+
+  /** As a follower, ask the leader for its state: given our last seq, it answers only with a newer one,
+   *  unless ``force`` (ours cannot be used). */
+  private askState(force: boolean): void {
+    const replica = this.host.replica;
+    this.tabs?.post({ t: 'join', from: this.tabId, seq: replica.hasState ? replica.lastSeq : null, force });
   }
 
   /** A follower asks for the state: send ours if it has none, an older one, or an unusable one. */
@@ -146,6 +153,6 @@ export class TabSharing {
     if (ctx) this.host.emitError({ ...ctx, willRetry: true });
     replica.awaitingSnapshot = true;
     this.host.updateSync();
-    this.tabs?.post({ t: 'join', from: this.tabId, seq: replica.hasState ? replica.lastSeq : null, force: true });
+    this.askState(true);
   }
 }

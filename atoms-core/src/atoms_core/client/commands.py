@@ -12,14 +12,13 @@ import json
 import uuid
 from typing import Any
 
-import httpx
-
 from atoms_core.client.backoff import Backoff
 from atoms_core.client.errors import CommandError, ProblemError
 from atoms_core.client.session import Session
 from atoms_core.protocol.contracts import BatchResult, CommandResult
 
 DEFAULT_RETRIES = 4
+JSON_CONTENT = {"Content-Type": "application/json"}
 
 
 def envelope(stream_id: str, type: str, payload: dict[str, Any], command_id: str | None = None,
@@ -45,10 +44,9 @@ async def post(session: Session, stream_id: str, body: dict[str, Any] | list[dic
     while True:
         attempt += 1
         try:
-            headers = {**await session.bearer(), "Content-Type": "application/json"}
-            response = await session.http.post(url, content=content, headers=headers)
-        except httpx.TransportError as exc:
-            error = ProblemError.network(exc)
+            response = await session.request("POST", url, content=content, headers=JSON_CONTENT)
+        except ProblemError as no_answer:  # network_error
+            error = no_answer
         else:
             if response.status_code in (200, 202):
                 return response.json()

@@ -53,10 +53,13 @@ class Session:
         body = response.json()
         return str(body["ticket"]), float(body["expires_in"])
 
-    async def request(self, method: str, url: str, **options: Any) -> httpx.Response:
-        """One authenticated request; a transport failure becomes a ``network_error`` ``ProblemError``."""
+    async def request(self, method: str, url: str, headers: dict[str, str] | None = None,
+                      **options: Any) -> httpx.Response:
+        """One authenticated request (``headers`` beside the bearer one); a transport failure becomes a
+        ``network_error`` ``ProblemError``."""
         try:
-            return await self.http.request(method, url, headers=await self.bearer(), **options)
+            return await self.http.request(method, url, headers={**await self.bearer(), **(headers or {})},
+                                           **options)
         except httpx.TransportError as exc:
             raise ProblemError.network(exc) from exc
 

@@ -1,8 +1,11 @@
-"""Real servers for tests: ``atoms serve`` as a subprocess on a free loopback port, and helpers."""
+"""Real servers for tests: ``atoms serve`` as a subprocess on a free loopback port, and helpers; the same
+app served in the test's own process where a test must watch its parts (``serving_in_process``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import re
@@ -11,12 +14,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from atoms_core.endpoints.context import Context
 
 ATOMS = str(Path(sys.executable).with_name("atoms"))
 
@@ -175,3 +181,36 @@ def running_server(data_dir: Path, **kwargs: Any) -> Iterator[AtomsServer]:
         yield server
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def serving_in_process(data_dir: Path) -> AsyncIterator[tuple[str, Context]]:
+    """The app ``atoms serve`` builds (its context, routes, lifespan and uvicorn), served on a loopback
+    port from this process's event loop: its base URL and its ``Context``, whose parts (the store) a test
+    can then spy on. For what a subprocess cannot show; every other test uses ``running_server``."""
+    import uvicorn
+
+    from atoms_core.app.main import build_context, create_app
+    from atoms_core.config.settings import load_settings
+
+    settings = load_settings(cli={"data_dir": data_dir}, environ={})
+    ctx = build_context(settings)
+    config = uvicorn.Config(create_app(settings, ctx), log_config=None, interface="asgi3", lifespan="on",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()  # its startup error, if it raised one
+            raise RuntimeError("the in-process server exited at startup")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", ctx
+    finally:
+        ctx.hub.close_all()  # as ``atoms serve`` does at shutdown: open streams end first
+        server.should_exit = True
+        await task
+        sock.close()
+        gc.unfreeze()  # the lifespan froze what startup built: here that is the test process's objects

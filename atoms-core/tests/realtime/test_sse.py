@@ -14,8 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atoms_core.engine.hub import SLICE
+from atoms_core.identity.tickets import mint_identity_token
+from atoms_core.protocol.timeline import Partition, StoredEvent, page_bytes
 from atoms_core.stores.audit import tenant_file
-from servers import AtomsServer, running_server
+from servers import AtomsServer, running_server, serving_in_process
 from sse_reader import Frame, collect, frames
 from streams_api import ODD_NUMBERS, StreamClient, metric, patch
 
@@ -34,6 +37,11 @@ def event_seqs(got: list[Frame]) -> list[int]:
 
 def reached(seq: int):  # type: ignore[no-untyped-def]
     return lambda got: any(f.id == str(seq) and f.event != "state_snapshot" for f in got)
+
+
+def replayed(got: list[Frame]) -> bool:
+    """The replay reached the head its ``hello`` named."""
+    return got[0].event == "hello" and got[-1].id == str(got[0].json["head_seq"])
 
 
 @pytest.fixture
@@ -108,6 +116,51 @@ async def test_concurrent_writer_during_replay_no_gap_no_duplicate(client: Strea
         results = await asyncio.gather(*readers)
     for start, got in zip((0, 10, 50, 99), results, strict=True):
         assert event_seqs(got) == list(range(start + 1, total + 1))
+
+
+SMALL_RUN, LARGE_RUN = 300, 20
+PROSE = "lorem ipsum dolor sit amet "  # prose: the sidecar guard takes a long value of it
+
+
+async def test_a_resume_over_small_events_then_large_ones_reads_the_store_a_slice_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume from before 300 small events followed by 20 of 600 KB (one value replaced each time: the
+    state stays small) gets every event once, in order, with its body; and no store read made for it
+    returns more than a slice of bodies before its last event, so a page holds at most a slice plus one
+    event. Pages sized from the last page's average body (da581f9 replaced that) read all 20 large ones,
+    12 MB, in one read: the small run had grown the page past them all. In process, to watch the store."""
+    stream = "canvas:replay-pages"
+    values = [f"{i:03d} " + "small " * 16 for i in range(SMALL_RUN)]
+    values += [f"{i:02d} " + PROSE * 22_000 for i in range(LARGE_RUN)]
+    reads: list[list[StoredEvent]] = []
+    async with serving_in_process(tmp_path / "data") as (url, ctx):
+        token = mint_identity_token(ctx.settings, ctx.keys, "acme", "alice", [], 600)
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            commands = f"{url}/v1/streams/{stream}/commands"
+            for first in range(0, SMALL_RUN, 100):
+                batch = [patch(stream, f"/s{i}", values[i]) for i in range(first, first + 100)]
+                assert (await http.post(commands, json=batch)).status_code == 202
+            for i in range(SMALL_RUN, len(values)):
+                response = await http.post(commands, json=patch(stream, "/big", values[i]))
+                assert response.status_code == 202, response.text
+            store_read = ctx.store.read
+
+            async def recorded_read(partition: Partition, after: int, limit: int,
+                                    max_bytes: int | None = None) -> list[StoredEvent]:
+                events: list[StoredEvent] = await store_read(partition, after, limit, max_bytes)
+                reads.append(events)
+                return events
+
+            monkeypatch.setattr(ctx.store, "read", recorded_read)  # the real store's reads, recorded
+            got = await collect(http, f"{url}/v1/streams/{stream}/events", replayed,
+                                headers={"Last-Event-ID": "0"}, timeout=30)
+    before_last = max(page_bytes(events[:-1]) for events in reads)
+    assert before_last < SLICE, f"a replay read returned {before_last:,} bytes of bodies before its last event"
+    head = got[0].json["head_seq"]
+    assert got[0].event == "hello" and head >= len(values)
+    assert event_seqs(got) == list(range(1, head + 1))
+    assert [f.json["data"]["ops"][0]["value"] for f in got if f.event == "state_patch"] == values
+    assert {f.event for f in got[1:]} <= {"state_patch", "snapshot_created"}  # 8 MiB of events: a snapshot
 
 
 async def test_tenant_b_never_receives_tenant_a_events(shared_server: AtomsServer) -> None:

@@ -140,7 +140,7 @@ def test_key_rotation_by_kid(tmp_path: object) -> None:
         wrong_kid = jwt.encode(claims, "old-key-" + "x" * 40, algorithm="HS256", headers={"kid": "new"})
         _problem(httpx.post(f"{server.url}/v1/tickets", json={"stream_id": STREAM},
                             headers={"Authorization": f"Bearer {wrong_kid}"}), 401, "invalid_token")
-        retired = jwt.encode(claims, "gone", algorithm="HS256", headers={"kid": "retired"})
+        retired = jwt.encode(claims, "gone-key-" + "z" * 40, algorithm="HS256", headers={"kid": "retired"})
         _problem(httpx.post(f"{server.url}/v1/tickets", json={"stream_id": STREAM},
                             headers={"Authorization": f"Bearer {retired}"}), 401, "invalid_token")
         # `atoms token` signs with the configured signing kid

@@ -209,10 +209,12 @@ def test_a_full_data_disk_turns_readyz_unready_until_writes_work_again(tmp_path:
 
 def test_a_corrupt_page_met_while_running_answers_503_and_keeps_readyz_unready(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with running_server(data) as server:
+    with running_server(data) as server, httpx.Client(base_url=server.url) as http:
+        auth = {"Authorization": f"Bearer {server.token()}"}
         for i in range(300):  # enough streams for the events table to span many pages
-            client = StreamClient(server.url, server.token(), f"canvas:c{i}")
-            assert client.post(patch(client.stream, "/k", "v" * 200)).status_code == 202
+            stream = f"canvas:c{i}"
+            response = http.post(f"/v1/streams/{stream}/commands", json=patch(stream, "/k", "v" * 200), headers=auth)
+            assert response.status_code == 202
     db = data / "timeline.db"
     with sqlite3.connect(db) as conn:
         [root] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='events'").fetchone()

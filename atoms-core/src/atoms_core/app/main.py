@@ -88,7 +88,7 @@ def build_context(settings: Settings) -> Context:
     ws_caps = ConnectionCaps("ws", settings.ws_max_per_principal, settings.ws_max_per_tenant, metrics)
     openings = Openings(settings.sse_opening_bytes, settings.sse_opening_tenant_bytes,
                         settings.sse_opening_principal_bytes, metrics)
-    metrics.count_sse_openings(lambda: openings.held_bytes)
+    metrics.count_sse_openings(lambda: openings.held.total)
     demo_routes: tuple[BaseRoute, ...] = ()
     if settings.demo:  # atoms serve --demo: the canvas app, a demo identity and the demo agents
         from atoms_core.app.demo import build_demo

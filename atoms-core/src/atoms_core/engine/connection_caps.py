@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 from atoms_core.engine.metrics import Metrics
+from atoms_core.engine.tally import Tally
 from atoms_core.protocol.errors import TooManyRequests
 
 
@@ -18,31 +19,19 @@ class ConnectionCaps:
         self.per_principal = per_principal
         self.per_tenant = per_tenant
         self.metrics = metrics
-        self._principals: dict[tuple[str, str], int] = {}
-        self._tenants: dict[str, int] = {}
+        self._open = Tally()
 
     def acquire(self, tenant_id: str, principal_id: str) -> None:
         """Count one more open connection, or raise 429 ``too_many_connections`` and count nothing."""
-        key = (tenant_id, principal_id)
-        if self._principals.get(key, 0) >= self.per_principal:
+        if self._open.of_principal(tenant_id, principal_id) >= self.per_principal:
             self._refuse("principal", f"principal {principal_id!r}", self.per_principal)
-        if self._tenants.get(tenant_id, 0) >= self.per_tenant:
+        if self._open.of_tenant(tenant_id) >= self.per_tenant:
             self._refuse("tenant", "this tenant", self.per_tenant)
-        self._principals[key] = self._principals.get(key, 0) + 1
-        self._tenants[tenant_id] = self._tenants.get(tenant_id, 0) + 1
+        self._open.add(tenant_id, principal_id, 1)
 
     def release(self, tenant_id: str, principal_id: str) -> None:
-        """Forget one connection counted by ``acquire``; empty counts are dropped, so memory follows
-        the open connections."""
-        key = (tenant_id, principal_id)
-        if self._principals[key] == 1:
-            del self._principals[key]
-        else:
-            self._principals[key] -= 1
-        if self._tenants[tenant_id] == 1:
-            del self._tenants[tenant_id]
-        else:
-            self._tenants[tenant_id] -= 1
+        """Forget one connection counted by ``acquire``."""
+        self._open.add(tenant_id, principal_id, -1)
 
     def _refuse(self, scope: str, who: str, limit: int) -> None:
         self.metrics.connections_refused.labels(self.kind, scope).inc()

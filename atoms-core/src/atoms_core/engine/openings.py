@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 from atoms_core.engine.metrics import Metrics
+from atoms_core.engine.tally import Tally
 from atoms_core.protocol.errors import TooManyRequests
 from atoms_core.protocol.state import StreamState
 from atoms_core.protocol.timeline import Partition
@@ -51,11 +51,9 @@ class Openings:
         self.principal_max_bytes = principal_max_bytes
         self.metrics = metrics
         self._frames: dict[tuple[Partition, int, int], SharedFrame] = {}
-        self._tenants: dict[str, int] = {}
-        self._principals: dict[tuple[str, str], int] = {}
         #: Bytes of openings some stream is still writing: snapshot frames, large replayed events
-        #: (``atoms_sse_opening_bytes``).
-        self.held_bytes = 0
+        #: (``atoms_sse_opening_bytes``: ``held.total``).
+        self.held = Tally()
 
     def acquire(self, partition: Partition, state: StreamState, principal: str) -> SharedFrame:
         """The snapshot frame of ``partition`` at ``state``, shared with every other stream writing it; or
@@ -67,7 +65,7 @@ class Openings:
             self._check(owner, state.size + len(partition.stream_id) + FRAME_OVERHEAD)
             frame = SharedFrame(key, snapshot_frame(partition.stream_id, state), owner)
             self._frames[key] = frame
-            self._charge(owner, len(frame.data))
+            self.held.add(*owner, len(frame.data))
         frame.users += 1
         return frame
 
@@ -77,7 +75,7 @@ class Openings:
         if frame.users:
             return
         del self._frames[frame.key]
-        self._charge(frame.owner, -len(frame.data))
+        self.held.add(*frame.owner, -len(frame.data))
 
     @contextlib.contextmanager
     def holding(self, tenant: str, principal: str, size: int) -> Iterator[None]:
@@ -85,26 +83,21 @@ class Openings:
         while they are written; 429 ``too_many_openings`` if they would exceed one."""
         owner = (tenant, principal)
         self._check(owner, size)
-        self._charge(owner, size)
+        self.held.add(*owner, size)
         try:
             yield
         finally:
-            self._charge(owner, -size)
+            self.held.add(*owner, -size)
 
     def _check(self, owner: tuple[str, str], size: int) -> None:
         """Refuse ``size`` more bytes past a budget (unless nothing is held there: a lone part always fits)."""
-        mine, held = self._principals.get(owner, 0), self._tenants.get(owner[0], 0)
+        mine, tenants = self.held.of_principal(*owner), self.held.of_tenant(owner[0])
         if mine and mine + size > self.principal_max_bytes:
             self._refuse("principal", "you are", self.principal_max_bytes)
-        if held and held + size > self.tenant_max_bytes:
+        if tenants and tenants + size > self.tenant_max_bytes:
             self._refuse("tenant", "this tenant is", self.tenant_max_bytes)
-        if self.held_bytes and self.held_bytes + size > self.max_bytes:
+        if self.held.total and self.held.total + size > self.max_bytes:
             self._refuse("process", "this server is", self.max_bytes)
-
-    def _charge(self, owner: tuple[str, str], size: int) -> None:
-        self.held_bytes += size
-        _add(self._tenants, owner[0], size)
-        _add(self._principals, owner, size)
 
     def _refuse(self, scope: str, who: str, limit: int) -> None:
         self.metrics.sse_openings_refused.labels(scope).inc()
@@ -114,11 +107,3 @@ class Openings:
                               f"{who} already writing {limit} bytes of stream openings to clients that have "
                               f"not read them ({setting}); retry later", scope=scope, limit=limit)
 
-
-def _add(held: dict[Any, int], key: Any, size: int) -> None:
-    """Count ``size`` (negative: give back) under ``key``, dropping keys that come back to zero."""
-    total = held.get(key, 0) + size
-    if total:
-        held[key] = total
-    else:
-        held.pop(key, None)

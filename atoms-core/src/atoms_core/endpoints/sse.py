@@ -182,22 +182,17 @@ class SseEndpoint:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             head = retry_frame(self.ctx.settings.sse_retry_ms) + hello_frame(stream_id, state)  # not yet sent
-            if resume_from is not None:
-                reason = ResyncReason.AHEAD_OF_HEAD
-                if resume_from <= state.seq:
-                    await write(send, head)
-                    try:
-                        if resume_from == state.seq or await self._replay(send, plog, resume_from, state.seq,
-                                                                          principal):
-                            return True
-                    except TooManyRequests:
-                        return False  # a replayed event the openings' budget cannot take now: the client retries
-                    head, reason = b"", ResyncReason.HISTORY_PRUNED
-                    try:
-                        snapshot = openings.acquire(plog.partition, state, principal)
-                    except AtomsError:
-                        return False
-                head += resync_frame(stream_id, state, reason)
+            if resume_from is not None and resume_from <= state.seq:
+                await write(send, head)
+                try:
+                    if resume_from == state.seq or await self._replay(send, plog, resume_from, state.seq, principal):
+                        return True
+                    snapshot = openings.acquire(plog.partition, state, principal)  # the history is gone
+                except TooManyRequests:
+                    return False  # a replayed event or the snapshot is past the openings' budget: the client retries
+                head = resync_frame(stream_id, state, ResyncReason.HISTORY_PRUNED)
+            elif resume_from is not None:
+                head += resync_frame(stream_id, state, ResyncReason.AHEAD_OF_HEAD)
             assert snapshot is not None
             await write(send, snapshot.data, head)
             return True

@@ -10,7 +10,7 @@ event is never refused. Semantics follow the ``jsonpatch`` library (tests compar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -137,30 +137,29 @@ class _Patch:
             return encoded_size(value)
         if kind is not dict and kind is not list:
             return encoded_size(value)
-        hit = self.measured.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        self._afford()
-        size = encoded_size(value)
-        self.work += size
-        if id(value) not in self.fresh:
-            self.measured[id(value)] = (value, size)
-        return size
+        return self._memoised(self.measured, value, _size_and_work)
 
     def _depth_of(self, value: Any, max_depth: int) -> int:
         """``depth`` of a value taken from the document, charged and memoised like its size (a copy
         of the same value deeper again costs nothing more; the document is at most ``max_depth`` deep)."""
         if type(value) not in CONTAINERS:
             return 0
-        hit = self.depths.get(id(value))
+        return self._memoised(self.depths, value, lambda container: _depth_and_work(container, max_depth))
+
+    def _memoised(self, memo: dict[int, tuple[Any, int]], value: Any,
+                  measure: Callable[[Any], tuple[int, int]]) -> int:
+        """``measure(value)``'s result for a container taken from the document, its work charged once per
+        command (each entry holds its container, so the id cannot be reused meanwhile); a container this
+        patch changes is measured afresh each time."""
+        hit = memo.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
         self._afford()
-        levels, visited = paths.depth(value, max_depth)
-        self.work += visited * CONTAINER_WORK
+        result, work = measure(value)
+        self.work += work
         if id(value) not in self.fresh:
-            self.depths[id(value)] = (value, levels)
-        return levels
+            memo[id(value)] = (value, result)
+        return result
 
     def _shift(self, parent: list[Any], key: int) -> None:
         """Inserting or deleting at ``key`` moves the elements after it."""
@@ -320,6 +319,18 @@ class _Patch:
             for container in self.touched.values():
                 judge.judge_container(container, self.pointer)
         return self.root, self.size
+
+
+def _size_and_work(value: Any) -> tuple[int, int]:
+    """A container's encoded size, and the work of encoding it (its size)."""
+    size = encoded_size(value)
+    return size, size
+
+
+def _depth_and_work(value: Any, max_depth: int) -> tuple[int, int]:
+    """A container's depth, and the work of walking it (``CONTAINER_WORK`` per container visited)."""
+    levels, visited = paths.depth(value, max_depth)
+    return levels, visited * CONTAINER_WORK
 
 
 def apply_ops(doc: dict[str, Any], ops: list[dict[str, Any]], size: int | None = None,

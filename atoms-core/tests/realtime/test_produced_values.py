@@ -149,3 +149,20 @@ def test_a_long_string_copied_under_a_uri_key_is_refused_before_it_is_scanned(cl
     assert client.state() == before
     near_limit = "https://cdn.example/p?" + "page=1&sort=up&" * 1_000  # 15 KB: a long but plausible URL
     assert ops(client, {"op": "replace", "path": "/img/ref/uri", "value": near_limit}).status_code == 202
+
+
+def test_a_srcset_past_four_times_the_uri_cap_is_refused_and_a_long_real_one_passes(client: StreamClient) -> None:
+    """A srcset is judged URL by URL, so its length is capped too (four times the uri cap), in one value and when
+    grown from a copy of a long string; a long but real srcset (1,500 candidates, 60 KB) still passes."""
+    candidates = ", ".join(f"https://cdn.example.com/a-{i}.jpg {i}w" for i in range(1, 1_500))
+    assert len(candidates) < 65_536
+    assert ops(client, add("/pic", {"srcset": candidates})).status_code == 202
+    before = client.state()
+    too_long = candidates + ", " + candidates  # every candidate a fine URL: only the length is wrong
+    response = ops(client, {"op": "replace", "path": "/pic/srcset", "value": too_long})
+    assert response.status_code == 422 and response.json()["code"] == "sidecar_bad_uri", response.text
+    assert "at most 65536" in response.json()["detail"]
+    assert ops(client, add("/long", too_long)).status_code == 202  # as text it is fine
+    response = ops(client, {"op": "copy", "from": "/long", "path": "/pic/srcset"})
+    assert response.status_code == 422 and response.json()["code"] == "sidecar_bad_uri", response.text
+    assert client.state()["state"]["pic"] == before["state"]["pic"] == {"srcset": candidates}
